@@ -1,0 +1,50 @@
+"""Typed errors, so each one is caught and reported once, in the right place.
+
+``UserError`` is a mistake the operator can fix (the CLI prints it as one line).
+``ProtocolError`` and its children are what a peer did wrong: the protocol that meets
+one logs it and closes that peer's connection, and nothing else.
+"""
+
+
+class BlockhubError(Exception):
+    """Base of every error blockhub raises on purpose."""
+
+
+class UserError(BlockhubError):
+    """A mistake in how blockhub was invoked or configured; shown as one line."""
+
+
+class BadId(UserError, ValueError):
+    """A hub or gateway id that is malformed or fails its checksum."""
+
+
+class ProtocolError(BlockhubError):
+    """A peer sent something that breaks the protocol; its connection is closed."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame header announced more bytes than the limit allows."""
+
+
+class BadFrame(ProtocolError):
+    """A frame is truncated, has an unknown version or type, or a body that does not parse."""
+
+
+class BadMessage(ProtocolError):
+    """A frame parsed but its fields are missing, of the wrong type, or out of bounds."""
+
+
+class BadSignature(ProtocolError):
+    """A signature does not verify for the claimed key and message kind."""
+
+
+class BadSeal(ProtocolError):
+    """A sealed box cannot be opened with our key (wrong recipient or tampered)."""
+
+
+class StaleMessage(ProtocolError):
+    """A signed message whose timestamp falls outside the freshness window."""
+
+
+class Refused(ProtocolError):
+    """The other side refused us, with a reason we should show the operator."""

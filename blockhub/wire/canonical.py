@@ -1,0 +1,35 @@
+"""Canonical JSON: the one byte form of a value, used for frame bodies and signatures.
+
+Keys sorted, no insignificant white space, UTF-8, no floats (integers only), so the
+same value always gives the same bytes on every machine.
+"""
+
+import base64
+import json
+
+from blockhub.errors import BadFrame
+
+
+def _no_floats(value: str):
+    raise ValueError("floats are not allowed")
+
+
+def dumps(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def loads(data: bytes):
+    try:
+        return json.loads(data.decode("utf-8"), parse_float=_no_floats,
+                          parse_constant=_no_floats)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise BadFrame(f"body is not canonical JSON: {e}")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)

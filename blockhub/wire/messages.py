@@ -1,0 +1,76 @@
+"""Every message type that crosses a socket, with its type code and body schema.
+
+A message is a kind and a dict of checked fields.  ``encode`` gives a frame;
+``decode`` turns a (type code, body) pair from ``FrameDecoder`` into a ``Message``
+or raises a ``ProtocolError``.  Adding a message means adding one line here and a
+paragraph in docs/protocol.md.
+"""
+
+import attrs
+
+from blockhub.errors import BadFrame
+from blockhub.wire import canonical
+from blockhub.wire.envelope import EnvelopeField
+from blockhub.wire.framing import DEFAULT_MAX_FRAME, encode_frame
+from blockhub.wire.schema import Bool, Bytes, Id, Int, Optional, Str, check_fields
+
+ADDRESS = Str(300)
+REASON = Str(500)
+TIME = Int(0, 2**48)
+
+# name: (type code, body schema)
+SCHEMAS: dict[str, tuple[int, dict]] = {
+    # gateway <-> hub
+    "hello": (1, {"gateway": Id(), "observed": ADDRESS, "challenge": Bytes(32, 32),
+                  "mode": Str(16, ("private", "open")), "time": TIME}),
+    "join": (2, {"hubinfo": EnvelopeField(), "proof": Optional(Bytes(32, 32))}),
+    "welcome": (3, {"online": Int(0, 10**7)}),
+    "refused": (4, {"reason": REASON}),
+    "presence": (5, {"event": Str(16, ("joined", "updated", "left")), "hub": Id(),
+                     "hubinfo": Optional(EnvelopeField())}),
+    "update": (6, {"hubinfo": EnvelopeField()}),
+    "ping": (7, {"n": Int()}),
+    "pong": (8, {"n": Int()}),
+    "shutdown": (9, {"reason": REASON}),
+    "relay": (10, {"to": Id(), "sealed": Bytes(16 * 1024)}),
+    "deliver": (11, {"from": Id(), "sealed": Bytes(16 * 1024)}),
+    "relay-refused": (12, {"to": Id(), "reason": REASON}),
+    # hub <-> hub
+    "peer-hello": (20, {"hello": EnvelopeField()}),
+    "peer-request": (21, {"sealed": Bytes(16 * 1024)}),
+    "peer-ready": (22, {"status": Str(16, ("connected", "pending", "rejected")),
+                        "reason": Optional(REASON)}),
+    "message": (23, {"seq": Int(1), "text": Str(64 * 1024), "at": TIME}),
+    "ack": (24, {"seq": Int(1)}),
+    "error": (30, {"reason": REASON, "fatal": Bool()}),
+}
+_BY_CODE = {code: (name, spec) for name, (code, spec) in SCHEMAS.items()}
+assert len(_BY_CODE) == len(SCHEMAS), "type codes must be unique"
+
+
+@attrs.frozen
+class Message:
+    kind: str
+    fields: dict = attrs.field(factory=dict)
+
+    def __getitem__(self, name):
+        return self.fields[name]
+
+
+def make(kind: str, **fields) -> Message:
+    """Build a message, checking its fields as the receiver will."""
+    _code, spec = SCHEMAS[kind]
+    return Message(kind, check_fields(kind, spec, fields))
+
+
+def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    code, _spec = SCHEMAS[message.kind]
+    body = {k: v for k, v in message.fields.items() if v is not None}
+    return encode_frame(code, canonical.dumps(body), max_frame)
+
+
+def decode(type_code: int, body: bytes) -> Message:
+    if type_code not in _BY_CODE:
+        raise BadFrame(f"unknown message type {type_code}")
+    kind, spec = _BY_CODE[type_code]
+    return Message(kind, check_fields(kind, spec, canonical.loads(body)))

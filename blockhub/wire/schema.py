@@ -1,0 +1,115 @@
+"""Field validators for message bodies: each takes a decoded JSON value and returns it,
+or raises ``BadMessage`` naming the field.  Small on purpose: types, bounds, ids."""
+
+import binascii
+
+from blockhub.errors import BadId, BadMessage
+from blockhub.ids import decode_id
+from blockhub.wire.canonical import unb64
+
+
+class Field:
+    optional = False
+
+    def check(self, name: str, value):
+        raise NotImplementedError
+
+
+class Str(Field):
+    def __init__(self, max_len: int = 1024, choices: tuple[str, ...] = ()):
+        self.max_len, self.choices = max_len, choices
+
+    def check(self, name, value):
+        if not isinstance(value, str):
+            raise BadMessage(f"{name} must be a string")
+        if len(value) > self.max_len:
+            raise BadMessage(f"{name} is longer than {self.max_len} characters")
+        if self.choices and value not in self.choices:
+            raise BadMessage(f"{name} must be one of {', '.join(self.choices)}")
+        return value
+
+
+class Int(Field):
+    def __init__(self, low: int = 0, high: int = 2**63 - 1):
+        self.low, self.high = low, high
+
+    def check(self, name, value):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise BadMessage(f"{name} must be an integer")
+        if not self.low <= value <= self.high:
+            raise BadMessage(f"{name} is out of range")
+        return value
+
+
+class Bool(Field):
+    def check(self, name, value):
+        if not isinstance(value, bool):
+            raise BadMessage(f"{name} must be true or false")
+        return value
+
+
+class Bytes(Field):
+    """Base64 text carrying at most ``max_len`` bytes."""
+
+    def __init__(self, max_len: int = 1024, exact: int | None = None):
+        self.max_len, self.exact = max_len, exact
+
+    def check(self, name, value):
+        if not isinstance(value, str) or len(value) > (self.max_len * 4) // 3 + 4:
+            raise BadMessage(f"{name} must be base64 of at most {self.max_len} bytes")
+        try:
+            raw = unb64(value)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise BadMessage(f"{name} is not valid base64")
+        if self.exact is not None and len(raw) != self.exact:
+            raise BadMessage(f"{name} must be {self.exact} bytes")
+        return value
+
+
+class Id(Field):
+    def check(self, name, value):
+        try:
+            decode_id(value)
+        except BadId as e:
+            raise BadMessage(f"{name}: {e}")
+        return value
+
+
+class Dict(Field):
+    """A JSON object of string keys; contents checked by whoever uses it."""
+
+    def __init__(self, max_keys: int = 64):
+        self.max_keys = max_keys
+
+    def check(self, name, value):
+        if not isinstance(value, dict) or len(value) > self.max_keys:
+            raise BadMessage(f"{name} must be an object of at most {self.max_keys} keys")
+        return value
+
+
+class Optional(Field):
+    optional = True
+
+    def __init__(self, inner: Field):
+        self.inner = inner
+
+    def check(self, name, value):
+        return None if value is None else self.inner.check(name, value)
+
+
+def check_fields(kind: str, spec: dict[str, Field], body) -> dict:
+    """Validate a whole body: exactly the known fields, each valid."""
+    if not isinstance(body, dict):
+        raise BadMessage(f"{kind}: body must be an object")
+    unknown = set(body) - set(spec)
+    if unknown:
+        raise BadMessage(f"{kind}: unknown field {sorted(unknown)[0]!r}")
+    checked = {}
+    for name, field in spec.items():
+        if name not in body:
+            if field.optional:
+                checked[name] = None
+                continue
+            raise BadMessage(f"{kind}: missing field {name!r}")
+        checked[name] = field.check(f"{kind}.{name}", body[name])
+    return checked

@@ -1,0 +1,138 @@
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from blockhub.errors import (
+    BadFrame,
+    BadMessage,
+    BadSeal,
+    BadSignature,
+    FrameTooLarge,
+    ProtocolError,
+)
+from blockhub.identity import Identity, new_phrase
+from blockhub.wire import envelope, messages
+from blockhub.wire.canonical import b64
+from blockhub.wire.framing import FrameDecoder, encode_frame
+
+ALICE = Identity.from_phrase(new_phrase())
+BOB = Identity.from_phrase(new_phrase())
+HUBINFO = envelope.sign(ALICE, "hubinfo", {"id": ALICE.id, "name": "a", "seq": 1}).to_json()
+
+SAMPLES = {
+    "hello": dict(gateway=BOB.id, observed="127.0.0.1:5000", challenge=b64(os.urandom(32)),
+                  mode="private", time=1700000000),
+    "join": dict(hubinfo=HUBINFO, proof=b64(os.urandom(32))),
+    "welcome": dict(online=3),
+    "refused": dict(reason="not on the allow list"),
+    "presence": dict(event="joined", hub=ALICE.id, hubinfo=HUBINFO),
+    "update": dict(hubinfo=HUBINFO),
+    "ping": dict(n=1),
+    "pong": dict(n=1),
+    "shutdown": dict(reason="stopping"),
+    "relay": dict(to=BOB.id, sealed=b64(b"x" * 100)),
+    "deliver": dict(**{"from": ALICE.id, "sealed": b64(b"x" * 100)}),
+    "relay-refused": dict(to=BOB.id, reason="offline"),
+    "peer-hello": dict(hello=HUBINFO),
+    "peer-request": dict(sealed=b64(b"y" * 10)),
+    "peer-ready": dict(status="pending", reason=None),
+    "message": dict(seq=1, text="héllo", at=5),
+    "ack": dict(seq=1),
+    "error": dict(reason="bad", fatal=True),
+}
+
+
+def roundtrip(frame):
+    [(code, body)] = FrameDecoder().feed(frame)
+    return messages.decode(code, body)
+
+
+class MessageTests(SynchronousTestCase):
+    def test_every_kind_has_a_sample(self):
+        self.assertEqual(set(SAMPLES), set(messages.SCHEMAS))
+
+    @given(st.sampled_from(sorted(SAMPLES)))
+    def test_round_trip(self, kind):
+        msg = messages.make(kind, **SAMPLES[kind])
+        self.assertEqual(roundtrip(messages.encode(msg)), msg)
+
+    @given(st.sampled_from(sorted(SAMPLES)), st.data())
+    def test_split_anywhere(self, kind, data):
+        frame = messages.encode(messages.make(kind, **SAMPLES[kind])) * 2
+        cut = data.draw(st.integers(0, len(frame)))
+        decoder = FrameDecoder()
+        got = decoder.feed(frame[:cut]) + decoder.feed(frame[cut:])
+        self.assertEqual(len(got), 2)
+
+    @given(st.sampled_from(sorted(SAMPLES)), st.data())
+    def test_truncated_frame_is_incomplete_then_rejected(self, kind, data):
+        frame = messages.encode(messages.make(kind, **SAMPLES[kind]))
+        cut = data.draw(st.integers(0, len(frame) - 1))
+        decoder = FrameDecoder()
+        self.assertEqual(decoder.feed(frame[:cut]), [])
+        self.assertEqual(decoder.buffered, cut)
+
+    @settings(max_examples=300)
+    @given(st.sampled_from(sorted(SAMPLES)), st.data())
+    def test_bit_flip_is_rejected_or_harmless(self, kind, data):
+        frame = bytearray(messages.encode(messages.make(kind, **SAMPLES[kind])))
+        pos = data.draw(st.integers(0, len(frame) - 1))
+        frame[pos] ^= 1 << data.draw(st.integers(0, 7))
+        try:
+            for code, body in FrameDecoder().feed(bytes(frame)):
+                messages.decode(code, body)
+        except ProtocolError:
+            pass  # the specific errors are all ProtocolErrors
+
+    def test_oversized_header_rejected_before_body(self):
+        decoder = FrameDecoder(max_frame=1000)
+        e = self.assertRaises(FrameTooLarge, decoder.feed, b"\x00\x00\x03\xe9")
+        self.assertIn("1001", str(e))
+        self.assertRaises(FrameTooLarge, encode_frame, 1, b"x" * 1000, 1000)
+
+    def test_bad_version_and_type(self):
+        self.assertRaises(BadFrame, FrameDecoder().feed, b"\x00\x00\x00\x02\x09\x01")
+        self.assertRaises(BadFrame, FrameDecoder().feed, b"\x00\x00\x00\x01\x01")
+        self.assertRaises(BadFrame, messages.decode, 250, b"{}")
+
+    def test_bad_bodies(self):
+        for body in [b"[]", b"{", b"\xff", b'{"n":1.5}', b'{"n":"1"}', b'{"n":-1}',
+                     b'{}', b'{"n":1,"x":2}', b'{"n":true}']:
+            self.assertRaises((BadFrame, BadMessage), messages.decode, 7, body)
+
+    @given(st.binary(max_size=300))
+    def test_random_bytes_never_crash(self, junk):
+        try:
+            for code, body in FrameDecoder(4096).feed(junk):
+                messages.decode(code, body)
+        except ProtocolError:
+            pass
+
+
+class EnvelopeTests(SynchronousTestCase):
+    def test_sign_verify(self):
+        env = envelope.sign(ALICE, "handshake", {"to": BOB.id, "n": 1})
+        got = envelope.verify(env.to_json(), "handshake")
+        self.assertEqual(got.signer, ALICE.id)
+        self.assertEqual(got.body, {"to": BOB.id, "n": 1})
+
+    def test_domain_separation(self):
+        env = envelope.sign(ALICE, "handshake", {"n": 1}).to_json()
+        self.assertRaises(BadSignature, envelope.verify, env, "hubinfo")
+        env["kind"] = "hubinfo"
+        self.assertRaises(BadSignature, envelope.verify, env, "hubinfo")
+
+    def test_tampered_body_or_signer(self):
+        env = envelope.sign(ALICE, "hubinfo", {"n": 1}).to_json()
+        self.assertRaises(BadSignature, envelope.verify, dict(env, body={"n": 2}), "hubinfo")
+        self.assertRaises(BadSignature, envelope.verify, dict(env, signer=BOB.id), "hubinfo")
+
+    def test_seal_only_recipient_opens(self):
+        env = envelope.sign(ALICE, "handshake", {"to": BOB.id})
+        box = envelope.seal(BOB.id, env)
+        self.assertEqual(envelope.open_sealed(BOB, box, "handshake").signer, ALICE.id)
+        self.assertRaises(BadSeal, envelope.open_sealed, ALICE, box, "handshake")
+        flipped = bytes([box[0] ^ 1]) + box[1:]
+        self.assertRaises(BadSeal, envelope.open_sealed, BOB, flipped, "handshake")
