@@ -3,3 +3,125 @@
 Only option parsing lives here; the package is imported inside ``makeService`` so
 ``twistd --help`` stays fast and a broken import in one service cannot hide the other.
 """
+
+import os
+
+from twisted.application.service import IServiceMaker
+from twisted.plugin import IPlugin
+from twisted.python import usage
+from zope.interface import implementer
+
+
+def _positive(value):
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be greater than zero")
+    return number
+
+
+def _default_pidfile(options):
+    """Keep each daemon's pid file in its own data directory, so several run side by
+    side from one working directory (twistd's default is ./twistd.pid)."""
+    parent = getattr(options, "parent", None)
+    if parent is not None and parent.get("pidfile") == "twistd.pid":
+        parent["pidfile"] = os.path.join(os.path.abspath(options["data-dir"]), "twistd.pid")
+
+
+class _Common(usage.Options):
+    def postOptions(self):
+        if not self["data-dir"]:
+            raise usage.UsageError("--data-dir is required")
+        _default_pidfile(self)
+
+
+class GatewayOptions(_Common):
+    synopsis = "--data-dir DIR --listen ENDPOINT [options]"
+    longdesc = ("Run a blockhub gateway: hubs connect to it over key-pinned TLS 1.3, "
+                "publish signed HubInfo and relay handshakes.")
+    optParameters = [
+        ["data-dir", "d", None, "the gateway's data directory (from: blockhub init)"],
+        ["listen", "l", "tcp:6610:interface=127.0.0.1",
+         "Twisted endpoint where hubs connect"],
+        ["mode", "m", "private",
+         "private: no hub address is ever shared (default); open: endpoints are shared "
+         "among admitted hubs (needs --allow-keys or --network-key)"],
+        ["allow-keys", None, None, "file of hub ids allowed to join, one per line"],
+        ["network-key", None, None, "shared network key file; only hubs that know it join"],
+        ["idle-timeout", None, 60.0, "drop a hub silent for this many seconds", _positive],
+    ]
+
+    def postOptions(self):
+        super().postOptions()
+        if self["mode"] not in ("private", "open"):
+            raise usage.UsageError("--mode must be private or open")
+
+
+class HubOptions(_Common):
+    synopsis = "--data-dir DIR [--gateway ID@HOST:PORT]... [options]"
+    longdesc = ("Run a blockhub hub: it joins a gateway, keeps the list of online hubs, "
+                "and makes and answers handshakes to open direct peer links.")
+    optParameters = [
+        ["data-dir", "d", None, "the hub's data directory (from: blockhub init)"],
+        ["config", "c", None,
+         "JSON config with Hub.Gateways (default: DATA_DIR/config.json if present)"],
+        ["listen", "l", None, "Twisted endpoint where this hub accepts peers"],
+        ["name", "n", None, "display name shared in HubInfo (default: the name from init)"],
+        ["network-key", None, None, "shared network key file, as given to the gateway"],
+        ["idle-timeout", None, 60.0, "drop a peer or gateway silent this long (seconds)",
+         _positive],
+        ["rotate-interval", None, 0.0,
+         "move to the next configured gateway every SECONDS (0: never)", float],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["gateway"] = []
+
+    def opt_gateway(self, value):
+        """a gateway as ID@HOST:PORT, for this run only (repeatable)"""
+        self["gateway"].append(value)
+
+    def postOptions(self):
+        super().postOptions()
+        if self["rotate-interval"] < 0:
+            raise usage.UsageError("--rotate-interval must be 0 or more")
+
+
+def _one_line_errors(make):
+    def wrapper(options):
+        from twisted.internet import reactor
+
+        from blockhub.errors import UserError
+        try:
+            return make(options, reactor)
+        except UserError as e:
+            raise SystemExit(f"error: {e}")
+    return wrapper
+
+
+@implementer(IPlugin, IServiceMaker)
+class _Maker:
+    def __init__(self, tapname, description, options, loader):
+        self.tapname = tapname
+        self.description = description
+        self.options = options
+        self._loader = loader
+
+    def makeService(self, options):
+        return _one_line_errors(self._loader())(options)
+
+
+def _gateway():
+    from blockhub.gateway.service import make_gateway_service
+    return make_gateway_service
+
+
+def _hub():
+    from blockhub.hub.service import make_hub_service
+    return make_hub_service
+
+
+gateway = _Maker("blockhub-gateway", "A blockhub gateway (hubs connect here)",
+                 GatewayOptions, _gateway)
+hub = _Maker("blockhub-hub", "A blockhub hub (joins gateways, peers with hubs)",
+             HubOptions, _hub)

@@ -1,0 +1,72 @@
+"""The CLI's end of the control socket: one blocking AMP call, no reactor needed.
+
+The box is built and its answer decoded by the ``Call`` command itself; only the
+framing (2-byte lengths, keys and values, an empty key to end the box) is done here.
+"""
+
+import json
+import socket
+import struct
+from pathlib import Path
+
+from blockhub.control.commands import Call
+from blockhub.control.server import socket_path
+from blockhub.errors import UserError
+
+
+def _read_exact(sock, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise UserError("the daemon closed the control connection")
+        data += chunk
+    return data
+
+
+def _read_box(sock) -> dict[bytes, bytes]:
+    box = {}
+    while True:
+        (klen,) = struct.unpack(">H", _read_exact(sock, 2))
+        if klen == 0:
+            return box
+        key = _read_exact(sock, klen)
+        (vlen,) = struct.unpack(">H", _read_exact(sock, 2))
+        box[key] = _read_exact(sock, vlen)
+
+
+def _write_box(box: dict[bytes, bytes]) -> bytes:
+    out = []
+    for key, value in box.items():
+        out.append(struct.pack(">H", len(key)) + key + struct.pack(">H", len(value)) + value)
+    return b"".join(out) + b"\x00\x00"
+
+
+def call(data_dir, op: str, timeout: float = 30.0, **args):
+    """Run ``op`` in the daemon serving ``data_dir``; return its JSON result."""
+    path = socket_path(Path(data_dir))
+    no_daemon = f"no blockhub daemon is running with data directory {data_dir}"
+    if not path.exists():
+        raise UserError(no_daemon)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise UserError(no_daemon)
+        except PermissionError:
+            raise UserError(f"permission denied on {path} (run as the daemon's user)")
+        box = Call.makeArguments({"op": op, "args": json.dumps(args)}, None)
+        request = {b"_command": b"Call", b"_ask": b"1"}
+        request.update(box)
+        sock.sendall(_write_box(request))
+        answer = _read_box(sock)
+    except TimeoutError:
+        raise UserError(f"the daemon did not answer within {timeout:g}s")
+    finally:
+        sock.close()
+    if b"_error" in answer:
+        raise UserError(answer.get(b"_error_description", b"failed").decode("utf-8", "replace"))
+    result = Call.parseResponse(answer, None)["result"]
+    return json.loads(result)

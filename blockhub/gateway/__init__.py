@@ -1,0 +1,1 @@
+"""The gateway: admits hubs, fans out their signed HubInfo, relays sealed handshakes."""

@@ -1,0 +1,95 @@
+"""The gateway's decisions: admit or refuse a hub, check what it sends, hand presence
+to the table and handshakes to the relay.  Protocols call in; nothing here touches a
+socket except through a connection's ``send`` and ``close``."""
+
+import os
+
+import attrs
+from automat import NoTransition
+from twisted.logger import Logger
+
+from blockhub.errors import BadMessage
+from blockhub.gateway.admission import Admission
+from blockhub.gateway.presence import Presence
+from blockhub.gateway.session import GatewaySession
+from blockhub.identity import Identity
+from blockhub.ids import decode_id
+from blockhub.records import verify_hubinfo
+from blockhub.wire.canonical import b64, unb64
+
+log = Logger()
+
+
+class Gateway:
+    def __init__(self, identity: Identity, admission: Admission, clock, random=os.urandom):
+        self.identity = identity
+        self.admission = admission
+        self.clock = clock
+        self.random = random
+        self.presence = Presence(admission.mode)
+        self.counters = self.presence.counters
+        self.relay_handler = None  # set by the service when relaying is wired in
+
+    def connection_secured(self, conn) -> None:
+        reason = self.admission.refuse_key(conn.peer_id)
+        if reason:
+            self._refuse(conn, reason)
+            return
+        conn.session = GatewaySession(conn, self)
+        conn.challenge = self.random(32)
+        conn.send("hello", gateway=self.identity.id, observed=conn.address,
+                  challenge=b64(conn.challenge), mode=self.admission.mode,
+                  time=int(self.clock.seconds()))
+
+    def received(self, conn, message) -> None:
+        session = getattr(conn, "session", None)
+        if session is None:
+            raise BadMessage(f"{message.kind} before the TLS handshake completed")
+        try:
+            if message.kind == "join":
+                info = self._checked_info(conn, message["hubinfo"])
+                proof = message["proof"] and unb64(message["proof"])
+                reason = self.admission.refuse_proof(conn.challenge, self.identity.public_key,
+                                                     decode_id(conn.peer_id), proof)
+                if reason:
+                    self._refuse(conn, reason)
+                    return
+                session.join(info)
+            elif message.kind == "update":
+                session.update(self._checked_info(conn, message["hubinfo"]))
+            elif message.kind == "relay":
+                session.relay(message)
+            else:
+                raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
+        except NoTransition:
+            raise BadMessage(f"{message.kind!r} is not allowed in state {session.state}")
+
+    def connection_lost(self, conn, reason: str) -> None:
+        session = getattr(conn, "session", None)
+        if session is not None:
+            session.lost(reason)
+
+    def relay(self, conn, message) -> None:
+        if self.relay_handler is None:
+            raise BadMessage("this gateway does not relay")
+        self.relay_handler.relay(conn, message)
+
+    def _checked_info(self, conn, value):
+        info = verify_hubinfo(value)
+        self.presence.check(conn, info, conn.transport.getPeer().host)
+        return info
+
+    def _refuse(self, conn, reason: str) -> None:
+        self.counters.refused += 1
+        log.warn("refusing hub {hub} from {address}: {reason}", hub=conn.peer_id,
+                 address=conn.address, reason=reason)
+        conn.close(reason, refuse=True)
+
+    def shutdown(self, reason: str = "gateway stopping") -> None:
+        self.presence.shutdown(reason)
+
+    def status(self) -> dict:
+        return {"role": "gateway", "id": self.identity.id, "mode": self.admission.mode,
+                "restricted": self.admission.restricted,
+                "online": len(self.presence.hubs),
+                "counters": attrs.asdict(self.counters)}

@@ -1,0 +1,62 @@
+"""Wire a gateway together from its options: identity, admission, the TLS listener,
+the relay and the control socket, as one MultiService."""
+
+from pathlib import Path
+
+from twisted.application.service import MultiService
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from blockhub import keystore, netkey
+from blockhub.control.server import control_service
+from blockhub.gateway.admission import Admission, load_allow_keys
+from blockhub.gateway.gateway import Gateway
+from blockhub.gateway.protocol import GatewayFactory
+from blockhub.net.listening import ListeningService
+from blockhub.net.tls import ServerCreator
+from blockhub.wire.framing import DEFAULT_MAX_FRAME
+
+log = Logger()
+
+
+class GatewayService(MultiService):
+    """The root service; its ``control_*`` methods answer the CLI."""
+
+    def __init__(self, gateway: Gateway, listener: ListeningService):
+        super().__init__()
+        self.gateway = gateway
+        self.listener = listener
+
+    def startService(self):
+        super().startService()
+        log.info("gateway {id} listening on {address} in {mode} mode",
+                 id=self.gateway.identity.id, address=self.listener.address,
+                 mode=self.gateway.admission.mode)
+
+    def stopService(self):
+        self.gateway.shutdown("gateway stopping")
+        return super().stopService()
+
+    def control_status(self):
+        return dict(self.gateway.status(), listen=self.listener.address)
+
+    def control_hubs(self):
+        return self.gateway.presence.snapshot()
+
+
+def make_gateway_service(options, reactor) -> GatewayService:
+    data_dir = Path(options["data-dir"])
+    identity = keystore.load_identity(data_dir)
+    admission = Admission(
+        mode=options["mode"],
+        allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
+        network_key=(netkey.load_network_key(options["network-key"])
+                     if options["network-key"] else None))
+    gateway = Gateway(identity, admission, reactor)
+    factory = GatewayFactory(gateway, reactor, DEFAULT_MAX_FRAME, options["idle-timeout"])
+    tls = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
+    listener = ListeningService(reactor, options["listen"], tls)
+    top = GatewayService(gateway, listener)
+    listener.setServiceParent(top)
+    control_service(reactor, data_dir, top).setServiceParent(top)
+    return top

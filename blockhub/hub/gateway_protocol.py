@@ -1,0 +1,36 @@
+"""The hub's side of its gateway connection: frames in, calls on the link and hub out."""
+
+from blockhub.errors import BadMessage
+from blockhub.net.framed import FramedProtocol
+
+
+class HubGatewayProtocol(FramedProtocol):
+    def __init__(self, link, hub, **kw):
+        super().__init__(**kw)
+        self.link = link
+        self.hub = hub
+        self.admitted = False
+
+    def messageReceived(self, message):
+        kind = message.kind
+        if kind == "hello":
+            self.link.hello(self, message)
+        elif kind == "welcome":
+            self.admitted = True
+            self.link.welcome(self, message)
+        elif kind == "refused":
+            self.link.refused(self, message["reason"])
+        elif kind == "shutdown":
+            self.log.info("gateway {address} is shutting down: {reason}",
+                          address=self.address, reason=message["reason"])
+        elif not self.admitted:
+            raise BadMessage(f"gateway sent {kind!r} before admitting us")
+        elif kind == "presence":
+            self.hub.presence(message)
+        elif kind in ("deliver", "relay-refused"):
+            self.hub.gateway_message(message)
+        else:
+            raise BadMessage(f"a gateway may not send {kind!r}")
+
+    def lost(self, reason):
+        self.link.lost(self, reason)

@@ -1,0 +1,91 @@
+"""The hub's own state and decisions about its gateway link: what HubInfo to publish,
+how to answer the gateway's hello, and the list of online hubs it hears about."""
+
+from twisted.logger import Logger
+
+from blockhub import netkey
+from blockhub.errors import BadMessage
+from blockhub.hub.directory import Directory
+from blockhub.identity import Identity
+from blockhub.ids import decode_id
+from blockhub.records import format_endpoint, make_hubinfo, parse_endpoint
+from blockhub.wire.canonical import b64, unb64
+
+log = Logger()
+
+
+class Hub:
+    def __init__(self, identity: Identity, name: str, clock, network_key: bytes | None = None,
+                 listen_port: int | None = None, meta: dict | None = None,
+                 remember_gateway=None):
+        self.identity = identity
+        self.name = name
+        self.clock = clock
+        self.network_key = network_key
+        self.listen_port = listen_port
+        self.meta = meta or {}
+        self.remember_gateway = remember_gateway
+        self.directory = Directory(identity.id)
+        self.link = None
+        self.gateway = None
+        self.gateway_proto = None
+        self.observed: str | None = None
+        self.mode: str | None = None
+        self._seq = 0
+
+    def _next_seq(self) -> int:
+        self._seq = max(self._seq + 1, int(self.clock.seconds() * 1000))
+        return self._seq
+
+    def hubinfo(self):
+        endpoint = None
+        if self.mode == "open" and self.listen_port and self.observed:
+            endpoint = format_endpoint(parse_endpoint(self.observed)[0], self.listen_port)
+        return make_hubinfo(self.identity, self.name, self._next_seq(), self.meta, endpoint)
+
+    # -- called by the gateway link machine --------------------------------------------
+    def send_join(self, proto, entry, hello) -> None:
+        if hello["gateway"] != entry.id:
+            raise BadMessage("hello names another gateway than the one we pinned")
+        self.observed, self.mode = hello["observed"], hello["mode"]
+        proof = None
+        if self.network_key is not None:
+            proof = b64(netkey.proof(self.network_key, unb64(hello["challenge"]),
+                                     decode_id(entry.id), self.identity.public_key))
+        proto.send("join", hubinfo=self.hubinfo().to_json(), proof=proof)
+
+    def online(self, entry, proto) -> None:
+        self.gateway, self.gateway_proto = entry, proto
+        if self.remember_gateway is not None:
+            self.remember_gateway(entry)
+
+    def offline(self, entry) -> None:
+        self.gateway = self.gateway_proto = None
+        self.directory.clear()
+
+    # -- called by the gateway protocol ----------------------------------------------
+    def presence(self, message) -> None:
+        self.directory.apply(message)
+
+    def gateway_message(self, message) -> None:
+        log.info("ignoring {kind} from the gateway", kind=message.kind)
+
+    def publish(self, name: str | None = None, meta: dict | None = None) -> None:
+        """Change what we share and send the new HubInfo if we are online."""
+        if name is not None:
+            self.name = name
+        if meta is not None:
+            self.meta = meta
+        if self.gateway_proto is not None:
+            self.gateway_proto.send("update", hubinfo=self.hubinfo().to_json())
+
+    # -- for the operator -----------------------------------------------------------
+    def status(self) -> dict:
+        return {"role": "hub", "id": self.identity.id, "name": self.name,
+                "gateways": self.link.status() if self.link else [],
+                "gateway": self.gateway.id if self.gateway else None,
+                "observed": self.observed, "mode": self.mode,
+                "online_hubs": len(self.directory.hubs)}
+
+    def hubs(self) -> list[dict]:
+        return self.directory.snapshot()

@@ -1,0 +1,128 @@
+"""The framed protocol base every blockhub connection uses.
+
+It turns bytes into checked ``Message`` objects and back, and nothing more: it hands
+each message to ``messageReceived``, keeps the link alive with pings, drops a peer that
+stays silent past the idle timeout, and closes the connection, with one logged reason,
+when the peer breaks the protocol.  Subclasses decide what messages mean.
+"""
+
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
+
+from blockhub.errors import ProtocolError
+from blockhub.net.tls import peer_id
+from blockhub.wire import messages
+from blockhub.wire.framing import DEFAULT_MAX_FRAME, FrameDecoder
+
+DEFAULT_IDLE_TIMEOUT = 60.0
+
+
+def format_address(address) -> str:
+    """``HOST:PORT`` for an IPv4 or IPv6 Twisted address, IPv6 in brackets."""
+    host, port = getattr(address, "host", "?"), getattr(address, "port", 0)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@implementer(IHandshakeListener)
+class FramedProtocol(Protocol, TimeoutMixin):
+    """Frames in, messages out; keepalive and idle timeout driven by an injected clock."""
+
+    log = Logger()
+    closing_reason: str | None = None
+
+    def __init__(self, clock, max_frame: int = DEFAULT_MAX_FRAME,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+        self.clock = clock
+        self.callLater = clock.callLater  # TimeoutMixin's timer comes from our clock
+        self.max_frame = max_frame
+        self.idle_timeout = idle_timeout
+        self.decoder = FrameDecoder(max_frame)
+        self.peer_id: str | None = None
+        self.address = "?"
+        self._pinger = None
+        self._ping_n = 0
+        self.connected = False
+
+    # -- connection lifecycle --------------------------------------------------------
+    def connectionMade(self):
+        self.connected = True
+        self.address = format_address(self.transport.getPeer())
+        self.setTimeout(self.idle_timeout)
+
+    def handshakeCompleted(self):
+        """TLS is up and the peer's key is proven; subclasses continue in ``secured``."""
+        self.peer_id = peer_id(self.transport)
+        self._pinger = LoopingCall(self._ping)
+        self._pinger.clock = self.clock
+        self._pinger.start(max(self.idle_timeout / 3.0, 0.05), now=False)
+        self.secured()
+
+    def secured(self):
+        """Called once the peer's identity is known (``self.peer_id``)."""
+
+    def connectionLost(self, reason):
+        self.connected = False
+        self.setTimeout(None)
+        if self._pinger is not None and self._pinger.running:
+            self._pinger.stop()
+        self.lost(self.closing_reason or reason.getErrorMessage())
+
+    def lost(self, reason: str):
+        """Called once when the connection is gone, with a short reason."""
+
+    def timeoutConnection(self):
+        self.close(f"silent for {self.idle_timeout:g}s (idle timeout)")
+
+    # -- bytes in --------------------------------------------------------------------
+    def dataReceived(self, data: bytes):
+        self.resetTimeout()
+        try:
+            for code, body in self.decoder.feed(data):
+                if not self.connected or self.closing_reason:
+                    return
+                message = messages.decode(code, body)
+                if message.kind == "ping":
+                    self.send("pong", n=message["n"])
+                elif message.kind != "pong":
+                    self.messageReceived(message)
+        except ProtocolError as e:
+            self.protocol_error(e)
+        except Exception:
+            self.log.failure("bug while handling a message from {address}",
+                             address=self.address)
+            self.close("internal error while handling a message")
+
+    def messageReceived(self, message: messages.Message):
+        raise NotImplementedError
+
+    def protocol_error(self, error: ProtocolError):
+        self.log.warn("protocol error from {address} ({peer}): {error}", address=self.address,
+                      peer=self.peer_id, error=str(error), error_type=type(error).__name__)
+        self.close(f"protocol error: {error}")
+
+    # -- bytes out -------------------------------------------------------------------
+    def send(self, kind: str, **fields):
+        if self.connected and not self.closing_reason:
+            self.transport.write(messages.encode(messages.make(kind, **fields), self.max_frame))
+
+    def send_frame(self, frame: bytes):
+        """Write an already encoded frame (fan-out encodes once for many receivers)."""
+        if self.connected and not self.closing_reason:
+            self.transport.write(frame)
+
+    def _ping(self):
+        self._ping_n += 1
+        self.send("ping", n=self._ping_n)
+
+    def close(self, reason: str, refuse: bool = False):
+        """Close this connection once, remembering why; optionally tell the peer."""
+        if self.closing_reason or not self.connected:
+            return
+        if refuse:
+            self.send("refused", reason=reason[:500])
+        self.closing_reason = reason
+        self.transport.loseConnection()

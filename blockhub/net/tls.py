@@ -1,0 +1,114 @@
+"""Key-pinned TLS 1.3 for every blockhub connection.
+
+Each side presents a certificate self-signed by its own Ed25519 identity key.  No
+certificate authority is involved: a dialer pins the id it expects and the handshake
+fails, before any application byte is sent, when the server's key differs (the seed's
+spoofed-gateway case).  The accepting side takes any Ed25519 client certificate and
+learns the peer's id from it (``peer_id``); TLS 1.3's CertificateVerify proves that
+the peer holds the matching private key.
+"""
+
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL, crypto
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from blockhub.identity import Identity
+from blockhub.ids import decode_id, encode_id
+
+log = Logger()
+
+
+def certificate_for(identity: Identity) -> tuple[crypto.X509, crypto.PKey]:
+    """A self-signed certificate whose key is the identity key itself."""
+    key = Ed25519PrivateKey.from_private_bytes(identity.private_seed)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.id)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, None))
+    return crypto.X509.from_cryptography(cert), crypto.PKey.from_cryptography_key(key)
+
+
+def key_of(cert: crypto.X509) -> bytes | None:
+    """The raw Ed25519 public key in ``cert``, or None for any other kind of key."""
+    public = cert.to_cryptography().public_key()
+    if not isinstance(public, Ed25519PublicKey):
+        return None
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def peer_id(transport) -> str | None:
+    """The id of the peer on a TLS transport whose handshake is complete."""
+    cert = transport.getPeerCertificate()
+    if cert is None:
+        return None
+    key = key_of(cert)
+    return encode_id(key) if key else None
+
+
+def _context(identity: Identity, verify) -> SSL.Context:
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+    ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
+    cert, key = certificate_for(identity)
+    ctx.use_certificate(cert)
+    ctx.use_privatekey(key)
+    ctx.check_privatekey()
+    ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
+    ctx.set_options(SSL.OP_NO_TICKET)
+    return ctx
+
+
+def _any_ed25519(conn, cert, errno, depth, ok) -> bool:
+    # Self-signed is expected; only the leaf's key matters, and it must be Ed25519.
+    return depth > 0 or key_of(cert) is not None
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class ServerCreator:
+    """TLS for the accepting side: any Ed25519 client certificate; id read afterwards."""
+
+    def __init__(self, identity: Identity):
+        self._ctx = _context(identity, _any_ed25519)
+
+    def serverConnectionForTLS(self, tlsProtocol):
+        return SSL.Connection(self._ctx, None)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class PinnedClientCreator:
+    """TLS for the dialing side: the server must present exactly ``expected_id``'s key."""
+
+    def __init__(self, identity: Identity, expected_id: str):
+        self.expected_id = expected_id
+        self._expected = decode_id(expected_id)
+        self._ctx = _context(identity, self._verify)
+
+    def _verify(self, conn, cert, errno, depth, ok) -> bool:
+        if depth > 0:
+            return True
+        if key_of(cert) == self._expected:
+            return True
+        log.warn("refusing server: its key is not the pinned {expected}",
+                 expected=self.expected_id)
+        return False
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        return SSL.Connection(self._ctx, None)
