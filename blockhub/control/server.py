@@ -35,8 +35,8 @@ class ControlProtocol(amp.AMP):
         amp.BinaryBoxProtocol.makeConnection(self, transport)
 
     def connectionLost(self, reason):
-        self.boxReceiver.stopReceivingBoxes(reason)
         amp.BinaryBoxProtocol.connectionLost(self, reason)
+        self.transport = None
 
     @Call.responder
     def call(self, op, args):

@@ -25,6 +25,13 @@ def backoff_delay(failures: int, base: float, cap: float, rand) -> float:
     return raw * (0.5 + rand() / 2)
 
 
+def _cancelled(call):
+    """Cancel a pending delayed call, if any; always returns None to clear the slot."""
+    if call is not None and call.active():
+        call.cancel()
+    return None
+
+
 class GatewayLink:
     _machine = MethodicalMachine()
     _setTrace = _machine._setTrace
@@ -42,6 +49,7 @@ class GatewayLink:
         self.failures = 0
         self.last_error: dict[str, str] = {}
         self._attempt = None
+        self._refusal = None
         self._retry_timer = None
         self._rotate_timer = None
         watch(self, "idle", "gateway link")
@@ -125,6 +133,7 @@ class GatewayLink:
     def _dial(self):
         entry = self.current
         self.proto = None
+        self._refusal = None
         if entry.host is None:
             self._attempt = None
             self.clock.callLater(0, self._dial_failed, "no known address for this gateway")
@@ -179,9 +188,7 @@ class GatewayLink:
 
     @_machine.output()
     def _cancel_rotation(self):
-        if self._rotate_timer is not None and self._rotate_timer.active():
-            self._rotate_timer.cancel()
-        self._rotate_timer = None
+        self._rotate_timer = _cancelled(self._rotate_timer)
 
     @_machine.output()
     def _advance(self):
@@ -202,9 +209,8 @@ class GatewayLink:
         if self._attempt is not None:
             self._attempt.cancel()
             self._attempt = None
-        if self._retry_timer is not None and self._retry_timer.active():
-            self._retry_timer.cancel()
-        self._cancel_rotation()
+        self._retry_timer = _cancelled(self._retry_timer)
+        self._rotate_timer = _cancelled(self._rotate_timer)
 
     # -- transitions -----------------------------------------------------------------
     idle.upon(start, enter=connecting, outputs=[_dial])
@@ -253,11 +259,13 @@ class GatewayLink:
 
     def refused(self, proto, reason):
         if proto is self.proto:
-            self._refused(f"refused: {reason}")
+            self._refusal = f"refused: {reason}"
+            self._refused(self._refusal)
 
     def lost(self, proto, reason):
+        # A refusal explains the close that follows it better than the close does.
         if proto is self.proto:
-            self._lost(reason)
+            self._lost(self._refusal or reason)
 
     def status(self) -> list[dict]:
         rows = []
