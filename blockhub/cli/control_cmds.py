@@ -17,6 +17,50 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_hubs)
 
+    p = sub.add_parser("connect", help="ask another hub to connect (a signed, sealed request)")
+    data_dir_arg(p)
+    p.add_argument("hub", metavar="HUBID", help="the id of the hub to ask")
+    p.add_argument("--note", default="", help="a short note shown to the other operator")
+    p.set_defaults(func=cmd_connect)
+
+    p = sub.add_parser("pending", help="list requests waiting for your approval")
+    data_dir_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_pending)
+
+    p = sub.add_parser("approve", help="approve a pending request; this hub then dials")
+    data_dir_arg(p)
+    p.add_argument("hub", metavar="HUBID")
+    p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("reject", help="reject a pending request")
+    data_dir_arg(p)
+    p.add_argument("hub", metavar="HUBID")
+    p.add_argument("--block", action="store_true",
+                   help="also block this hub: its future requests are refused")
+    p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser("peers", help="list this hub's peers")
+    data_dir_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_peers)
+
+    p = sub.add_parser("send", help="queue a message to a peer (delivered when connected)")
+    data_dir_arg(p)
+    p.add_argument("hub", metavar="HUBID")
+    p.add_argument("text", metavar="TEXT")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("messages", help="list the messages received, in arrival order")
+    data_dir_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_messages)
+
+    p = sub.add_parser("archive", help="dump what an --archive hub recorded")
+    data_dir_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON (the default)")
+    p.set_defaults(func=cmd_archive)
+
 
 def emit_json(value, stdout):
     print(json.dumps(value, indent=2, sort_keys=True), file=stdout)
@@ -28,7 +72,8 @@ def cmd_status(args, stdin, stdout):
         emit_json(status, stdout)
         return 0
     print(f"{status['role']} {status['id']}", file=stdout)
-    for key in ("name", "mode", "listen", "observed", "online", "online_hubs"):
+    for key in ("name", "mode", "listen", "endpoint", "observed", "online", "online_hubs",
+                "peers", "connected_peers"):
         if status.get(key) not in (None, ""):
             print(f"  {key}: {status[key]}", file=stdout)
     for gw in status.get("gateways", []):
@@ -38,6 +83,12 @@ def cmd_status(args, stdin, stdout):
         print(line, file=stdout)
     for key, value in sorted(status.get("counters", {}).items()):
         print(f"  {key}: {value}", file=stdout)
+    for req in status.get("requests", []):
+        arrow = "->" if req["direction"] == "out" else "<-"
+        extra = f" ({req['reason']})" if req.get("reason") else ""
+        print(f"  request {arrow} {req['peer']}: {req['state']}{extra}", file=stdout)
+    for reason, count in sorted(status.get("refusals", {}).items()):
+        print(f"  refused ({reason}): {count}", file=stdout)
     return 0
 
 
@@ -51,4 +102,71 @@ def cmd_hubs(args, stdin, stdout):
     for hub in hubs:
         print(f"{hub['id']}  {hub.get('name') or '-':<20} {hub.get('endpoint') or '-'}",
               file=stdout)
+    return 0
+
+
+def cmd_connect(args, stdin, stdout):
+    result = call(args.data_dir, "connect", hub=args.hub, note=args.note)
+    print(f"request to {result['peer']}: {result['state']}"
+          + (f" ({result['detail']})" if result.get("detail") else ""), file=stdout)
+    return 0
+
+
+def cmd_pending(args, stdin, stdout):
+    pending = call(args.data_dir, "pending")
+    if args.json:
+        emit_json(pending, stdout)
+    elif not pending:
+        print("no pending request", file=stdout)
+    else:
+        for req in pending:
+            print(f"{req['id']}  from {req.get('observed') or '?'}  note: {req['note']!r}",
+                  file=stdout)
+    return 0
+
+
+def cmd_approve(args, stdin, stdout):
+    result = call(args.data_dir, "approve", hub=args.hub)
+    print(f"approved {result['peer']}: {result['state']}", file=stdout)
+    return 0
+
+
+def cmd_reject(args, stdin, stdout):
+    result = call(args.data_dir, "reject", hub=args.hub, block=args.block)
+    print(f"rejected {result['peer']}" + (" and blocked it" if result["blocked"] else ""),
+          file=stdout)
+    return 0
+
+
+def cmd_peers(args, stdin, stdout):
+    peers = call(args.data_dir, "peers")
+    if args.json:
+        emit_json(peers, stdout)
+    elif not peers:
+        print("no peers yet", file=stdout)
+    else:
+        for peer in peers:
+            state = "connected" if peer["connected"] else "disconnected"
+            print(f"{peer['id']}  {peer.get('address') or '-'}  {state}", file=stdout)
+    return 0
+
+
+def cmd_send(args, stdin, stdout):
+    result = call(args.data_dir, "send", hub=args.hub, text=args.text)
+    print(f"queued message {result['seq']} to {result['peer']}", file=stdout)
+    return 0
+
+
+def cmd_messages(args, stdin, stdout):
+    messages = call(args.data_dir, "messages")
+    if args.json:
+        emit_json(messages, stdout)
+    else:
+        for m in messages:
+            print(f"[{m['at']}] {m['from']}: {m['text']}", file=stdout)
+    return 0
+
+
+def cmd_archive(args, stdin, stdout):
+    emit_json(call(args.data_dir, "archive"), stdout)
     return 0

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from blockhub.errors import BadMessage
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.presence import Presence
+from blockhub.gateway.relay import Relay
 from blockhub.gateway.session import GatewaySession
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
@@ -28,7 +29,7 @@ class Gateway:
         self.random = random
         self.presence = Presence(admission.mode)
         self.counters = self.presence.counters
-        self.relay_handler = None  # set by the service when relaying is wired in
+        self.relay_handler = Relay(self.presence, clock)
 
     def connection_secured(self, conn) -> None:
         reason = self.admission.refuse_key(conn.peer_id)
@@ -70,8 +71,6 @@ class Gateway:
             session.lost(reason)
 
     def relay(self, conn, message) -> None:
-        if self.relay_handler is None:
-            raise BadMessage("this gateway does not relay")
         self.relay_handler.relay(conn, message)
 
     def _checked_info(self, conn, value):

@@ -17,7 +17,7 @@ log = Logger()
 class Hub:
     def __init__(self, identity: Identity, name: str, clock, network_key: bytes | None = None,
                  listen_port: int | None = None, meta: dict | None = None,
-                 remember_gateway=None):
+                 remember_gateway=None, archive=None):
         self.identity = identity
         self.name = name
         self.clock = clock
@@ -25,7 +25,9 @@ class Hub:
         self.listen_port = listen_port
         self.meta = meta or {}
         self.remember_gateway = remember_gateway
-        self.directory = Directory(identity.id)
+        self.directory = Directory(identity.id, observer=self._presence_changed)
+        self.archive = archive  # called with (gateway id, event, hub id, HubInfo | None)
+        self.handshakes = None
         self.link = None
         self.gateway = None
         self.gateway_proto = None
@@ -37,10 +39,14 @@ class Hub:
         self._seq = max(self._seq + 1, int(self.clock.seconds() * 1000))
         return self._seq
 
+    def peer_endpoint(self) -> str | None:
+        """Where other hubs can reach us: the address our gateway sees, our listen port."""
+        if not (self.listen_port and self.observed):
+            return None
+        return format_endpoint(parse_endpoint(self.observed)[0], self.listen_port)
+
     def hubinfo(self):
-        endpoint = None
-        if self.mode == "open" and self.listen_port and self.observed:
-            endpoint = format_endpoint(parse_endpoint(self.observed)[0], self.listen_port)
+        endpoint = self.peer_endpoint() if self.mode == "open" else None
         return make_hubinfo(self.identity, self.name, self._next_seq(), self.meta, endpoint)
 
     # -- called by the gateway link machine --------------------------------------------
@@ -58,17 +64,31 @@ class Hub:
         self.gateway, self.gateway_proto = entry, proto
         if self.remember_gateway is not None:
             self.remember_gateway(entry)
+        if self.handshakes is not None:
+            self.handshakes.gateway_online()
 
     def offline(self, entry) -> None:
         self.gateway = self.gateway_proto = None
+        if self.archive is not None:
+            for hub_id in list(self.directory.hubs):
+                self.archive(entry.id, "lost", hub_id, None)
         self.directory.clear()
+
+    def _presence_changed(self, event, hub_id, info):
+        if self.archive is not None:
+            self.archive(self.gateway.id if self.gateway else None, event, hub_id, info)
+        if event == "joined" and self.handshakes is not None:
+            self.handshakes.hub_appeared(hub_id)
 
     # -- called by the gateway protocol ----------------------------------------------
     def presence(self, message) -> None:
         self.directory.apply(message)
 
     def gateway_message(self, message) -> None:
-        log.info("ignoring {kind} from the gateway", kind=message.kind)
+        if message.kind == "deliver":
+            self.handshakes.delivered(message)
+        else:
+            self.handshakes.relay_refused(message)
 
     def publish(self, name: str | None = None, meta: dict | None = None) -> None:
         """Change what we share and send the new HubInfo if we are online."""
@@ -85,7 +105,8 @@ class Hub:
                 "gateways": self.link.status() if self.link else [],
                 "gateway": self.gateway.id if self.gateway else None,
                 "observed": self.observed, "mode": self.mode,
-                "online_hubs": len(self.directory.hubs)}
+                "online_hubs": len(self.directory.hubs),
+                "endpoint": self.peer_endpoint()}
 
     def hubs(self) -> list[dict]:
         return self.directory.snapshot()

@@ -6,6 +6,7 @@ from pathlib import Path
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub import keystore, netkey
 from blockhub.control.server import control_service
@@ -13,8 +14,17 @@ from blockhub.errors import UserError
 from blockhub.hub import config as hubconfig
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
+from blockhub.hub.handshakes import Handshakes
 from blockhub.hub.hub import Hub
-from blockhub.net.tls import PinnedClientCreator
+from blockhub.hub.peer_protocol import PeerFactory
+from blockhub.hub.peers import Peers
+from blockhub.hub.store import Store
+from blockhub.ids import decode_id
+from blockhub.net.listening import ListeningService
+from blockhub.net.tls import PinnedClientCreator, ServerCreator
+from blockhub.policy import parse_cidr
+from blockhub.records import parse_endpoint
+from blockhub.wire import canonical
 from blockhub.wire.framing import DEFAULT_MAX_FRAME
 
 log = Logger()
@@ -24,29 +34,74 @@ CONNECT_TIMEOUT = 10
 class HubService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
-    def __init__(self, hub: Hub, link: GatewayLink):
+    def __init__(self, hub: Hub, link: GatewayLink, peers: Peers, handshakes: Handshakes,
+                 store: Store):
         super().__init__()
         self.hub = hub
         self.link = link
+        self.peers = peers
+        self.handshakes = handshakes
+        self.store = store
         self.listener = None
 
     def startService(self):
         super().startService()
-        log.info("hub {id} ({name}) starting with {n} gateway(s)", id=self.hub.identity.id,
-                 name=self.hub.name, n=len(self.link.gateways))
+        log.info("hub {id} ({name}) starting with {n} gateway(s); peers at {listen}",
+                 id=self.hub.identity.id, name=self.hub.name, n=len(self.link.gateways),
+                 listen=self.listener.address if self.listener else "(not listening)")
+        self.handshakes.start()
+        self.peers.start()
         self.link.start()
 
     def stopService(self):
         self.link.stop()
-        return super().stopService()
+        self.handshakes.stop()
+        self.peers.stop()
+        d = super().stopService()
+        d.addBoth(lambda result: (self.store.close(), result)[1])
+        return d
 
+    # -- the control socket's operations --------------------------------------------
     def control_status(self):
         status = self.hub.status()
         status["listen"] = self.listener.address if self.listener else None
+        status["requests"] = self.handshakes.status()
+        status["peers"] = len(self.store.peers())
+        status["connected_peers"] = len(self.peers.connections)
+        status["refusals"] = dict(self.handshakes.refusals)
         return status
 
     def control_hubs(self):
         return self.hub.hubs()
+
+    def control_connect(self, hub, note=""):
+        return self.handshakes.connect(_hub_id(hub), note)
+
+    def control_pending(self):
+        return self.handshakes.pending()
+
+    def control_approve(self, hub):
+        return self.handshakes.approve(_hub_id(hub))
+
+    def control_reject(self, hub, block=False):
+        return self.handshakes.reject(_hub_id(hub), bool(block))
+
+    def control_peers(self):
+        return self.peers.snapshot()
+
+    def control_send(self, hub, text):
+        return {"peer": hub, "seq": self.peers.send(_hub_id(hub), text)}
+
+    def control_messages(self):
+        return self.store.messages()
+
+    def control_archive(self):
+        return self.store.archived()
+
+
+def _hub_id(text) -> str:
+    decode_id(text)
+    return text.strip().lower()
 
 
 def gateways_from_options(options, data_dir: Path):
@@ -83,9 +138,32 @@ def make_hub_service(options, reactor) -> HubService:
                 log.warn("could not update {path}: {error}", path=str(config_path),
                          error=str(e))
 
+    store = Store.in_dir(data_dir)
+    now = int(reactor.seconds())
+    for key in options["approve-key"]:
+        store.add_approved_key(_hub_id(key), now)
+    for cidr in options["approve-ip"]:
+        store.add_approved_range(parse_cidr(cidr), now)
+
+    def archive(gateway_id, event, hub_id, info):
+        store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
+                      canonical.dumps(info.to_json()).decode() if info else None)
+
     hub = Hub(identity, options["name"] or record.get("name", ""), reactor,
-              network_key=network_key, remember_gateway=remember)
+              network_key=network_key, remember_gateway=remember,
+              archive=archive if options["archive"] else None)
     idle = options["idle-timeout"]
+
+    def connector(hub_id, address, proto):
+        host, port = parse_endpoint(address)
+        endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
+                                 HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT))
+        return connectProtocol(endpoint, proto)
+
+    peers = Peers(identity, store, reactor, connector, DEFAULT_MAX_FRAME, idle)
+    handshakes = Handshakes(identity, store, reactor, hub, peers,
+                            request_ttl=int(options["request-ttl"]))
+    peers.handshakes = hub.handshakes = handshakes
 
     def dial(entry):
         endpoint = wrapClientTLS(PinnedClientCreator(identity, entry.id),
@@ -98,6 +176,13 @@ def make_hub_service(options, reactor) -> HubService:
     link = GatewayLink(gateways, dial, hub, reactor,
                        rotate_interval=options["rotate-interval"] or None)
     hub.link = link
-    top = HubService(hub, link)
+    top = HubService(hub, link, peers, handshakes, store)
+    if options["listen"]:
+        factory = TLSMemoryBIOFactory(ServerCreator(identity), False,
+                                      PeerFactory(peers, reactor, DEFAULT_MAX_FRAME, idle))
+        top.listener = ListeningService(
+            reactor, options["listen"], factory,
+            on_listening=lambda address: setattr(hub, "listen_port", address.port))
+        top.listener.setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top

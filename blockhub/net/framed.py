@@ -105,7 +105,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.close(f"protocol error: {error}")
 
     # -- bytes out -------------------------------------------------------------------
-    def send(self, kind: str, **fields):
+    def send(self, kind: str, /, **fields):
         if self.connected and not self.closing_reason:
             self.transport.write(messages.encode(messages.make(kind, **fields), self.max_frame))
 

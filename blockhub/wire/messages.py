@@ -17,6 +17,7 @@ from blockhub.wire.schema import Bool, Bytes, Id, Int, Optional, Str, check_fiel
 ADDRESS = Str(300)
 REASON = Str(500)
 TIME = Int(0, 2**48)
+RELAYED = Str(16, ("request", "acceptance"))
 
 # name: (type code, body schema)
 SCHEMAS: dict[str, tuple[int, dict]] = {
@@ -32,8 +33,9 @@ SCHEMAS: dict[str, tuple[int, dict]] = {
     "ping": (7, {"n": Int()}),
     "pong": (8, {"n": Int()}),
     "shutdown": (9, {"reason": REASON}),
-    "relay": (10, {"to": Id(), "sealed": Bytes(16 * 1024)}),
-    "deliver": (11, {"from": Id(), "sealed": Bytes(16 * 1024)}),
+    "relay": (10, {"to": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
+    "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024),
+                     "observed": ADDRESS}),
     "relay-refused": (12, {"to": Id(), "reason": REASON}),
     # hub <-> hub
     "peer-hello": (20, {"hello": EnvelopeField()}),
@@ -57,7 +59,7 @@ class Message:
         return self.fields[name]
 
 
-def make(kind: str, **fields) -> Message:
+def make(kind: str, /, **fields) -> Message:
     """Build a message, checking its fields as the receiver will."""
     _code, spec = SCHEMAS[kind]
     return Message(kind, check_fields(kind, spec, fields))

@@ -71,15 +71,31 @@ class HubOptions(_Common):
          _positive],
         ["rotate-interval", None, 0.0,
          "move to the next configured gateway every SECONDS (0: never)", float],
+        ["request-ttl", None, 86400.0,
+         "seconds before an unanswered handshake request expires", _positive],
+    ]
+    optFlags = [
+        ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
     ]
 
     def __init__(self):
         super().__init__()
         self["gateway"] = []
+        self["approve-key"] = []
+        self["approve-ip"] = []
 
     def opt_gateway(self, value):
         """a gateway as ID@HOST:PORT, for this run only (repeatable)"""
         self["gateway"].append(value)
+
+    def opt_approve_key(self, value):
+        """accept requests from this hub id automatically; persists (repeatable)"""
+        self["approve-key"].append(value)
+
+    def opt_approve_ip(self, value):
+        """accept requests from this address range (CIDR) automatically; persists
+        (repeatable)"""
+        self["approve-ip"].append(value)
 
     def postOptions(self):
         super().postOptions()

@@ -1,0 +1,96 @@
+"""Handshake requests and acceptances: build them, seal them, open and check them.
+
+A request is signed by the asking hub A and sealed to the receiver B: A's id, B's id,
+the endpoint where A accepts peers, a timestamp, a random nonce and a note.  B checks
+the seal, the signature, that it is the addressee, that the sender is who the
+gateway (or the TLS connection) says, and the freshness window.  Replays are caught
+by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
+when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
+Pure code: the time is passed in.
+"""
+
+import attrs
+
+from blockhub.errors import BadMessage, StaleMessage
+from blockhub.identity import Identity
+from blockhub.records import parse_endpoint
+from blockhub.wire import canonical, envelope
+from blockhub.wire.schema import Bytes, Id, Int, Optional, Str, check_fields
+
+DEFAULT_WINDOW = 300
+MAX_NOTE = 500
+
+_REQUEST = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
+            "nonce": Bytes(16, 16), "note": Str(MAX_NOTE)}
+_ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
+               "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
+
+
+@attrs.frozen
+class Request:
+    sender: str
+    receiver: str
+    endpoint: str | None
+    at: int
+    nonce: str
+    note: str
+
+
+@attrs.frozen
+class Acceptance:
+    sender: str
+    receiver: str
+    endpoint: str | None
+    at: int
+    nonce: str
+    request: str
+
+
+def seal_request(identity: Identity, to_id: str, endpoint: str | None, now: int,
+                 nonce: bytes, note: str = "") -> bytes:
+    if len(note) > MAX_NOTE:
+        raise BadMessage(f"the note is longer than {MAX_NOTE} characters")
+    body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
+            "note": note}
+    if endpoint:
+        body["endpoint"] = endpoint
+    return envelope.seal(to_id, envelope.sign(identity, "handshake", body))
+
+
+def seal_acceptance(identity: Identity, to_id: str, endpoint: str | None, now: int,
+                    nonce: bytes, request_nonce: str) -> bytes:
+    body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
+            "request": request_nonce}
+    if endpoint:
+        body["endpoint"] = endpoint
+    return envelope.seal(to_id, envelope.sign(identity, "acceptance", body))
+
+
+def _open(identity, sealed, kind, fields, sender, now, window):
+    env = envelope.open_sealed(identity, sealed, kind)
+    body = check_fields(kind, fields, env.body)
+    if body["from"] != env.signer:
+        raise BadMessage(f"{kind} is signed by another hub than its sender")
+    if sender is not None and env.signer != sender:
+        raise BadMessage(f"{kind} came from another hub than its signer")
+    if body["to"] != identity.id:
+        raise BadMessage(f"{kind} is addressed to another hub")
+    if abs(now - body["at"]) > window:
+        raise StaleMessage(f"{kind} timestamp is {now - body['at']}s away from our clock "
+                           f"(window {window}s)")
+    if body["endpoint"] is not None:
+        parse_endpoint(body["endpoint"])
+    return body
+
+
+def open_request(identity: Identity, sealed: bytes, sender: str | None, now: int,
+                 window: int = DEFAULT_WINDOW) -> Request:
+    """Open and check a request addressed to ``identity`` from ``sender``."""
+    b = _open(identity, sealed, "handshake", _REQUEST, sender, now, window)
+    return Request(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["note"])
+
+
+def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: int,
+                    window: int = DEFAULT_WINDOW) -> Acceptance:
+    b = _open(identity, sealed, "acceptance", _ACCEPTANCE, sender, now, window)
+    return Acceptance(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["request"])

@@ -1,0 +1,362 @@
+"""The hub's handshake requests, both ways: make them, check them, decide, connect.
+
+Holds one ``Outgoing`` machine per hub we asked and one ``Incoming`` machine per hub
+that asked us, persists each change of state, applies the approval policy, and turns
+the machines' outputs into relays through the gateway and dials to peers.  A bad
+request from another hub is refused and counted here; it never closes the gateway
+link, which carried it in good faith.
+"""
+
+import collections
+import os
+
+from twisted.logger import Logger
+
+from blockhub import policy
+from blockhub.errors import BadMessage, ProtocolError, UserError
+from blockhub.handshake import (
+    DEFAULT_WINDOW,
+    Request,
+    open_acceptance,
+    open_request,
+    seal_acceptance,
+    seal_request,
+)
+from blockhub.hub.incoming import FINAL as IN_FINAL
+from blockhub.hub.incoming import Incoming
+from blockhub.hub.outgoing import FINAL as OUT_FINAL
+from blockhub.hub.outgoing import Outgoing
+from blockhub.ids import decode_id
+from blockhub.records import parse_endpoint
+from blockhub.wire.canonical import b64, unb64
+
+log = Logger()
+
+DEFAULT_TTL = 86400
+DEFAULT_MAX_PENDING = 100
+
+
+class Handshakes:
+    def __init__(self, identity, store, clock, hub, peers, request_ttl: int = DEFAULT_TTL,
+                 window: int = DEFAULT_WINDOW, max_pending: int = DEFAULT_MAX_PENDING,
+                 random=os.urandom):
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+        self.hub = hub
+        self.peers = peers
+        self.ttl = request_ttl
+        self.window = window
+        self.max_pending = max_pending
+        self.random = random
+        self.outgoing: dict[str, Outgoing] = {}
+        self.incoming: dict[str, Incoming] = {}
+        self.refusals: collections.Counter = collections.Counter()
+
+    def now(self) -> int:
+        return int(self.clock.seconds())
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self):
+        """Bring back what was in flight before a restart."""
+        now = self.now()
+        for row in self.store.requests():
+            live = row["expires_at"] > now
+            if row["direction"] == "in" and row["state"] in ("received", "pending", "dialing",
+                                                             "awaiting"):
+                if not live:
+                    self.store.set_request_state("in", row["peer"], "expired", now)
+                    continue
+                request = Request(row["peer"], self.identity.id, row["endpoint"],
+                                  row["created_at"], row["nonce"] or "", row["note"])
+                inc = self._new_incoming(request, row["observed"], row["expires_at"],
+                                         save=False)
+                inc.hold()
+                if row["state"] in ("dialing", "awaiting"):
+                    inc.approve()
+            elif row["direction"] == "out" and row["state"] in ("requested", "sent",
+                                                                "connecting"):
+                if not live:
+                    self.store.set_request_state("out", row["peer"], "expired", now)
+                    continue
+                out = Outgoing(self, row["peer"], row["note"])
+                self.store.set_request_state("out", row["peer"], "requested", now)
+                self._arm(out, row["expires_at"])
+                self.outgoing[row["peer"]] = out
+
+    def stop(self):
+        for m in list(self.outgoing.values()) + list(self.incoming.values()):
+            if m.timer is not None and m.timer.active():
+                m.timer.cancel()
+
+    def _arm(self, machine, expires_at: int):
+        machine.expires_at = expires_at
+        machine.timer = self.clock.callLater(max(0, expires_at - self.now()),
+                                             machine.timed_out)
+
+    def state_changed(self, machine, old, new):
+        direction = "out" if isinstance(machine, Outgoing) else "in"
+        self.store.set_request_state(direction, machine.peer, new, self.now())
+
+    def finished(self, machine):
+        if machine.timer is not None and machine.timer.active():
+            machine.timer.cancel()
+
+    def knows(self, hub_id: str) -> bool:
+        return hub_id in self.outgoing or hub_id in self.incoming
+
+    # -- asking ---------------------------------------------------------------------
+    def connect(self, hub_id: str, note: str = "") -> dict:
+        decode_id(hub_id)
+        if hub_id == self.identity.id:
+            raise UserError("a hub cannot connect to itself")
+        if hub_id in self.peers.connections:
+            return {"peer": hub_id, "state": "connected", "detail": "already connected"}
+        if len(note) > 500:
+            raise UserError("--note is longer than 500 characters")
+        current = self.outgoing.get(hub_id)
+        if current is not None and current.state not in OUT_FINAL:
+            current.note = note or current.note
+            current.try_send()
+            return {"peer": hub_id, "state": current.state, "detail": "already requested"}
+        now = self.now()
+        out = Outgoing(self, hub_id, note)
+        self.outgoing[hub_id] = out
+        self.store.save_request("out", hub_id, "requested", now, now + self.ttl, note=note)
+        self._arm(out, now + self.ttl)
+        out.try_send()
+        return {"peer": hub_id, "state": out.state}
+
+    def send_request(self, out: Outgoing):
+        """Relay the request through the gateway, or in open mode dial the receiver."""
+        info = self.hub.directory.hubs.get(out.peer)
+        nonce = self.random(16)
+        out.nonce = b64(nonce)
+        sealed = seal_request(self.identity, out.peer, self.hub.peer_endpoint(), self.now(),
+                              nonce, out.note)
+        if info is not None and info.endpoint and self.hub.mode == "open":
+            self._direct(out, info.endpoint, sealed)
+        elif info is not None and self.hub.gateway_proto is not None:
+            self.hub.gateway_proto.send("relay", to=out.peer, kind="request", sealed=b64(sealed))
+            out.relayed()
+        else:
+            out.not_delivered("the hub is not online at our gateway; waiting for it")
+
+    def _direct(self, out, endpoint, sealed):
+        d = self.peers.dial(out.peer, endpoint, ("peer-request", {"sealed": b64(sealed)}))
+
+        def answered(result):
+            status, reason = result
+            out.relayed()
+            if status == "connected":
+                self.peers.established(out.peer, endpoint, dialer=True)
+                out.peer_connected()
+            elif status == "rejected":
+                out.refused(reason or "rejected")
+
+        def failed(failure):
+            log.info("direct request to {peer} failed ({error}); relaying instead",
+                     peer=out.peer, error=failure.getErrorMessage())
+            if self.hub.gateway_proto is not None:
+                self.hub.gateway_proto.send("relay", to=out.peer, kind="request",
+                                            sealed=b64(sealed))
+                out.relayed()
+
+        d.addCallbacks(answered, failed)
+
+    def dial_back(self, out: Outgoing, endpoint: str | None):
+        if not endpoint:
+            out.dial_failed("the receiver accepted but gave no endpoint")
+            return
+        d = self.peers.dial(out.peer, endpoint, self.peers.hello_for(out.peer))
+
+        def answered(result):
+            status, reason = result
+            if status == "connected":
+                self.peers.established(out.peer, endpoint, dialer=True)
+                out.peer_connected()
+            else:
+                out.dial_failed(f"{status}: {reason}")
+
+        d.addCallbacks(answered, lambda f: out.dial_failed(f.getErrorMessage()))
+
+    # -- hearing from the gateway ---------------------------------------------------
+    def gateway_online(self):
+        for out in list(self.outgoing.values()):
+            if out.state == "requested":
+                out.try_send()
+
+    def hub_appeared(self, hub_id: str):
+        out = self.outgoing.get(hub_id)
+        if out is not None and out.state == "requested":
+            out.try_send()
+
+    def relay_refused(self, message):
+        out = self.outgoing.get(message["to"])
+        if out is not None:
+            out.not_delivered(message["reason"])
+
+    def delivered(self, message):
+        """A sealed request or acceptance relayed by the gateway."""
+        try:
+            sealed = unb64(message["sealed"])
+            host = parse_endpoint(message["observed"])[0]
+            if message["kind"] == "request":
+                self._received(sealed, message["from"], host, None)
+            else:
+                self._acceptance(sealed, message["from"])
+        except ProtocolError as e:
+            self._refuse(message["from"], f"{type(e).__name__}: {e}")
+
+    def _refuse(self, sender, reason):
+        self.refusals[reason.split(":")[0]] += 1
+        log.warn("refused a handshake from {sender}: {reason}", sender=sender, reason=reason)
+
+    def _acceptance(self, sealed, sender):
+        acc = open_acceptance(self.identity, sealed, sender, self.now(), self.window)
+        out = self.outgoing.get(sender)
+        if out is None or getattr(out, "nonce", None) != acc.request:
+            raise BadMessage("acceptance for a request we did not make")
+        out.accepted(acc.endpoint)
+
+    # -- being asked ----------------------------------------------------------------
+    def _received(self, sealed, sender, host, proto):
+        """Check and decide a request; returns the Incoming machine or raises."""
+        now = self.now()
+        request = open_request(self.identity, sealed, sender, now, self.window)
+        if not self.store.remember_nonce(request.nonce, now, now - 4 * self.window):
+            raise BadMessage("replayed handshake (nonce seen before)")
+        verdict = policy.decide(request.sender, host, self.store.approved_keys(),
+                                self.store.approved_ranges(), self.store.blocked_keys())
+        if verdict == policy.BLOCKED:
+            raise BadMessage("the sender is blocked")
+        current = self.incoming.get(request.sender)
+        if current is not None and current.state not in IN_FINAL:
+            self.store.save_request("in", request.sender, current.state, now, now + self.ttl,
+                                    request.note, request.endpoint, host, request.nonce)
+            current.renewed(request, host)
+            return current
+        waiting = sum(1 for m in self.incoming.values() if m.state == "pending")
+        if verdict == policy.PENDING and waiting >= self.max_pending:
+            raise BadMessage(f"too many pending requests ({self.max_pending})")
+        inc = self._new_incoming(request, host, now + self.ttl)
+        if proto is not None:
+            if verdict == policy.AUTO:
+                inc.peer_connected()
+            else:
+                inc.hold()
+        elif verdict == policy.AUTO:
+            inc.auto_accept()
+        else:
+            inc.hold()
+        return inc
+
+    def _new_incoming(self, request, observed, expires_at, save=True) -> Incoming:
+        if save:
+            self.store.save_request("in", request.sender, "received", self.now(), expires_at,
+                                    request.note, request.endpoint, observed, request.nonce)
+        inc = Incoming(self, request, observed)
+        self.incoming[request.sender] = inc
+        self._arm(inc, expires_at)
+        return inc
+
+    def inbound_request(self, proto, sealed):
+        """Open mode: a request made on a direct connection to us."""
+        try:
+            inc = self._received(sealed, proto.peer_id, proto.transport.getPeer().host, proto)
+        except ProtocolError as e:
+            self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
+            return "rejected", str(e)
+        if inc.state == "connected":
+            self.peers.established(inc.peer, inc.request.endpoint, dialer=False)
+            return "connected", None
+        return "pending", "waiting for the operator's approval"
+
+    def inbound_hello(self, proto):
+        """A hub dialed us with peer-hello: connected only if we expect it."""
+        hub_id = proto.peer_id
+        if self.store.peer(hub_id) is not None:
+            return "connected", None
+        out = self.outgoing.get(hub_id)
+        if out is not None and out.state in ("requested", "sent", "connecting"):
+            self.peers.established(hub_id, None, dialer=False)
+            out.peer_connected()
+            return "connected", None
+        inc = self.incoming.get(hub_id)
+        if inc is not None and inc.state in ("dialing", "awaiting"):
+            self.peers.established(hub_id, None, dialer=False)
+            inc.peer_connected()
+            return "connected", None
+        self.refusals["unsolicited"] += 1
+        log.info("dropping an unsolicited peer connection from {peer}", peer=hub_id)
+        return "rejected", "unsolicited"
+
+    # -- outputs of Incoming ----------------------------------------------------------
+    def awaiting_operator(self, inc: Incoming):
+        log.info("request from {peer} waits for the operator: blockhub approve {peer}",
+                 peer=inc.peer, note=inc.request.note)
+
+    def refreshed(self, inc: Incoming):
+        log.info("request from {peer} renewed", peer=inc.peer)
+
+    def dial_requester(self, inc: Incoming):
+        endpoint = inc.request.endpoint
+        if not endpoint:
+            inc.dial_failed("the requester gave no endpoint")
+            return
+        d = self.peers.dial(inc.peer, endpoint, self.peers.hello_for(inc.peer))
+
+        def answered(result):
+            status, reason = result
+            if status == "connected":
+                self.peers.established(inc.peer, endpoint, dialer=True)
+                inc.peer_connected()
+            else:
+                inc.dial_failed(f"{status}: {reason}")
+
+        d.addCallbacks(answered, lambda f: inc.dial_failed(f.getErrorMessage()))
+
+    def send_acceptance(self, inc: Incoming):
+        """We could not reach the requester: tell it (only it) where to reach us."""
+        endpoint = self.hub.peer_endpoint()
+        if self.hub.gateway_proto is None or endpoint is None:
+            log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
+                     "request will expire", peer=inc.peer, reason=inc.reason)
+            return
+        sealed = seal_acceptance(self.identity, inc.peer, endpoint, self.now(),
+                                 self.random(16), inc.request.nonce)
+        self.hub.gateway_proto.send("relay", to=inc.peer, kind="acceptance", sealed=b64(sealed))
+
+    # -- the operator -----------------------------------------------------------------
+    def pending(self) -> list[dict]:
+        return [{"id": m.peer, "note": m.request.note, "endpoint": m.request.endpoint,
+                 "observed": m.observed, "expires_at": m.expires_at}
+                for m in self.incoming.values() if m.state == "pending"]
+
+    def approve(self, hub_id: str) -> dict:
+        inc = self.incoming.get(hub_id)
+        if inc is None or inc.state != "pending":
+            raise UserError(f"no pending request from {hub_id}")
+        inc.approve()
+        return {"peer": hub_id, "state": inc.state}
+
+    def reject(self, hub_id: str, block: bool = False) -> dict:
+        decode_id(hub_id)
+        inc = self.incoming.get(hub_id)
+        if block:
+            self.store.block(hub_id, self.now())
+        if inc is not None and inc.state == "pending":
+            inc.reject("blocked by the operator" if block else "rejected by the operator")
+        elif not block:
+            raise UserError(f"no pending request from {hub_id}")
+        return {"peer": hub_id, "state": inc.state if inc else "blocked", "blocked": block}
+
+    def status(self) -> list[dict]:
+        rows = []
+        for m in self.outgoing.values():
+            rows.append({"direction": "out", "peer": m.peer, "state": m.state,
+                         "note": m.note, "reason": m.reason})
+        for m in self.incoming.values():
+            rows.append({"direction": "in", "peer": m.peer, "state": m.state,
+                         "note": m.request.note, "how": m.how, "reason": m.reason})
+        return rows

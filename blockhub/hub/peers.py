@@ -1,0 +1,167 @@
+"""The hub's direct peer links and the messages that travel on them.
+
+Keeps one live connection per peer, reconnects the peerings this hub dialed (a
+``PeerLink`` each), and carries messages with at-least-once delivery made exactly-once
+by the receiver: the sender stores a message before sending it and keeps it until it
+is acknowledged, re-sending after every reconnect; the receiver commits it before
+acknowledging and drops duplicates by (sender, seq).
+"""
+
+from twisted.logger import Logger
+
+from blockhub.errors import BadMessage, UserError
+from blockhub.handshake import DEFAULT_WINDOW
+from blockhub.hub.peer_link import PeerLink
+from blockhub.hub.peer_protocol import PeerProtocol
+from blockhub.ids import decode_id
+from blockhub.wire import envelope
+from blockhub.wire.canonical import unb64
+
+log = Logger()
+
+
+class Peers:
+    def __init__(self, identity, store, clock, connector, max_frame, idle_timeout,
+                 window: int = DEFAULT_WINDOW):
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+        self.connector = connector  # (hub id, "HOST:PORT", protocol) -> Deferred
+        self.max_frame = max_frame
+        self.idle_timeout = idle_timeout
+        self.window = window
+        self.handshakes = None  # wired by the service
+        self.connections: dict[str, PeerProtocol] = {}
+        self.links: dict[str, PeerLink] = {}
+
+    def now(self) -> int:
+        return int(self.clock.seconds())
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self):
+        for peer in self.store.peers():
+            if peer["dialer"] and peer["address"]:
+                self._link(peer["id"]).start()
+
+    def stop(self):
+        for link in self.links.values():
+            link.stop()
+        for proto in list(self.connections.values()):
+            proto.close("hub stopping")
+
+    # -- dialing --------------------------------------------------------------------
+    def hello_for(self, hub_id: str):
+        """The opening frame for a dial to an established or accepted peer."""
+        body = {"from": self.identity.id, "to": hub_id, "at": self.now()}
+        return ("peer-hello", {"hello": envelope.sign(self.identity, "peer-hello",
+                                                      body).to_json()})
+
+    def dial(self, hub_id: str, address: str, first):
+        """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the
+        other side answers peer-ready, or fails when the connection does."""
+        proto = PeerProtocol(self, first=first, clock=self.clock, max_frame=self.max_frame,
+                             idle_timeout=self.idle_timeout)
+        ready = proto.ready
+        d = self.connector(hub_id, address, proto)
+        d.addCallback(lambda _: ready)
+        return d
+
+    def _link(self, hub_id: str) -> PeerLink:
+        if hub_id not in self.links:
+            self.links[hub_id] = PeerLink(hub_id, self._redial, self.clock)
+        return self.links[hub_id]
+
+    def _redial(self, link: PeerLink):
+        peer = self.store.peer(link.peer)
+        if peer is None or not peer["address"]:
+            link.failed("no address for this peer")
+            return
+        d = self.dial(link.peer, peer["address"], self.hello_for(link.peer))
+
+        def answered(result):
+            status, reason = result
+            if status != "connected":
+                link.failed(f"{status}: {reason}")
+
+        d.addCallbacks(answered, lambda f: link.failed(f.getErrorMessage()))
+
+    def established(self, hub_id: str, address: str | None, dialer: bool):
+        """Record a peering; the dialing side keeps it up from now on."""
+        self.store.add_peer(hub_id, address, dialer, self.now())
+        if dialer and address:
+            link = self._link(hub_id)
+            if hub_id in self.connections:
+                link.up()
+
+    # -- accepting --------------------------------------------------------------------
+    def inbound(self, proto, message):
+        """Decide about a connection that opened with peer-hello or peer-request."""
+        if message.kind == "peer-request":
+            return self.handshakes.inbound_request(proto, unb64(message["sealed"]))
+        hello = envelope.verify(message["hello"], "peer-hello")
+        body = hello.body
+        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
+            raise BadMessage("peer-hello is not signed by the connected hub")
+        if body.get("to") != self.identity.id:
+            raise BadMessage("peer-hello is addressed to another hub")
+        at = body.get("at")
+        if not isinstance(at, int) or abs(self.now() - at) > self.window:
+            return "rejected", "stale peer-hello (check the clocks)"
+        return self.handshakes.inbound_hello(proto)
+
+    # -- live connections -----------------------------------------------------------
+    def attach(self, proto):
+        hub_id = proto.peer_id
+        old = self.connections.get(hub_id)
+        if old is not None and old is not proto:
+            old.attached = False
+            old.close("replaced by a newer connection")
+        self.connections[hub_id] = proto
+        log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)
+        if hub_id in self.links:
+            self.links[hub_id].up()
+        for row in self.store.unacked(hub_id):
+            proto.send("message", seq=row["seq"], text=row["text"], at=row["at"])
+
+    def detach(self, proto, reason: str):
+        hub_id = proto.peer_id
+        if self.connections.get(hub_id) is proto:
+            del self.connections[hub_id]
+            log.info("peer link with {peer} closed: {reason}", peer=hub_id, reason=reason)
+            if hub_id in self.links:
+                self.links[hub_id].lost(reason)
+
+    # -- messages -------------------------------------------------------------------
+    def send(self, hub_id: str, text: str) -> int:
+        decode_id(hub_id)
+        if self.store.peer(hub_id) is None and not self.handshakes.knows(hub_id):
+            raise UserError(f"{hub_id} is not a peer of this hub; ask first with "
+                            f"blockhub connect")
+        if len(text) > 60 * 1024:
+            raise UserError("the message is longer than 60 KiB")
+        seq = self.store.queue_message(hub_id, text, self.now())
+        proto = self.connections.get(hub_id)
+        if proto is not None:
+            proto.send("message", seq=seq, text=text, at=self.now())
+        return seq
+
+    def message_received(self, proto, message):
+        fresh = self.store.store_received(proto.peer_id, message["seq"], message["text"],
+                                          message["at"], self.now())
+        if fresh:
+            log.info("message {seq} from {peer}", seq=message["seq"], peer=proto.peer_id)
+        proto.send("ack", seq=message["seq"])
+
+    def acked(self, proto, seq: int):
+        self.store.ack(proto.peer_id, seq)
+
+    def snapshot(self) -> list[dict]:
+        rows = []
+        for peer in self.store.peers():
+            proto = self.connections.get(peer["id"])
+            rows.append({"id": peer["id"],
+                         "address": proto.address if proto else peer["address"],
+                         "connected": proto is not None, "dialer": bool(peer["dialer"]),
+                         "since": peer["established_at"],
+                         "unacked": len(self.store.unacked(peer["id"]))})
+        return rows

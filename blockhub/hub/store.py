@@ -1,0 +1,202 @@
+"""The hub's SQLite database: approvals, blocks, requests, peers, messages, archive.
+
+Short transactions on the reactor thread, each committed before the hub acts on it
+on the wire (a message is stored before it is acknowledged).  WAL with full sync, so
+a ``kill -9`` loses nothing committed.  The schema lives in ``schema.sql``; upgrades
+are numbered steps applied at open.
+"""
+
+import os
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+from blockhub.errors import UserError
+
+DB_NAME = "hub.sqlite"
+SCHEMA_VERSION = 1
+UPGRADES: dict[int, str] = {}  # version N -> SQL that turns N-1 into N
+
+
+class StoreError(UserError):
+    """The database refused a read or a write; reported in one line."""
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.db = sqlite3.connect(str(self.path), isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the hub database {self.path}: {e}")
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> "Store":
+        return cls(Path(data_dir) / DB_NAME)
+
+    def _migrate(self):
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        if "version" not in tables:
+            text = resources.files("blockhub.hub").joinpath("schema.sql").read_text()
+            sql = "\n".join(line.split("--")[0] for line in text.splitlines())
+            with self.transaction():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO version VALUES (?)", (SCHEMA_VERSION,))
+            return
+        (version,) = self.db.execute("SELECT version FROM version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer blockhub (schema {version})")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                self.db.executescript(UPGRADES[step])
+                self.db.execute("UPDATE version SET version = ?", (step,))
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    def execute(self, sql: str, args=()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}")
+
+    def write(self, sql: str, args=()) -> sqlite3.Cursor:
+        """One statement in its own committed transaction."""
+        with self.transaction():
+            return self.execute(sql, args)
+
+    def close(self):
+        self.db.close()
+
+    # -- approvals and blocks --------------------------------------------------------
+    def add_approved_key(self, hub_id: str, now: int):
+        self.write("INSERT OR IGNORE INTO approved_keys VALUES (?, ?)", (hub_id, now))
+
+    def add_approved_range(self, cidr: str, now: int):
+        self.write("INSERT OR IGNORE INTO approved_ranges VALUES (?, ?)", (cidr, now))
+
+    def block(self, hub_id: str, now: int):
+        with self.transaction():
+            self.execute("INSERT OR IGNORE INTO blocked_keys VALUES (?, ?)", (hub_id, now))
+            self.execute("DELETE FROM approved_keys WHERE id = ?", (hub_id,))
+
+    def approved_keys(self) -> set[str]:
+        return {r[0] for r in self.execute("SELECT id FROM approved_keys")}
+
+    def approved_ranges(self) -> list[str]:
+        return [r[0] for r in self.execute("SELECT cidr FROM approved_ranges ORDER BY cidr")]
+
+    def blocked_keys(self) -> set[str]:
+        return {r[0] for r in self.execute("SELECT id FROM blocked_keys")}
+
+    # -- replay protection ----------------------------------------------------------
+    def remember_nonce(self, nonce: str, now: int, forget_before: int) -> bool:
+        """Record ``nonce``; False when it was seen before (a replay)."""
+        with self.transaction():
+            self.execute("DELETE FROM seen_nonces WHERE seen_at < ?", (forget_before,))
+            cur = self.execute("INSERT OR IGNORE INTO seen_nonces VALUES (?, ?)", (nonce, now))
+            return cur.rowcount == 1
+
+    # -- requests -------------------------------------------------------------------
+    def save_request(self, direction: str, peer: str, state: str, now: int, expires_at: int,
+                     note: str = "", endpoint=None, observed=None, nonce=None):
+        self.write(
+            "INSERT INTO requests (direction, peer, state, note, endpoint, observed, nonce,"
+            " created_at, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (direction, peer) DO UPDATE SET state=excluded.state,"
+            " note=excluded.note, endpoint=excluded.endpoint, observed=excluded.observed,"
+            " nonce=excluded.nonce, created_at=excluded.created_at,"
+            " updated_at=excluded.updated_at, expires_at=excluded.expires_at",
+            (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at))
+
+    def set_request_state(self, direction: str, peer: str, state: str, now: int):
+        self.write("UPDATE requests SET state = ?, updated_at = ? WHERE direction = ? AND "
+                   "peer = ?", (state, now, direction, peer))
+
+    def requests(self, direction: str | None = None) -> list[dict]:
+        if direction:
+            rows = self.execute("SELECT * FROM requests WHERE direction = ? ORDER BY "
+                                "created_at", (direction,))
+        else:
+            rows = self.execute("SELECT * FROM requests ORDER BY created_at")
+        return [dict(r) for r in rows]
+
+    # -- peers ----------------------------------------------------------------------
+    def add_peer(self, hub_id: str, address: str | None, dialer: bool, now: int):
+        self.write("INSERT INTO peers VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                   "address = excluded.address, dialer = excluded.dialer",
+                   (hub_id, address, int(dialer), now))
+
+    def remove_peer(self, hub_id: str):
+        self.write("DELETE FROM peers WHERE id = ?", (hub_id,))
+
+    def peers(self) -> list[dict]:
+        return [dict(r) for r in self.execute("SELECT * FROM peers ORDER BY established_at")]
+
+    def peer(self, hub_id: str) -> dict | None:
+        row = self.execute("SELECT * FROM peers WHERE id = ?", (hub_id,)).fetchone()
+        return dict(row) if row else None
+
+    # -- messages -------------------------------------------------------------------
+    def queue_message(self, peer: str, text: str, now: int) -> int:
+        with self.transaction():
+            (last,) = self.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE peer = ?",
+                                   (peer,)).fetchone()
+            self.execute("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
+                         (peer, last + 1, text, now))
+            return last + 1
+
+    def unacked(self, peer: str) -> list[dict]:
+        return [dict(r) for r in self.execute(
+            "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 ORDER BY seq",
+            (peer,))]
+
+    def ack(self, peer: str, seq: int):
+        self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND seq <= ?", (peer, seq))
+
+    def store_received(self, peer: str, seq: int, text: str, at: int, now: int) -> bool:
+        """Store an incoming message; False when it is a duplicate."""
+        cur = self.write("INSERT OR IGNORE INTO inbox (peer, seq, text, at, received_at) "
+                         "VALUES (?, ?, ?, ?, ?)", (peer, seq, text, at, now))
+        return cur.rowcount == 1
+
+    def messages(self) -> list[dict]:
+        return [{"from": r["peer"], "seq": r["seq"], "text": r["text"], "at": r["at"],
+                 "received_at": r["received_at"]}
+                for r in self.execute("SELECT * FROM inbox ORDER BY n")]
+
+    def outbox(self) -> list[dict]:
+        return [dict(r) for r in self.execute("SELECT * FROM outbox ORDER BY peer, seq")]
+
+    # -- archive --------------------------------------------------------------------
+    def archive(self, now: int, gateway: str | None, event: str, hub: str, hubinfo: str | None):
+        self.write("INSERT INTO archive (at, gateway, event, hub, hubinfo) VALUES "
+                   "(?, ?, ?, ?, ?)", (now, gateway, event, hub, hubinfo))
+
+    def archived(self) -> list[dict]:
+        return [dict(r) for r in self.execute("SELECT * FROM archive ORDER BY n")]
+
+
+class _Transaction:
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, kind, value, tb):
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as e:
+            if kind is None:
+                raise StoreError(f"database commit failed: {e}")
+        return False
