@@ -1,45 +1,143 @@
 """``make demo``: blockhub end to end on loopback, in a temporary directory.
 
-It creates identities, starts a real gateway and hubs with twistd on ports the OS
-chooses, shows what each side sees, and stops everything cleanly, even on error.
+A gateway and two hubs run as real twistd processes on ports the OS chooses.  The hubs
+see each other through the gateway, alice asks bob to connect, bob's operator approves,
+bob dials alice directly, and they exchange messages.  Everything is stopped and
+removed at the end, also on error or Ctrl-C.
 """
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN = os.path.dirname(sys.executable)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def blockhub(*args, env, check=True):
-    done = subprocess.run([os.path.join(BIN, "blockhub"), *map(str, args)], env=env,
-                          capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise SystemExit(f"demo: blockhub {' '.join(map(str, args))} failed: "
-                         f"{done.stderr.strip()}")
-    return done.stdout
+class Demo:
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="bh-demo-")
+        self.env = dict(os.environ, BLOCKHUB_KEYRING=os.path.join(self.root, "keyring"))
+        self.procs = {}
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def blockhub(self, *args, check=True):
+        done = subprocess.run([os.path.join(BIN, "blockhub"), *map(str, args)],
+                              env=self.env, capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise SystemExit(f"demo: blockhub {' '.join(map(str, args[:2]))} failed: "
+                             f"{done.stderr.strip()}")
+        return done.stdout
+
+    def query(self, name, what):
+        return json.loads(self.blockhub(what, "--data-dir", self.path(name), "--json"))
+
+    def start(self, name, role, *options):
+        log = open(self.path(f"{name}.log"), "w")
+        self.procs[name] = subprocess.Popen(
+            [os.path.join(BIN, "twistd"), "-n", f"blockhub-{role}", "--data-dir",
+             self.path(name), *options], cwd=self.root, env=self.env, stdout=log,
+            stderr=subprocess.STDOUT)
+        self.wait(f"{name} to start", lambda: self.blockhub(
+            "status", "--data-dir", self.path(name), check=False) != "", name=name)
+
+    def wait(self, what, predicate, timeout=20.0, name=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if name and self.procs[name].poll() is not None:
+                raise SystemExit(f"demo: {name} exited; see {self.path(name + '.log')}:\n"
+                                 + open(self.path(name + ".log")).read()[-2000:])
+            try:
+                if predicate():
+                    return
+            except SystemExit:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"demo: timed out waiting for {what}")
+
+    def stop_all(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def say(text=""):
     print(text, flush=True)
 
 
+def run(demo: Demo):
+    say(f"== blockhub demo in {demo.root}\n")
+    ids = {}
+    for name in ("gateway", "alice", "bob"):
+        demo.blockhub("init", "--data-dir", demo.path(name), "--name", name)
+        ids[name] = demo.blockhub("id", "--data-dir", demo.path(name)).strip()
+        say(f"   blockhub init --data-dir {name}   -> id {ids[name]}")
+    say("   (each recovery phrase is sealed on disk under the key ring)\n")
+
+    demo.start("gateway", "gateway", "--listen", "tcp:0:interface=127.0.0.1")
+    address = demo.query("gateway", "status")["listen"]
+    say(f"1. gateway listening on {address} in private mode (no hub address is shared)")
+    gateway = f"{ids['gateway']}@{address}"
+    for name in ("alice", "bob"):
+        demo.start(name, "hub", "--gateway", gateway, "--listen", "tcp:0:interface=127.0.0.1")
+    demo.wait("the hubs to see each other",
+              lambda: len(demo.query("alice", "hubs")) == 1 and len(demo.query("bob", "hubs")) == 1)
+    for name in ("alice", "bob"):
+        gw = demo.query(name, "status")["gateways"][0]
+        others = [(h["name"], h["endpoint"]) for h in demo.query(name, "hubs")]
+        say(f"2. {name}: gateway {gw['state']} (its key pinned in TLS); sees {others}")
+
+    say("\n3. alice asks bob to connect (signed by alice, sealed to bob, relayed blindly)")
+    say("   " + demo.blockhub("connect", "--data-dir", demo.path("alice"), ids["bob"],
+                             "--note", "hello from alice").strip())
+    demo.wait("bob's pending request", lambda: demo.query("bob", "pending"))
+    pending = demo.query("bob", "pending")[0]
+    say(f"4. bob's operator sees a pending request from {pending['id'][:16]}…, "
+        f"note {pending['note']!r}")
+    say("   " + demo.blockhub("approve", "--data-dir", demo.path("bob"), ids["alice"]).strip())
+    demo.wait("the direct peer link",
+              lambda: any(p["connected"] for p in demo.query("alice", "peers")))
+    peer = demo.query("bob", "peers")[0]
+    say(f"5. bob dialed alice directly at {peer['address']} over key-pinned TLS: connected\n")
+
+    demo.blockhub("send", "--data-dir", demo.path("alice"), ids["bob"], "Hi Bob, it's Alice.")
+    demo.blockhub("send", "--data-dir", demo.path("bob"), ids["alice"], "Hi Alice! Got you.")
+    demo.wait("the messages", lambda: demo.query("bob", "messages")
+              and demo.query("alice", "messages"))
+    for name in ("bob", "alice"):
+        for m in demo.query(name, "messages"):
+            sender = "alice" if m["from"] == ids["alice"] else "bob"
+            say(f"6. {name} received from {sender}: {m['text']!r} (stored, then acknowledged)")
+    requests = demo.query("alice", "status")["requests"]
+    say(f"\n   alice's request to bob ended in state: {requests[0]['state']}")
+
+
 def main():
-    root = tempfile.mkdtemp(prefix="blockhub-demo-")
-    env = dict(os.environ, BLOCKHUB_KEYRING=os.path.join(root, "keyring"))
+    demo = Demo()
+    interrupted = False
     try:
-        say(f"== blockhub demo in {root}")
-        for name in ("gateway", "alice", "bob"):
-            out = blockhub("init", "--data-dir", os.path.join(root, name), "--name", name,
-                           env=env)
-            say(f"-- {name}: {out.splitlines()[0]}")
-        say("\n(each identity's recovery phrase was printed once by init and is sealed on "
-            "disk under the key ring)")
+        run(demo)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-    say("== demo finished; everything stopped and removed")
+        demo.stop_all()
+        shutil.rmtree(demo.root, ignore_errors=True)
+    say("\n== demo finished; every process stopped and the temporary directory removed")
+    if interrupted:
+        sys.exit(130)
 
 
 if __name__ == "__main__":
