@@ -1,5 +1,8 @@
 """In-memory gateway and hubs over real TLS, pumped by hand with iosim and a Clock."""
 
+import itertools
+import os
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.protocol import Factory
@@ -39,6 +42,9 @@ class World:
         self.server_factory._clock = self.clock
         self.pumps = []
         self.next_port = 40000
+        self.listeners = {}  # "127.0.0.1:PORT" -> TLS server factory of a hub's peers
+        self.peer_ports = itertools.count(7000)
+        self.random = os.urandom
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
                 listen_port=None, start=True):
@@ -73,6 +79,26 @@ class World:
         proto.server_tls = server_proto
         return succeed(proto)
 
+    def full_hub(self, case, name, listen=True, **kw):
+        """A hub with store, handshakes and peers, started; listening unless told not."""
+        port = next(self.peer_ports) if listen else None
+        return FullHub(self, name, case.mktemp(), port, **kw).start()
+
+    def connect_peer(self, identity, hub_id, server_factory, proto):
+        client = TLSMemoryBIOFactory(PinnedClientCreator(identity, hub_id), True,
+                                     Factory.forProtocol(lambda: proto))
+        client._clock = self.clock
+        self.next_port += 1
+        near = IPv4Address("TCP", "127.0.0.1", self.next_port)
+        far = IPv4Address("TCP", "127.0.0.1", 7999)
+        server_proto = server_factory.buildProtocol(near)
+        client_proto = client.buildProtocol(far)
+        pump = iosim.connect(server_proto, iosim.FakeTransport(server_proto, True, far, near),
+                             client_proto, iosim.FakeTransport(client_proto, False, near, far),
+                             greet=False)
+        self.pumps.append(pump)
+        return succeed(proto)
+
     def flush(self):
         for _ in range(50):
             self.clock.advance(0)
@@ -81,3 +107,64 @@ class World:
                 moved = pump.pump() or moved
             if not moved:
                 break
+
+
+class FullHub:
+    """A hub with its store, handshakes and peers, for handshake tests in memory."""
+
+    def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
+                 request_ttl=3600):
+        from twisted.internet.defer import fail
+
+        from blockhub.hub.handshakes import Handshakes
+        from blockhub.hub.peer_protocol import PeerFactory
+        from blockhub.hub.peers import Peers
+        from blockhub.hub.store import Store
+
+        self.world = world
+        self.path = path
+        self.store = Store(path)
+        identity = identity or new_identity()
+        self.identity = identity
+        self.hub = Hub(identity, name, world.clock, network_key=network_key,
+                       listen_port=listen_port)
+
+        def connector(hub_id, address, proto):
+            target = world.listeners.get(address)
+            if target is None:
+                return fail(ConnectionRefusedError(f"nothing listens at {address}"))
+            return world.connect_peer(identity, hub_id, target, proto)
+
+        self.peers = Peers(identity, self.store, world.clock, connector, DEFAULT_MAX_FRAME,
+                           world.idle_timeout)
+        self.handshakes = Handshakes(identity, self.store, world.clock, self.hub, self.peers,
+                                     request_ttl=request_ttl, random=world.random)
+        self.peers.handshakes = self.hub.handshakes = self.handshakes
+        if listen_port:
+            peer_factory = PeerFactory(self.peers, world.clock, DEFAULT_MAX_FRAME,
+                                       world.idle_timeout)
+            server = TLSMemoryBIOFactory(ServerCreator(identity), False, peer_factory)
+            server._clock = world.clock
+            world.listeners[f"127.0.0.1:{listen_port}"] = server
+        self.id = identity.id
+
+    def start(self):
+        world = self.world
+        entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
+        self.link = GatewayLink([entry], lambda e: world._dial(self.identity, e, self.link,
+                                                               self.hub),
+                                self.hub, world.clock)
+        self.hub.link = self.link
+        self.handshakes.start()
+        self.peers.start()
+        self.link.start()
+        world.flush()
+        return self
+
+    def stop(self):
+        self.link.stop()
+        self.handshakes.stop()
+        self.peers.stop()
+        self.world.flush()
+        self.store.close()
+
