@@ -1,0 +1,113 @@
+"""Pure pieces of the handshake: sealing and checking requests, the policy, the store."""
+
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from blockhub import policy
+from blockhub.errors import BadMessage, BadSeal, StaleMessage, UserError
+from blockhub.handshake import open_acceptance, open_request, seal_acceptance, seal_request
+from blockhub.hub.store import SCHEMA_VERSION, Store
+from tests.memory import new_identity
+
+A, B, C = new_identity(), new_identity(), new_identity()
+NOW = 1_800_000_000
+
+
+class RequestTests(SynchronousTestCase):
+    def test_round_trip(self):
+        sealed = seal_request(A, B.id, "127.0.0.1:7000", NOW, b"\x01" * 16, "hi")
+        req = open_request(B, sealed, A.id, NOW + 10)
+        self.assertEqual((req.sender, req.receiver, req.endpoint, req.note),
+                         (A.id, B.id, "127.0.0.1:7000", "hi"))
+
+    def test_only_the_receiver_opens_it(self):
+        sealed = seal_request(A, B.id, None, NOW, b"\x01" * 16)
+        self.assertRaises(BadSeal, open_request, C, sealed, A.id, NOW)
+
+    def test_sender_must_be_the_signer(self):
+        sealed = seal_request(A, B.id, None, NOW, b"\x01" * 16)
+        self.assertRaises(BadMessage, open_request, B, sealed, C.id, NOW)
+
+    def test_freshness_window_both_ways(self):
+        sealed = seal_request(A, B.id, None, NOW, b"\x01" * 16)
+        self.assertRaises(StaleMessage, open_request, B, sealed, A.id, NOW + 301)
+        self.assertRaises(StaleMessage, open_request, B, sealed, A.id, NOW - 301)
+        open_request(B, sealed, A.id, NOW + 300)
+
+    def test_bad_endpoint_and_long_note(self):
+        sealed = seal_request(A, B.id, "nowhere", NOW, b"\x01" * 16)
+        self.assertRaises(BadMessage, open_request, B, sealed, A.id, NOW)
+        self.assertRaises(BadMessage, seal_request, A, B.id, None, NOW, b"\x01" * 16, "x" * 501)
+
+    def test_acceptance_is_not_a_request(self):
+        sealed = seal_acceptance(B, A.id, "127.0.0.1:1", NOW, b"\x02" * 16, "AAAA" * 5 + "AA==")
+        acc = open_acceptance(A, sealed, B.id, NOW)
+        self.assertEqual(acc.endpoint, "127.0.0.1:1")
+        from blockhub.errors import BadSignature
+        self.assertRaises(BadSignature, open_request, A, sealed, B.id, NOW)
+
+
+class PolicyTests(SynchronousTestCase):
+    def test_decisions(self):
+        decide = policy.decide
+        self.assertEqual(decide(A.id, "10.1.2.3", set(), ["10.0.0.0/8"], set()), policy.AUTO)
+        self.assertEqual(decide(A.id, "11.1.2.3", set(), ["10.0.0.0/8"], set()), policy.PENDING)
+        self.assertEqual(decide(A.id, None, {A.id}, [], set()), policy.AUTO)
+        self.assertEqual(decide(A.id, "10.1.2.3", {A.id}, ["10.0.0.0/8"], {A.id}),
+                         policy.BLOCKED)
+        self.assertEqual(decide(A.id, "::1", set(), ["10.0.0.0/8", "::1/128"], set()),
+                         policy.AUTO)
+
+    def test_parse_cidr(self):
+        self.assertEqual(policy.parse_cidr("10.1.2.3/8"), "10.0.0.0/8")
+        self.assertEqual(policy.parse_cidr("127.0.0.1"), "127.0.0.1/32")
+        self.assertRaises(UserError, policy.parse_cidr, "ten/8")
+
+
+class StoreTests(SynchronousTestCase):
+    def setUp(self):
+        self.path = Path(self.mktemp())
+        self.store = Store(self.path)
+        self.addCleanup(lambda: self.store.close())
+
+    def test_file_mode_and_version(self):
+        self.assertEqual(self.path.stat().st_mode & 0o777, 0o600)
+        (v,) = self.store.execute("SELECT version FROM version").fetchone()
+        self.assertEqual(v, SCHEMA_VERSION)
+
+    def test_reopen_keeps_data(self):
+        self.store.add_approved_key(A.id, 1)
+        self.store.queue_message(B.id, "x", 1)
+        self.store.close()
+        self.store = Store(self.path)
+        self.assertEqual(self.store.approved_keys(), {A.id})
+        self.assertEqual([m["text"] for m in self.store.unacked(B.id)], ["x"])
+
+    def test_nonces(self):
+        self.assertTrue(self.store.remember_nonce("n1", 100, 0))
+        self.assertFalse(self.store.remember_nonce("n1", 101, 0))
+        self.assertTrue(self.store.remember_nonce("n2", 1000, 500))  # forgets n1
+        self.assertTrue(self.store.remember_nonce("n1", 1001, 500))
+
+    def test_messages_seq_ack_and_duplicates(self):
+        self.assertEqual(self.store.queue_message(B.id, "a", 1), 1)
+        self.assertEqual(self.store.queue_message(B.id, "b", 1), 2)
+        self.store.ack(B.id, 1)
+        self.assertEqual([m["seq"] for m in self.store.unacked(B.id)], [2])
+        self.assertTrue(self.store.store_received(A.id, 1, "hi", 1, 2))
+        self.assertFalse(self.store.store_received(A.id, 1, "hi", 1, 3))
+        self.assertEqual(len(self.store.messages()), 1)
+
+    def test_block_removes_approval(self):
+        self.store.add_approved_key(A.id, 1)
+        self.store.block(A.id, 2)
+        self.assertEqual(self.store.approved_keys(), set())
+        self.assertEqual(self.store.blocked_keys(), {A.id})
+
+    def test_newer_schema_refused(self):
+        self.store.write("UPDATE version SET version = 99")
+        self.store.close()
+        self.assertRaises(UserError, Store, self.path)
+        self.store = Store.__new__(Store)
+        self.store.close = lambda: None
