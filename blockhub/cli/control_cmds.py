@@ -72,7 +72,8 @@ def cmd_status(args, stdin, stdout):
         emit_json(status, stdout)
         return 0
     print(f"{status['role']} {status['id']}", file=stdout)
-    for key in ("name", "mode", "listen", "endpoint", "observed", "online", "online_hubs",
+    for key in ("name", "fingerprint", "mode", "listen", "http", "endpoint", "observed",
+                "gateway_fingerprint", "online", "online_hubs",
                 "peers", "connected_peers"):
         if status.get(key) not in (None, ""):
             print(f"  {key}: {status[key]}", file=stdout)

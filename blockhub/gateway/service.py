@@ -6,14 +6,19 @@ from pathlib import Path
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web.server import Site
 
 from blockhub import keystore, netkey
 from blockhub.control.server import control_service
+from blockhub.errors import BadMessage, UserError
+from blockhub.fingerprint import fingerprint
 from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.gateway import Gateway
+from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.gateway.protocol import GatewayFactory
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import ServerCreator
+from blockhub.records import parse_endpoint
 from blockhub.wire.framing import DEFAULT_MAX_FRAME
 
 log = Logger()
@@ -26,22 +31,35 @@ class GatewayService(MultiService):
         super().__init__()
         self.gateway = gateway
         self.listener = listener
+        self.http = None
 
     def startService(self):
         super().startService()
-        log.info("gateway {id} listening on {address} in {mode} mode",
-                 id=self.gateway.identity.id, address=self.listener.address,
-                 mode=self.gateway.admission.mode)
+        log.info("gateway {id} listening on {address} in {mode} mode; fingerprint "
+                 "{fingerprint}", id=self.gateway.identity.id, address=self.listener.address,
+                 mode=self.gateway.admission.mode,
+                 fingerprint=fingerprint(self.gateway.identity.id))
 
     def stopService(self):
         self.gateway.shutdown("gateway stopping")
         return super().stopService()
 
     def control_status(self):
-        return dict(self.gateway.status(), listen=self.listener.address)
+        status = dict(self.gateway.status(), listen=self.listener.address,
+                      fingerprint=fingerprint(self.gateway.identity.id))
+        if self.http is not None:
+            status["http"] = self.http.address
+        return status
 
     def control_hubs(self):
         return self.gateway.presence.snapshot()
+
+
+def _public_address(text: str) -> tuple[str, int]:
+    try:
+        return parse_endpoint(text)
+    except BadMessage:
+        raise UserError(f"--public-address wants IP:PORT (IPv6 in brackets), not {text!r}")
 
 
 def make_gateway_service(options, reactor) -> GatewayService:
@@ -58,5 +76,10 @@ def make_gateway_service(options, reactor) -> GatewayService:
     listener = ListeningService(reactor, options["listen"], tls)
     top = GatewayService(gateway, listener)
     listener.setServiceParent(top)
+    if options["http"]:
+        ip, port = _public_address(options["public-address"])
+        resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"])
+        top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
+        top.http.setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top

@@ -91,15 +91,21 @@ def load_config(path: Path) -> list[GatewayEntry]:
     return entries
 
 
-def record_last_known_ip(path: Path, gateway_id: str, host: str) -> bool:
-    """Write ``lastKnownIP`` for ``gateway_id`` into the file; True when it changed."""
+def record_last_known_ip(path: Path, gateway_id: str, host: str,
+                         port: int | None = None) -> bool:
+    """Write ``lastKnownIP`` (and ``port``, when given) for ``gateway_id`` into the file,
+    atomically, keeping everything else as it was; True when it changed."""
     path = Path(path)
     data = json.loads(path.read_text())
     changed = False
     for item in data.get("Hub", {}).get("Gateways", []):
-        if str(item.get("pubKey", "")).strip().lower() == gateway_id \
-                and item.get("lastKnownIP") != host:
+        if str(item.get("pubKey", "")).strip().lower() != gateway_id:
+            continue
+        if item.get("lastKnownIP") != host:
             item["lastKnownIP"] = host
+            changed = True
+        if port is not None and item.get("port", DEFAULT_PORT) != port:
+            item["port"] = port
             changed = True
     if changed:
         mode = os.stat(path).st_mode & 0o777

@@ -11,6 +11,7 @@ events from a connection that is no longer the current one.
 
 import random
 
+import attrs
 from automat import MethodicalMachine
 from twisted.logger import Logger
 
@@ -128,6 +129,10 @@ class GatewayLink:
     def _rotate(self):
         "the rotation timer fired"
 
+    @_machine.input()
+    def _moved(self):
+        "the current gateway's address changed"
+
     # -- outputs ---------------------------------------------------------------------
     @_machine.output()
     def _dial(self):
@@ -241,12 +246,16 @@ class GatewayLink:
     rotating.upon(stop, enter=stopped, outputs=[_cancel_all])
 
     backing_off.upon(_retry, enter=connecting, outputs=[_dial])
+    backing_off.upon(_moved, enter=connecting, outputs=[_cancel_all, _dial])
     backing_off.upon(stop, enter=stopped, outputs=[_cancel_all])
 
     stopped.upon(_lost, enter=stopped, outputs=[])
     stopped.upon(_dial_failed, enter=stopped, outputs=[])
     stopped.upon(_connected, enter=stopped, outputs=[_close_late])
     stopped.upon(stop, enter=stopped, outputs=[])
+    for _state in (idle, connecting, authenticating, online, rotating, stopped):
+        _state.upon(_moved, enter=_state, outputs=[])
+    del _state
 
     # -- events from the current connection --------------------------------------------
     def hello(self, proto, message):
@@ -266,6 +275,18 @@ class GatewayLink:
         # A refusal explains the close that follows it better than the close does.
         if proto is self.proto:
             self._lost(self._refusal or reason)
+
+    def move(self, gateway_id: str, host: str, port: int):
+        """A signed record says this gateway is elsewhere now: use that address from the
+        next attempt on (at once, when we are waiting to retry it).  Returns the new
+        entry, or None when nothing changed."""
+        for i, entry in enumerate(self.gateways):
+            if entry.id == gateway_id and (entry.host, entry.port) != (host, port):
+                self.gateways[i] = attrs.evolve(entry, host=host, port=port)
+                if i == self.index:
+                    self._moved()
+                return self.gateways[i]
+        return None
 
     def status(self) -> list[dict]:
         rows = []

@@ -11,8 +11,10 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from blockhub import keystore, netkey
 from blockhub.control.server import control_service
 from blockhub.errors import UserError
+from blockhub.fingerprint import fingerprint
 from blockhub.hub import config as hubconfig
 from blockhub.hub.gateway_link import GatewayLink
+from blockhub.hub.gateway_list import GatewayList, http_client
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import Handshakes
 from blockhub.hub.hub import Hub
@@ -43,17 +45,23 @@ class HubService(MultiService):
         self.handshakes = handshakes
         self.store = store
         self.listener = None
+        self.gateway_list = None
 
     def startService(self):
         super().startService()
         log.info("hub {id} ({name}) starting with {n} gateway(s); peers at {listen}",
                  id=self.hub.identity.id, name=self.hub.name, n=len(self.link.gateways),
                  listen=self.listener.address if self.listener else "(not listening)")
+        log.info("hub fingerprint: {fingerprint}", fingerprint=fingerprint(self.hub.identity.id))
         self.handshakes.start()
         self.peers.start()
         self.link.start()
+        if self.gateway_list is not None:
+            self.gateway_list.start()
 
     def stopService(self):
+        if self.gateway_list is not None:
+            self.gateway_list.stop()
         self.link.stop()
         self.handshakes.stop()
         self.peers.stop()
@@ -69,6 +77,12 @@ class HubService(MultiService):
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
         status["refusals"] = dict(self.handshakes.refusals)
+        for row in status["gateways"]:
+            row["fingerprint"] = fingerprint(row["id"])
+        if self.hub.gateway is not None:
+            status["gateway_fingerprint"] = fingerprint(self.hub.gateway.id)
+        if self.gateway_list is not None:
+            status["gateway_lists"] = dict(self.gateway_list.last)
         return status
 
     def control_hubs(self):
@@ -131,7 +145,8 @@ def make_hub_service(options, reactor) -> HubService:
     def remember(entry):
         if config_path is not None and entry.host:
             try:
-                if hubconfig.record_last_known_ip(config_path, entry.id, entry.host):
+                if hubconfig.record_last_known_ip(config_path, entry.id, entry.host,
+                                                  entry.port):
                     log.info("recorded lastKnownIP {ip} for gateway {gateway} in {path}",
                              ip=entry.host, gateway=entry.id, path=str(config_path))
             except (OSError, ValueError) as e:
@@ -184,5 +199,10 @@ def make_hub_service(options, reactor) -> HubService:
             reactor, options["listen"], factory,
             on_listening=lambda address: setattr(hub, "listen_port", address.port))
         top.listener.setServiceParent(top)
+    if options["gateway-list"]:
+        top.gateway_list = GatewayList(reactor, options["gateway-list"],
+                                       options["gateway-list-interval"],
+                                       http_client(reactor, options["ca-file"]), link,
+                                       on_moved=remember)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top

@@ -48,12 +48,20 @@ class GatewayOptions(_Common):
         ["allow-keys", None, None, "file of hub ids allowed to join, one per line"],
         ["network-key", None, None, "shared network key file; only hubs that know it join"],
         ["idle-timeout", None, 60.0, "drop a hub silent for this many seconds", _positive],
+        ["http", None, None,
+         "Twisted endpoint serving GET /gateways (use ssl:... for HTTPS)"],
+        ["public-address", None, None,
+         "IP:PORT hubs should use for this gateway, signed into its own record"],
+        ["gateway-records", None, None,
+         "JSON file of other signed gateway records to serve beside our own"],
     ]
 
     def postOptions(self):
         super().postOptions()
         if self["mode"] not in ("private", "open"):
             raise usage.UsageError("--mode must be private or open")
+        if self["http"] and not self["public-address"]:
+            raise usage.UsageError("--http needs --public-address IP:PORT for our record")
 
 
 class HubOptions(_Common):
@@ -73,6 +81,10 @@ class HubOptions(_Common):
          "move to the next configured gateway every SECONDS (0: never)", float],
         ["request-ttl", None, 86400.0,
          "seconds before an unanswered handshake request expires", _positive],
+        ["gateway-list-interval", None, 3600.0,
+         "seconds between fetches of the --gateway-list URLs", _positive],
+        ["ca-file", None, None,
+         "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
     ]
     optFlags = [
         ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
@@ -83,6 +95,13 @@ class HubOptions(_Common):
         self["gateway"] = []
         self["approve-key"] = []
         self["approve-ip"] = []
+        self["gateway-list"] = []
+
+    def opt_gateway_list(self, url):
+        """URL of a signed public gateway list to follow pinned gateways (repeatable)"""
+        if not url.startswith(("http://", "https://")):
+            raise usage.UsageError(f"--gateway-list wants an http(s) URL, not {url!r}")
+        self["gateway-list"].append(url)
 
     def opt_gateway(self, value):
         """a gateway as ID@HOST:PORT, for this run only (repeatable)"""

@@ -1,0 +1,57 @@
+"""``GET /gateways``: the gateway's own signed record and the records of others.
+
+The gateway's own record names its public address and is re-signed before it expires;
+the records in ``--gateway-records`` are read at each request (so an operator can
+update the file without a restart) and served as they are: hubs verify every record.
+"""
+
+import json
+from pathlib import Path
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from blockhub.gateway_records import make_record, records_of
+
+log = Logger()
+OWN_RECORD_DAYS = 7.0
+RESIGN_BEFORE = 86400
+
+
+class GatewaysResource(Resource):
+    isLeaf = True
+
+    def __init__(self, identity, clock, ip: str, port: int, records_file=None):
+        super().__init__()
+        self.identity = identity
+        self.clock = clock
+        self.ip, self.port = ip, port
+        self.records_file = Path(records_file) if records_file else None
+        self._own = None
+
+    def own_record(self) -> dict:
+        now = int(self.clock.seconds())
+        if self._own is None or self._own["expires"] - now < RESIGN_BEFORE:
+            self._own = make_record(self.identity, self.ip, self.port, now, OWN_RECORD_DAYS)
+        return self._own
+
+    def others(self) -> list:
+        if self.records_file is None:
+            return []
+        try:
+            return records_of(json.loads(self.records_file.read_text()))
+        except (OSError, ValueError) as e:
+            log.warn("cannot serve {path}: {error}", path=str(self.records_file), error=str(e))
+            return []
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-cache")
+        body = {"gateways": [self.own_record()] + self.others()}
+        return json.dumps(body, indent=1).encode()
+
+
+class Root(Resource):
+    def __init__(self, gateways: GatewaysResource):
+        super().__init__()
+        self.putChild(b"gateways", gateways)
