@@ -1,13 +1,16 @@
 """Handshake requests and acceptances: build them, seal them, open and check them.
 
 A request is signed by the asking hub A and sealed to the receiver B: A's id, B's id,
-the endpoint where A accepts peers, a timestamp, a random nonce and a note.  B checks
+A's address as its gateway sees it, the endpoint where A accepts peers (that address
+and A's listen port, when A listens), a timestamp, a random nonce and a note.  B checks
 the seal, the signature, that it is the addressee, that the sender is who the
 gateway (or the TLS connection) says, and the freshness window.  Replays are caught
 by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
 when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
 Pure code: the time is passed in.
 """
+
+import ipaddress
 
 import attrs
 
@@ -20,8 +23,9 @@ from blockhub.wire.schema import Bytes, Id, Int, Optional, Str, check_fields
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500
 
-_REQUEST = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
-            "nonce": Bytes(16, 16), "note": Str(MAX_NOTE)}
+_REQUEST = {"from": Id(), "to": Id(), "address": Optional(Str(64)),
+            "endpoint": Optional(Str(64)), "at": Int(0), "nonce": Bytes(16, 16),
+            "note": Str(MAX_NOTE)}
 _ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
                "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
 
@@ -34,6 +38,7 @@ class Request:
     at: int
     nonce: str
     note: str
+    address: str | None = None
 
 
 @attrs.frozen
@@ -47,13 +52,15 @@ class Acceptance:
 
 
 def seal_request(identity: Identity, to_id: str, endpoint: str | None, now: int,
-                 nonce: bytes, note: str = "") -> bytes:
+                 nonce: bytes, note: str = "", address: str | None = None) -> bytes:
     if len(note) > MAX_NOTE:
         raise BadMessage(f"the note is longer than {MAX_NOTE} characters")
     body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
             "note": note}
     if endpoint:
         body["endpoint"] = endpoint
+    if address:
+        body["address"] = address
     return envelope.seal(to_id, envelope.sign(identity, "handshake", body))
 
 
@@ -79,7 +86,14 @@ def _open(identity, sealed, kind, fields, sender, now, window):
         raise StaleMessage(f"{kind} timestamp is {now - body['at']}s away from our clock "
                            f"(window {window}s)")
     if body["endpoint"] is not None:
-        parse_endpoint(body["endpoint"])
+        host, _port = parse_endpoint(body["endpoint"])
+        if body.get("address") not in (None, host):
+            raise BadMessage(f"{kind} endpoint is not at its address")
+    if body.get("address") is not None:
+        try:
+            ipaddress.ip_address(body["address"])
+        except ValueError:
+            raise BadMessage(f"{kind} address is not an IP address")
     return body
 
 
@@ -87,7 +101,8 @@ def open_request(identity: Identity, sealed: bytes, sender: str | None, now: int
                  window: int = DEFAULT_WINDOW) -> Request:
     """Open and check a request addressed to ``identity`` from ``sender``."""
     b = _open(identity, sealed, "handshake", _REQUEST, sender, now, window)
-    return Request(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["note"])
+    return Request(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["note"],
+                   b["address"])
 
 
 def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: int,

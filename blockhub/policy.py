@@ -1,14 +1,16 @@
 """The approval policy of the seed's step 5, as a pure function.
 
 A request from a blocked key is refused; one from an approved key, or from an address
-in an approved range, is accepted at once; anything else waits for the operator.
+in an approved range, is accepted at once; anything else waits for the operator.  The
+two kinds of acceptance are told apart: an address is only a claim until the hub has
+reached the requester there, so the caller confirms it before revealing anything.
 """
 
 import ipaddress
 
 from blockhub.errors import UserError
 
-BLOCKED, AUTO, PENDING = "blocked", "auto", "pending"
+BLOCKED, AUTO, AUTO_RANGE, PENDING = "blocked", "auto", "auto-range", "pending"
 
 
 def parse_cidr(text: str) -> str:
@@ -21,7 +23,8 @@ def parse_cidr(text: str) -> str:
 
 def decide(hub_id: str, address: str | None, approved_keys, approved_ranges,
            blocked_keys) -> str:
-    """BLOCKED, AUTO or PENDING for a request from ``hub_id`` seen at ``address``."""
+    """BLOCKED, AUTO (approved key), AUTO_RANGE (approved address range) or PENDING
+    for a request from ``hub_id`` at ``address``."""
     if hub_id in blocked_keys:
         return BLOCKED
     if hub_id in approved_keys:
@@ -34,5 +37,5 @@ def decide(hub_id: str, address: str | None, approved_keys, approved_ranges,
         for cidr in approved_ranges:
             network = ipaddress.ip_network(cidr)
             if ip.version == network.version and ip in network:
-                return AUTO
+                return AUTO_RANGE
     return PENDING

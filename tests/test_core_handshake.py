@@ -35,6 +35,14 @@ class RequestTests(SynchronousTestCase):
         self.assertRaises(StaleMessage, open_request, B, sealed, A.id, NOW - 301)
         open_request(B, sealed, A.id, NOW + 300)
 
+    def test_address_must_match_endpoint(self):
+        sealed = seal_request(A, B.id, "127.0.0.1:7000", NOW, b"\x01" * 16, address="10.0.0.1")
+        self.assertRaises(BadMessage, open_request, B, sealed, A.id, NOW)
+        sealed = seal_request(A, B.id, None, NOW, b"\x01" * 16, address="not-an-ip")
+        self.assertRaises(BadMessage, open_request, B, sealed, A.id, NOW)
+        sealed = seal_request(A, B.id, None, NOW, b"\x01" * 16, address="10.0.0.1")
+        self.assertEqual(open_request(B, sealed, A.id, NOW).address, "10.0.0.1")
+
     def test_bad_endpoint_and_long_note(self):
         sealed = seal_request(A, B.id, "nowhere", NOW, b"\x01" * 16)
         self.assertRaises(BadMessage, open_request, B, sealed, A.id, NOW)
@@ -51,13 +59,15 @@ class RequestTests(SynchronousTestCase):
 class PolicyTests(SynchronousTestCase):
     def test_decisions(self):
         decide = policy.decide
-        self.assertEqual(decide(A.id, "10.1.2.3", set(), ["10.0.0.0/8"], set()), policy.AUTO)
+        self.assertEqual(decide(A.id, "10.1.2.3", set(), ["10.0.0.0/8"], set()),
+                         policy.AUTO_RANGE)
         self.assertEqual(decide(A.id, "11.1.2.3", set(), ["10.0.0.0/8"], set()), policy.PENDING)
         self.assertEqual(decide(A.id, None, {A.id}, [], set()), policy.AUTO)
         self.assertEqual(decide(A.id, "10.1.2.3", {A.id}, ["10.0.0.0/8"], {A.id}),
                          policy.BLOCKED)
         self.assertEqual(decide(A.id, "::1", set(), ["10.0.0.0/8", "::1/128"], set()),
-                         policy.AUTO)
+                         policy.AUTO_RANGE)
+        self.assertEqual(decide(A.id, "10.1.2.3", {A.id}, ["10.0.0.0/8"], set()), policy.AUTO)
 
     def test_parse_cidr(self):
         self.assertEqual(policy.parse_cidr("10.1.2.3/8"), "10.0.0.0/8")

@@ -121,7 +121,7 @@ def cmd_pending(args, stdin, stdout):
         print("no pending request", file=stdout)
     else:
         for req in pending:
-            print(f"{req['id']}  from {req.get('observed') or '?'}  note: {req['note']!r}",
+            print(f"{req['id']}  from {req.get('address') or '?'}  note: {req['note']!r}",
                   file=stdout)
     return 0
 

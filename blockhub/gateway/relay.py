@@ -1,9 +1,10 @@
 """Relaying sealed handshakes from one admitted hub to another.
 
 The gateway cannot read what it relays (it is sealed to the receiver); it delivers it
-to the addressed hub alone, stamped with the sender's authenticated id and the address
-it sees the sender at, and limits how many requests each sender may make (a token
-bucket per sender: a burst, then a steady rate per minute).
+to the addressed hub alone, stamped with the sender's authenticated id (never an
+address: in private mode no hub address leaves the gateway), and limits how many
+requests each sender may make (a token bucket per sender: a burst, then a steady rate
+per minute).
 """
 
 from twisted.logger import Logger
@@ -55,4 +56,4 @@ class Relay:
             return
         counters.relayed += 1
         receiver.send("deliver", **{"from": sender, "kind": message["kind"],
-                                    "sealed": message["sealed"], "observed": conn.address})
+                                    "sealed": message["sealed"]})

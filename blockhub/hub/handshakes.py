@@ -68,7 +68,8 @@ class Handshakes:
                     self.store.set_request_state("in", row["peer"], "expired", now)
                     continue
                 request = Request(row["peer"], self.identity.id, row["endpoint"],
-                                  row["created_at"], row["nonce"] or "", row["note"])
+                                  row["created_at"], row["nonce"] or "", row["note"],
+                                  row["observed"])
                 inc = self._new_incoming(request, row["observed"], row["expires_at"],
                                          save=False)
                 inc.hold()
@@ -132,8 +133,9 @@ class Handshakes:
         info = self.hub.directory.hubs.get(out.peer)
         nonce = self.random(16)
         out.nonce = b64(nonce)
+        address = parse_endpoint(self.hub.observed)[0] if self.hub.observed else None
         sealed = seal_request(self.identity, out.peer, self.hub.peer_endpoint(), self.now(),
-                              nonce, out.note)
+                              nonce, out.note, address)
         if info is not None and info.endpoint and self.hub.mode == "open":
             self._direct(out, info.endpoint, sealed)
         elif info is not None and self.hub.gateway_proto is not None:
@@ -200,9 +202,8 @@ class Handshakes:
         """A sealed request or acceptance relayed by the gateway."""
         try:
             sealed = unb64(message["sealed"])
-            host = parse_endpoint(message["observed"])[0]
             if message["kind"] == "request":
-                self._received(sealed, message["from"], host, None)
+                self._received(sealed, message["from"], None)
             else:
                 self._acceptance(sealed, message["from"])
         except ProtocolError as e:
@@ -220,14 +221,21 @@ class Handshakes:
         out.accepted(acc.endpoint)
 
     # -- being asked ----------------------------------------------------------------
-    def _received(self, sealed, sender, host, proto):
-        """Check and decide a request; returns the Incoming machine or raises."""
+    def _received(self, sealed, sender, proto):
+        """Check and decide a request; returns the Incoming machine or raises.
+
+        On a direct connection the address is the one we see; through the gateway it
+        is the requester's claim, so an address-range approval then needs an endpoint
+        at that address for us to confirm by dialing it."""
         now = self.now()
         request = open_request(self.identity, sealed, sender, now, self.window)
         if not self.store.remember_nonce(request.nonce, now, now - 4 * self.window):
             raise BadMessage("replayed handshake (nonce seen before)")
+        host = proto.transport.getPeer().host if proto is not None else request.address
         verdict = policy.decide(request.sender, host, self.store.approved_keys(),
                                 self.store.approved_ranges(), self.store.blocked_keys())
+        if verdict == policy.AUTO_RANGE and proto is None and not request.endpoint:
+            verdict = policy.PENDING
         if verdict == policy.BLOCKED:
             raise BadMessage("the sender is blocked")
         current = self.incoming.get(request.sender)
@@ -241,12 +249,12 @@ class Handshakes:
             raise BadMessage(f"too many pending requests ({self.max_pending})")
         inc = self._new_incoming(request, host, now + self.ttl)
         if proto is not None:
-            if verdict == policy.AUTO:
+            if verdict in (policy.AUTO, policy.AUTO_RANGE):
                 inc.peer_connected()
             else:
                 inc.hold()
-        elif verdict == policy.AUTO:
-            inc.auto_accept()
+        elif verdict in (policy.AUTO, policy.AUTO_RANGE):
+            inc.auto_accept(verdict)
         else:
             inc.hold()
         return inc
@@ -263,7 +271,7 @@ class Handshakes:
     def inbound_request(self, proto, sealed):
         """Open mode: a request made on a direct connection to us."""
         try:
-            inc = self._received(sealed, proto.peer_id, proto.transport.getPeer().host, proto)
+            inc = self._received(sealed, proto.peer_id, proto)
         except ProtocolError as e:
             self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
             return "rejected", str(e)
@@ -319,6 +327,10 @@ class Handshakes:
     def send_acceptance(self, inc: Incoming):
         """We could not reach the requester: tell it (only it) where to reach us."""
         endpoint = self.hub.peer_endpoint()
+        if inc.how == policy.AUTO_RANGE:
+            log.warn("not revealing our address to {peer}: accepted for its address range, "
+                     "but it could not be reached at that address", peer=inc.peer)
+            return
         if self.hub.gateway_proto is None or endpoint is None:
             log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
                      "request will expire", peer=inc.peer, reason=inc.reason)
@@ -330,7 +342,7 @@ class Handshakes:
     # -- the operator -----------------------------------------------------------------
     def pending(self) -> list[dict]:
         return [{"id": m.peer, "note": m.request.note, "endpoint": m.request.endpoint,
-                 "observed": m.observed, "expires_at": m.expires_at}
+                 "address": m.observed, "expires_at": m.expires_at}
                 for m in self.incoming.values() if m.state == "pending"]
 
     def approve(self, hub_id: str) -> dict:

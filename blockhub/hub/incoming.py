@@ -57,8 +57,8 @@ class Incoming:
         "nobody decided within the request TTL"
 
     @_machine.input()
-    def auto_accept(self):
-        "the policy accepts: approved key or address range"
+    def auto_accept(self, how):
+        "the policy accepts: approved key ('auto') or address range ('auto-range')"
 
     @_machine.input()
     def hold(self):
@@ -89,7 +89,11 @@ class Incoming:
         "the request TTL passed"
 
     @_machine.output()
-    def _mark_auto(self):
+    def _mark_auto(self, how):
+        self.how = how
+
+    @_machine.output()
+    def _mark_direct(self):
         self.how = "auto"
 
     @_machine.output()
@@ -125,7 +129,7 @@ class Incoming:
     received.upon(auto_accept, enter=dialing, outputs=[_mark_auto, _dial])
     received.upon(hold, enter=pending, outputs=[_ask_operator])
     received.upon(reject, enter=rejected, outputs=[_note, _finish])
-    received.upon(peer_connected, enter=connected, outputs=[_mark_auto, _finish])
+    received.upon(peer_connected, enter=connected, outputs=[_mark_direct, _finish])
 
     pending.upon(approve, enter=dialing, outputs=[_mark_operator, _dial])
     pending.upon(reject, enter=rejected, outputs=[_note, _finish])

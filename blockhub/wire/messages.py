@@ -34,8 +34,7 @@ SCHEMAS: dict[str, tuple[int, dict]] = {
     "pong": (8, {"n": Int()}),
     "shutdown": (9, {"reason": REASON}),
     "relay": (10, {"to": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
-    "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024),
-                     "observed": ADDRESS}),
+    "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
     "relay-refused": (12, {"to": Id(), "reason": REASON}),
     # hub <-> hub
     "peer-hello": (20, {"hello": EnvelopeField()}),
