@@ -105,6 +105,9 @@ def parse_authorized_keys(data: bytes, where: str) -> tuple[list[keys.Key], list
             continue
         if not key.isPublic():
             raise UserError(f"{where}, line {number}: not an OpenSSH public key")
+        if key.sshType() != fields[0]:  # OpenSSH refuses such a line too
+            skipped.append(f"line {number}: the key is not of the type the line names")
+            continue
         found.append(key)
     return found, skipped
 

@@ -16,6 +16,7 @@ from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.gateway.protocol import GatewayFactory
+from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import ServerCreator
 from blockhub.records import parse_endpoint
@@ -81,5 +82,11 @@ def make_gateway_service(options, reactor) -> GatewayService:
         resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"])
         top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
         top.http.setServiceParent(top)
+    if options["manhole"]:
+        namespace = {"service": top, "reactor": reactor, "gateway": gateway,
+                     "presence": gateway.presence, "relay": gateway.relay_handler,
+                     "counters": gateway.counters}
+        manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
+                        namespace).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top

@@ -22,6 +22,7 @@ from blockhub.hub.peer_protocol import PeerFactory
 from blockhub.hub.peers import Peers
 from blockhub.hub.store import Store
 from blockhub.ids import decode_id
+from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import PinnedClientCreator, ServerCreator
 from blockhub.policy import parse_cidr
@@ -204,5 +205,11 @@ def make_hub_service(options, reactor) -> HubService:
                                        options["gateway-list-interval"],
                                        http_client(reactor, options["ca-file"]), link,
                                        on_moved=remember)
+    if options["manhole"]:
+        namespace = {"service": top, "reactor": reactor, "hub": hub, "link": link,
+                     "handshakes": handshakes, "peers": peers, "store": store,
+                     "directory": hub.directory}
+        manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
+                        namespace).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top

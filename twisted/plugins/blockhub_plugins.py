@@ -27,10 +27,20 @@ def _default_pidfile(options):
         parent["pidfile"] = os.path.join(os.path.abspath(options["data-dir"]), "twistd.pid")
 
 
+_MANHOLE = [
+    ["manhole", None, None,
+     "Twisted endpoint for an SSH manhole (e.g. tcp:2222:interface=127.0.0.1); off unless given"],
+    ["manhole-keys", None, None,
+     "OpenSSH authorized_keys file of the keys allowed into the manhole"],
+]
+
+
 class _Common(usage.Options):
     def postOptions(self):
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
+        if self["manhole"] and not self["manhole-keys"]:
+            raise usage.UsageError("--manhole needs --manhole-keys FILE (public keys only)")
         _default_pidfile(self)
 
 
@@ -54,7 +64,7 @@ class GatewayOptions(_Common):
          "IP:PORT hubs should use for this gateway, signed into its own record"],
         ["gateway-records", None, None,
          "JSON file of other signed gateway records to serve beside our own"],
-    ]
+    ] + _MANHOLE
 
     def postOptions(self):
         super().postOptions()
@@ -85,7 +95,7 @@ class HubOptions(_Common):
          "seconds between fetches of the --gateway-list URLs", _positive],
         ["ca-file", None, None,
          "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
-    ]
+    ] + _MANHOLE
     optFlags = [
         ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
     ]
