@@ -63,8 +63,9 @@ class World:
     def _dial(self, identity, entry, link, hub):
         proto = HubGatewayProtocol(link, hub, clock=self.clock, max_frame=DEFAULT_MAX_FRAME,
                                    idle_timeout=self.idle_timeout)
-        client = TLSMemoryBIOFactory(PinnedClientCreator(identity, entry.id), True,
-                                     Factory.forProtocol(lambda: proto))
+        creator = PinnedClientCreator(identity, entry.id)
+        proto.pin = creator
+        client = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: proto))
         client._clock = self.clock
         self.next_port += 1
         hub_addr = IPv4Address("TCP", "127.0.0.1", self.next_port)

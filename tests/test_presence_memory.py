@@ -46,6 +46,29 @@ class PresenceTests(SynchronousTestCase):
         self.assertNotEqual(hub.link.state, "online")
         self.assertEqual(world.gateway.counters.joined, 0)
         self.assertEqual(world.gateway.presence.hubs, {})
+        error = hub.link.last_error[hub.link.gateways[0].id]
+        self.assertIn("does not hold the pinned key", error)
+        self.assertIn(world.identity.id, error)
+
+    def test_a_hub_that_never_joins_is_dropped(self):
+        world = World(idle_timeout=60)
+        hub = world.add_hub("a", start=False)
+        hub.send_join = lambda proto, entry, hello: None  # completes TLS, then says nothing
+        hub.link.start()
+        world.flush()
+        self.assertEqual(hub.link.state, "authenticating")
+        world.clock.advance(10)
+        world.flush()
+        self.assertNotEqual(hub.link.state, "authenticating")
+        self.assertIn("no join within 10s", hub.link.last_error[world.identity.id])
+
+    def test_lost_gateway_leaves_a_reason_and_no_stale_address(self):
+        world = World()
+        a = world.add_hub("a")
+        world.gateway.shutdown("maintenance")
+        world.flush()
+        self.assertIn("maintenance", a.link.status()[0]["last_error"])
+        self.assertIsNone(a.status()["observed"])
 
     def test_allow_list(self):
         listed = new_identity()

@@ -19,10 +19,12 @@ from blockhub.records import verify_hubinfo
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
+DEFAULT_JOIN_TIMEOUT = 10.0
 
 
 class Gateway:
-    def __init__(self, identity: Identity, admission: Admission, clock, random=os.urandom):
+    def __init__(self, identity: Identity, admission: Admission, clock, random=os.urandom,
+                 join_timeout: float = DEFAULT_JOIN_TIMEOUT):
         self.identity = identity
         self.admission = admission
         self.clock = clock
@@ -30,6 +32,7 @@ class Gateway:
         self.presence = Presence(admission.mode)
         self.counters = self.presence.counters
         self.relay_handler = Relay(self.presence, clock)
+        self.join_timeout = join_timeout
 
     def connection_secured(self, conn) -> None:
         reason = self.admission.refuse_key(conn.peer_id)
@@ -38,6 +41,9 @@ class Gateway:
             return
         conn.session = GatewaySession(conn, self)
         conn.challenge = self.random(32)
+        # A hub that completes TLS but never joins would hold a slot forever (its pongs
+        # keep the idle timer happy), so joining has a deadline of its own.
+        self.clock.callLater(self.join_timeout, self._join_deadline, conn)
         conn.send("hello", gateway=self.identity.id, observed=conn.address,
                   challenge=b64(conn.challenge), mode=self.admission.mode,
                   time=int(self.clock.seconds()))
@@ -64,6 +70,13 @@ class Gateway:
                 raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
         except NoTransition:
             raise BadMessage(f"{message.kind!r} is not allowed in state {session.state}")
+
+    def _join_deadline(self, conn) -> None:
+        if conn.connected and conn.session.state == "greeted":
+            self.counters.refused += 1
+            log.warn("hub {hub} from {address} did not join within {timeout}s",
+                     hub=conn.peer_id, address=conn.address, timeout=self.join_timeout)
+            conn.close(f"no join within {self.join_timeout:g}s", refuse=True)
 
     def connection_lost(self, conn, reason: str) -> None:
         session = getattr(conn, "session", None)

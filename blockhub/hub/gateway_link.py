@@ -237,7 +237,8 @@ class GatewayLink:
 
     online.upon(_refused, enter=online, outputs=[_note_error])
     online.upon(_lost, enter=backing_off,
-                outputs=[_went_offline, _cancel_rotation, _fail_over, _schedule_retry])
+                outputs=[_note_error, _went_offline, _cancel_rotation, _fail_over,
+                         _schedule_retry])
     online.upon(_rotate, enter=rotating, outputs=[_went_offline, _close, _advance])
     online.upon(stop, enter=stopped, outputs=[_went_offline, _close, _cancel_all])
 
@@ -270,6 +271,11 @@ class GatewayLink:
         if proto is self.proto:
             self._refusal = f"refused: {reason}"
             self._refused(self._refusal)
+
+    def shutting_down(self, proto, reason):
+        """The gateway announced it is stopping; the close that follows is explained."""
+        if proto is self.proto:
+            self._refusal = f"gateway shut down: {reason}"
 
     def lost(self, proto, reason):
         # A refusal explains the close that follows it better than the close does.

@@ -10,6 +10,7 @@ class HubGatewayProtocol(FramedProtocol):
         self.link = link
         self.hub = hub
         self.admitted = False
+        self.pin = None  # the PinnedClientCreator of this connection, to explain a refusal
 
     def messageReceived(self, message):
         kind = message.kind
@@ -23,6 +24,7 @@ class HubGatewayProtocol(FramedProtocol):
         elif kind == "shutdown":
             self.log.info("gateway {address} is shutting down: {reason}",
                           address=self.address, reason=message["reason"])
+            self.link.shutting_down(self, message["reason"])
         elif not self.admitted:
             raise BadMessage(f"gateway sent {kind!r} before admitting us")
         elif kind == "presence":
@@ -33,4 +35,8 @@ class HubGatewayProtocol(FramedProtocol):
             raise BadMessage(f"a gateway may not send {kind!r}")
 
     def lost(self, reason):
+        pin = self.pin
+        if pin is not None and pin.mismatch:
+            reason = (f"the server at {self.address} does not hold the pinned key "
+                      f"{pin.expected_id} (it presented {pin.mismatch})")
         self.link.lost(self, reason)

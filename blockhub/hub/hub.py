@@ -69,6 +69,7 @@ class Hub:
 
     def offline(self, entry) -> None:
         self.gateway = self.gateway_proto = None
+        self.observed = self.mode = None
         if self.archive is not None:
             for hub_id in list(self.directory.hubs):
                 self.archive(entry.id, "lost", hub_id, None)

@@ -3,6 +3,7 @@ the peer listener and the control socket, as one MultiService."""
 
 from pathlib import Path
 
+import attrs
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.logger import Logger
@@ -127,8 +128,11 @@ def gateways_from_options(options, data_dir: Path):
     for text in options["gateway"]:
         entries.append(hubconfig.parse_gateway_arg(text))
     unique = {}
-    for entry in entries:  # --gateway overrides the file's address for the same gateway
-        unique[entry.id] = entry if entry.host or entry.id not in unique else unique[entry.id]
+    for entry in entries:  # --gateway overrides the file's address, keeping its name
+        old = unique.get(entry.id)
+        if old is not None:
+            entry = attrs.evolve(old, host=entry.host or old.host, port=entry.port)
+        unique[entry.id] = entry
     if not unique:
         raise UserError("no gateway configured: give --gateway ID@HOST:PORT or a --config "
                         "file with Hub.Gateways")
@@ -182,11 +186,12 @@ def make_hub_service(options, reactor) -> HubService:
     peers.handshakes = hub.handshakes = handshakes
 
     def dial(entry):
-        endpoint = wrapClientTLS(PinnedClientCreator(identity, entry.id),
-                                 HostnameEndpoint(reactor, entry.host, entry.port,
-                                                  timeout=CONNECT_TIMEOUT))
+        creator = PinnedClientCreator(identity, entry.id)
+        endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, entry.host, entry.port,
+                                                           timeout=CONNECT_TIMEOUT))
         proto = HubGatewayProtocol(link, hub, clock=reactor, max_frame=DEFAULT_MAX_FRAME,
                                    idle_timeout=idle)
+        proto.pin = creator
         return connectProtocol(endpoint, proto)
 
     link = GatewayLink(gateways, dial, hub, reactor,

@@ -99,15 +99,18 @@ class PinnedClientCreator:
     def __init__(self, identity: Identity, expected_id: str):
         self.expected_id = expected_id
         self._expected = decode_id(expected_id)
+        self.mismatch: str | None = None  # the id the server presented instead, if any
         self._ctx = _context(identity, self._verify)
 
     def _verify(self, conn, cert, errno, depth, ok) -> bool:
         if depth > 0:
             return True
-        if key_of(cert) == self._expected:
+        key = key_of(cert)
+        if key == self._expected:
             return True
-        log.warn("refusing server: its key is not the pinned {expected}",
-                 expected=self.expected_id)
+        self.mismatch = encode_id(key) if key else "a non-Ed25519 key"
+        log.warn("refusing server: it presented {presented}, not the pinned {expected}",
+                 presented=self.mismatch, expected=self.expected_id)
         return False
 
     def clientConnectionForTLS(self, tlsProtocol):
