@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := setup.cfg pyproject.toml $(shell find blockhub twisted -name '*.py' -o -name '*.sql' 2>/dev/null)
 
-.PHONY: all demo test lint docs bench bench-quick clean
+.PHONY: all demo test lint docs bench bench-quick fuzz clean
 
 all: test
 
@@ -32,6 +32,18 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet '.[docs]'
 	$(BIN)/sphinx-build -W -b html docs docs/_build/html
+
+# Benchmarks: their own packages (the peer mailbox server, matplotlib) go into .venv
+# only here; they are never runtime dependencies.
+$(VENV)/.bench: $(STAMP) benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	@touch $(VENV)/.bench
+
+bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/run.py
+
+bench-quick: $(VENV)/.bench
+	$(BIN)/python benchmarks/run.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp docs/_build
