@@ -3,6 +3,7 @@
 import itertools
 import os
 
+import attrs
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.protocol import Factory
@@ -18,8 +19,8 @@ from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.hub import Hub
 from blockhub.identity import Identity, new_phrase
+from blockhub.limits import DEFAULT
 from blockhub.net.tls import PinnedClientCreator, ServerCreator
-from blockhub.wire.framing import DEFAULT_MAX_FRAME
 
 
 def new_identity() -> Identity:
@@ -29,14 +30,16 @@ def new_identity() -> Identity:
 class World:
     """One gateway and any number of hubs, all in memory, on one Clock."""
 
-    def __init__(self, admission=None, idle_timeout=60.0, gateway_identity=None):
+    def __init__(self, admission=None, idle_timeout=60.0, gateway_identity=None,
+                 limits=None):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.identity = gateway_identity or new_identity()
+        self.limits = attrs.evolve(limits or DEFAULT, idle_timeout=idle_timeout)
         self.gateway = Gateway(self.identity, admission or Admission(), self.clock,
-                               random=lambda n: b"\x07" * n)
+                               random=lambda n: b"\x07" * n, limits=self.limits)
         self.idle_timeout = idle_timeout
-        factory = GatewayFactory(self.gateway, self.clock, DEFAULT_MAX_FRAME, idle_timeout)
+        factory = GatewayFactory(self.gateway, self.clock, self.limits)
         self.server_factory = TLSMemoryBIOFactory(ServerCreator(self.identity), False, factory)
         # TLS aggregates small writes until the next reactor turn: make it our Clock's.
         self.server_factory._clock = self.clock
@@ -61,8 +64,7 @@ class World:
         return hub
 
     def _dial(self, identity, entry, link, hub):
-        proto = HubGatewayProtocol(link, hub, clock=self.clock, max_frame=DEFAULT_MAX_FRAME,
-                                   idle_timeout=self.idle_timeout)
+        proto = HubGatewayProtocol(link, hub, clock=self.clock, limits=self.limits)
         creator = PinnedClientCreator(identity, entry.id)
         proto.pin = creator
         client = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: proto))
@@ -136,14 +138,13 @@ class FullHub:
                 return fail(ConnectionRefusedError(f"nothing listens at {address}"))
             return world.connect_peer(identity, hub_id, target, proto)
 
-        self.peers = Peers(identity, self.store, world.clock, connector, DEFAULT_MAX_FRAME,
-                           world.idle_timeout)
+        self.peers = Peers(identity, self.store, world.clock, connector, world.limits)
         self.handshakes = Handshakes(identity, self.store, world.clock, self.hub, self.peers,
-                                     request_ttl=request_ttl, random=world.random)
+                                     request_ttl=request_ttl, random=world.random,
+                                     max_pending=world.limits.max_pending)
         self.peers.handshakes = self.hub.handshakes = self.handshakes
         if listen_port:
-            peer_factory = PeerFactory(self.peers, world.clock, DEFAULT_MAX_FRAME,
-                                       world.idle_timeout)
+            peer_factory = PeerFactory(self.peers, world.clock, world.limits)
             server = TLSMemoryBIOFactory(ServerCreator(identity), False, peer_factory)
             server._clock = world.clock
             world.listeners[f"127.0.0.1:{listen_port}"] = server

@@ -2,6 +2,7 @@
 to the table and handshakes to the relay.  Protocols call in; nothing here touches a
 socket except through a connection's ``send`` and ``close``."""
 
+import collections
 import os
 
 import attrs
@@ -15,24 +16,47 @@ from blockhub.gateway.relay import Relay
 from blockhub.gateway.session import GatewaySession
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
+from blockhub.limits import DEFAULT, Limits
 from blockhub.records import verify_hubinfo
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
-DEFAULT_JOIN_TIMEOUT = 10.0
 
 
 class Gateway:
     def __init__(self, identity: Identity, admission: Admission, clock, random=os.urandom,
-                 join_timeout: float = DEFAULT_JOIN_TIMEOUT):
+                 limits: Limits = DEFAULT):
         self.identity = identity
         self.admission = admission
         self.clock = clock
         self.random = random
-        self.presence = Presence(admission.mode)
+        self.presence = Presence(admission.mode, limits)
         self.counters = self.presence.counters
-        self.relay_handler = Relay(self.presence, clock)
-        self.join_timeout = join_timeout
+        self.limits = limits
+        self.relay_handler = Relay(self.presence, clock, limits.relay_per_minute,
+                                   limits.relay_burst)
+        self.join_timeout = limits.join_timeout
+        self.unauthenticated: collections.Counter = collections.Counter()
+
+    def connection_made(self, conn) -> None:
+        """Count connections that have not joined yet, per address; too many from one
+        address are dropped before TLS costs us anything more."""
+        host = conn.transport.getPeer().host
+        if self.unauthenticated[host] >= self.limits.unauthenticated_per_ip:
+            self.counters.refused_unauthenticated += 1
+            log.warn("too many unauthenticated connections from {host}; dropping one",
+                     host=host)
+            conn.close("too many unauthenticated connections from this address", abort=True)
+            return
+        self.unauthenticated[host] += 1
+        conn.counted_ip = host
+
+    def _release(self, conn) -> None:
+        if conn.counted_ip is not None:
+            self.unauthenticated[conn.counted_ip] -= 1
+            if self.unauthenticated[conn.counted_ip] <= 0:
+                del self.unauthenticated[conn.counted_ip]
+            conn.counted_ip = None
 
     def connection_secured(self, conn) -> None:
         reason = self.admission.refuse_key(conn.peer_id)
@@ -61,6 +85,12 @@ class Gateway:
                 if reason:
                     self._refuse(conn, reason)
                     return
+                if (len(self.presence.hubs) >= self.limits.max_hubs
+                        and info.id not in self.presence.hubs):
+                    self.counters.refused_full += 1
+                    self._refuse(conn, "the gateway is full; try another gateway")
+                    return
+                self._release(conn)
                 session.join(info)
             elif message.kind == "update":
                 session.update(self._checked_info(conn, message["hubinfo"]))
@@ -79,6 +109,7 @@ class Gateway:
             conn.close(f"no join within {self.join_timeout:g}s", refuse=True)
 
     def connection_lost(self, conn, reason: str) -> None:
+        self._release(conn)
         session = getattr(conn, "session", None)
         if session is not None:
             session.lost(reason)

@@ -11,6 +11,8 @@ import attrs
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage
+from blockhub.limits import DEFAULT, Limits
+from blockhub.ratelimit import RateLimiter
 from blockhub.records import HubInfo, parse_endpoint
 from blockhub.wire import messages
 
@@ -23,16 +25,23 @@ class Counters:
     left: int = 0
     replaced: int = 0
     refused: int = 0
+    refused_full: int = 0
+    refused_unauthenticated: int = 0
+    tls_timeouts: int = 0
+    protocol_errors: int = 0
     updates: int = 0
+    updates_refused: int = 0
     relayed: int = 0
     relay_refused: int = 0
 
 
 class Presence:
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, limits: Limits = DEFAULT):
         self.mode = mode
+        self.limits = limits
         self.hubs: dict[str, tuple[object, HubInfo]] = {}
         self.counters = Counters()
+        self.update_limit = RateLimiter(limits.updates_per_minute, limits.updates_burst)
 
     def check(self, conn, info: HubInfo, observed_host: str) -> None:
         """Refuse HubInfo that is not the connected hub's, or that exposes an address
@@ -69,6 +78,10 @@ class Presence:
             return
         if info.seq <= current[1].seq:
             raise BadMessage("hubinfo update does not increase seq")
+        if not self.update_limit.allow(info.id, conn.clock.seconds()):
+            self.counters.updates_refused += 1
+            log.warn("hub {hub} updates its HubInfo too often; update ignored", hub=info.id)
+            return
         self.hubs[info.id] = (conn, info)
         self.counters.updates += 1
         self._broadcast(info.id, "presence", event="updated", hub=info.id,
@@ -80,6 +93,7 @@ class Presence:
         if current is None or current[0] is not conn:
             return
         del self.hubs[hub_id]
+        self.update_limit.forget(hub_id)
         self.counters.left += 1
         log.info("hub {hub} left: {reason} ({online} online)", hub=hub_id, reason=reason,
                  online=len(self.hubs))

@@ -9,6 +9,18 @@ class GatewayProtocol(FramedProtocol):
     def __init__(self, gateway, **kw):
         super().__init__(**kw)
         self.gateway = gateway
+        self.counted_ip = None  # set while this connection counts as unauthenticated
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.gateway.connection_made(self)
+
+    def tls_timed_out(self):
+        self.gateway.counters.tls_timeouts += 1
+
+    def protocol_error(self, error):
+        self.gateway.counters.protocol_errors += 1
+        super().protocol_error(error)
 
     def secured(self):
         self.gateway.connection_secured(self)
@@ -23,9 +35,9 @@ class GatewayProtocol(FramedProtocol):
 class GatewayFactory(Factory):
     noisy = False
 
-    def __init__(self, gateway, clock, max_frame, idle_timeout):
+    def __init__(self, gateway, clock, limits):
         self.gateway = gateway
-        self.kw = dict(clock=clock, max_frame=max_frame, idle_timeout=idle_timeout)
+        self.kw = dict(clock=clock, limits=limits)
 
     def buildProtocol(self, addr):
         return GatewayProtocol(self.gateway, **self.kw)

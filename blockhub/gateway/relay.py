@@ -9,6 +9,8 @@ per minute).
 
 from twisted.logger import Logger
 
+from blockhub.ratelimit import RateLimiter
+
 log = Logger()
 
 DEFAULT_PER_MINUTE = 30
@@ -20,31 +22,12 @@ class Relay:
                  burst: int = DEFAULT_BURST):
         self.presence = presence
         self.clock = clock
-        self.rate = per_minute / 60.0
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def _take(self, sender: str) -> bool:
-        now = self.clock.seconds()
-        tokens, last = self._buckets.get(sender, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[sender] = (tokens, now)
-            return False
-        self._buckets[sender] = (tokens - 1.0, now)
-        if len(self._buckets) > 4 * max(len(self.presence.hubs), 1000):
-            self._forget_full_buckets(now)
-        return True
-
-    def _forget_full_buckets(self, now):
-        for sender, (tokens, last) in list(self._buckets.items()):
-            if tokens + (now - last) * self.rate >= self.burst:
-                del self._buckets[sender]
+        self.limit = RateLimiter(per_minute, burst)
 
     def relay(self, conn, message) -> None:
         sender, target = conn.peer_id, message["to"]
         counters = self.presence.counters
-        if not self._take(sender):
+        if not self.limit.allow(sender, self.clock.seconds()):
             counters.relay_refused += 1
             log.warn("relay limit reached for {hub}", hub=sender)
             conn.send("relay-refused", to=target, reason="too many requests; slow down")

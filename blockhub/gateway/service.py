@@ -3,6 +3,7 @@ the relay and the control socket, as one MultiService."""
 
 from pathlib import Path
 
+import attrs
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -16,11 +17,11 @@ from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.gateway.protocol import GatewayFactory
+from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import ServerCreator
 from blockhub.records import parse_endpoint
-from blockhub.wire.framing import DEFAULT_MAX_FRAME
 
 log = Logger()
 
@@ -55,6 +56,9 @@ class GatewayService(MultiService):
     def control_hubs(self):
         return self.gateway.presence.snapshot()
 
+    def control_limits(self):
+        return attrs.asdict(self.gateway.limits)
+
 
 def _public_address(text: str) -> tuple[str, int]:
     try:
@@ -71,8 +75,9 @@ def make_gateway_service(options, reactor) -> GatewayService:
         allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
         network_key=(netkey.load_network_key(options["network-key"])
                      if options["network-key"] else None))
-    gateway = Gateway(identity, admission, reactor)
-    factory = GatewayFactory(gateway, reactor, DEFAULT_MAX_FRAME, options["idle-timeout"])
+    limits = limits_from_options(options)
+    gateway = Gateway(identity, admission, reactor, limits=limits)
+    factory = GatewayFactory(gateway, reactor, limits)
     tls = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
     listener = ListeningService(reactor, options["listen"], tls)
     top = GatewayService(gateway, listener)

@@ -26,6 +26,7 @@ from blockhub.hub.incoming import FINAL as IN_FINAL
 from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import FINAL as OUT_FINAL
 from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
 from blockhub.records import parse_endpoint
 from blockhub.wire.canonical import b64, unb64
@@ -208,6 +209,9 @@ class Handshakes:
                 self._acceptance(sealed, message["from"])
         except ProtocolError as e:
             self._refuse(message["from"], f"{type(e).__name__}: {e}")
+        except StoreError as e:
+            # Our disk, not the sender, failed: say so, and keep the gateway link up.
+            self._refuse(message["from"], f"StoreError: {e}")
 
     def _refuse(self, sender, reason):
         self.refusals[reason.split(":")[0]] += 1
@@ -272,7 +276,7 @@ class Handshakes:
         """Open mode: a request made on a direct connection to us."""
         try:
             inc = self._received(sealed, proto.peer_id, proto)
-        except ProtocolError as e:
+        except (ProtocolError, StoreError) as e:
             self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
             return "rejected", str(e)
         if inc.state == "connected":

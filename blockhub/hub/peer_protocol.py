@@ -21,6 +21,7 @@ class PeerProtocol(FramedProtocol):
         self.ready = Deferred() if first is not None else None
         self.status = None  # connected / pending / rejected once decided
         self.attached = False
+        self.sent_seq = 0  # the highest of our messages sent on this connection
 
     @property
     def dialer(self) -> bool:
@@ -80,9 +81,9 @@ class PeerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, peers, clock, max_frame, idle_timeout):
+    def __init__(self, peers, clock, limits):
         self.peers = peers
-        self.kw = dict(clock=clock, max_frame=max_frame, idle_timeout=idle_timeout)
+        self.kw = dict(clock=clock, limits=limits)
 
     def buildProtocol(self, addr):
         return PeerProtocol(self.peers, **self.kw)

@@ -13,7 +13,9 @@ from blockhub.errors import BadMessage, UserError
 from blockhub.handshake import DEFAULT_WINDOW
 from blockhub.hub.peer_link import PeerLink
 from blockhub.hub.peer_protocol import PeerProtocol
+from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
+from blockhub.limits import DEFAULT, Limits
 from blockhub.wire import envelope
 from blockhub.wire.canonical import unb64
 
@@ -21,15 +23,15 @@ log = Logger()
 
 
 class Peers:
-    def __init__(self, identity, store, clock, connector, max_frame, idle_timeout,
+    def __init__(self, identity, store, clock, connector, limits: Limits = DEFAULT,
                  window: int = DEFAULT_WINDOW):
         self.identity = identity
         self.store = store
         self.clock = clock
         self.connector = connector  # (hub id, "HOST:PORT", protocol) -> Deferred
-        self.max_frame = max_frame
-        self.idle_timeout = idle_timeout
+        self.limits = limits
         self.window = window
+        self.storage_errors = 0
         self.handshakes = None  # wired by the service
         self.connections: dict[str, PeerProtocol] = {}
         self.links: dict[str, PeerLink] = {}
@@ -59,8 +61,7 @@ class Peers:
     def dial(self, hub_id: str, address: str, first):
         """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the
         other side answers peer-ready, or fails when the connection does."""
-        proto = PeerProtocol(self, first=first, clock=self.clock, max_frame=self.max_frame,
-                             idle_timeout=self.idle_timeout)
+        proto = PeerProtocol(self, first=first, clock=self.clock, limits=self.limits)
         ready = proto.ready
         d = self.connector(hub_id, address, proto)
         d.addCallback(lambda _: ready)
@@ -120,8 +121,20 @@ class Peers:
         log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)
         if hub_id in self.links:
             self.links[hub_id].up()
-        for row in self.store.unacked(hub_id):
+        proto.sent_seq = 0
+        self._pump(proto)
+
+    def _pump(self, proto):
+        """Send queued messages, keeping at most ``max_inflight`` unacknowledged on the
+        wire, oldest first (so order per sender holds)."""
+        hub_id = proto.peer_id
+        inflight = self.store.count_unacked(hub_id, up_to=proto.sent_seq)
+        room = self.limits.max_inflight - inflight
+        if room <= 0:
+            return
+        for row in self.store.unacked(hub_id, after=proto.sent_seq, limit=room):
             proto.send("message", seq=row["seq"], text=row["text"], at=row["at"])
+            proto.sent_seq = row["seq"]
 
     def detach(self, proto, reason: str):
         hub_id = proto.peer_id
@@ -142,18 +155,30 @@ class Peers:
         seq = self.store.queue_message(hub_id, text, self.now())
         proto = self.connections.get(hub_id)
         if proto is not None:
-            proto.send("message", seq=seq, text=text, at=self.now())
+            self._pump(proto)
         return seq
 
     def message_received(self, proto, message):
-        fresh = self.store.store_received(proto.peer_id, message["seq"], message["text"],
-                                          message["at"], self.now())
+        """Commit, then acknowledge.  If the disk refuses, no acknowledgement goes out
+        and the link is closed: the sender keeps the message and sends it again."""
+        try:
+            fresh = self.store.store_received(proto.peer_id, message["seq"],
+                                              message["text"], message["at"], self.now())
+        except StoreError as e:
+            self.storage_errors += 1
+            log.error("cannot store a message from {peer}: {error}", peer=proto.peer_id,
+                      error=str(e))
+            proto.close("storage error on our side; try again later")
+            return
         if fresh:
-            log.info("message {seq} from {peer}", seq=message["seq"], peer=proto.peer_id)
+            log.debug("message {seq} from {peer}", seq=message["seq"], peer=proto.peer_id)
         proto.send("ack", seq=message["seq"])
 
     def acked(self, proto, seq: int):
+        if seq > getattr(proto, "sent_seq", 0):
+            raise BadMessage(f"ack for message {seq}, which was never sent")
         self.store.ack(proto.peer_id, seq)
+        self._pump(proto)
 
     def snapshot(self) -> list[dict]:
         rows = []

@@ -23,13 +23,13 @@ from blockhub.hub.peer_protocol import PeerFactory
 from blockhub.hub.peers import Peers
 from blockhub.hub.store import Store
 from blockhub.ids import decode_id
+from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import PinnedClientCreator, ServerCreator
 from blockhub.policy import parse_cidr
 from blockhub.records import parse_endpoint
 from blockhub.wire import canonical
-from blockhub.wire.framing import DEFAULT_MAX_FRAME
 
 log = Logger()
 CONNECT_TIMEOUT = 10
@@ -79,6 +79,8 @@ class HubService(MultiService):
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
         status["refusals"] = dict(self.handshakes.refusals)
+        if self.peers.storage_errors:
+            status["refusals"]["storage errors"] = self.peers.storage_errors
         for row in status["gateways"]:
             row["fingerprint"] = fingerprint(row["id"])
         if self.hub.gateway is not None:
@@ -172,7 +174,7 @@ def make_hub_service(options, reactor) -> HubService:
     hub = Hub(identity, options["name"] or record.get("name", ""), reactor,
               network_key=network_key, remember_gateway=remember,
               archive=archive if options["archive"] else None)
-    idle = options["idle-timeout"]
+    limits = limits_from_options(options)
 
     def connector(hub_id, address, proto):
         host, port = parse_endpoint(address)
@@ -180,17 +182,17 @@ def make_hub_service(options, reactor) -> HubService:
                                  HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT))
         return connectProtocol(endpoint, proto)
 
-    peers = Peers(identity, store, reactor, connector, DEFAULT_MAX_FRAME, idle)
+    peers = Peers(identity, store, reactor, connector, limits)
     handshakes = Handshakes(identity, store, reactor, hub, peers,
-                            request_ttl=int(options["request-ttl"]))
+                            request_ttl=int(options["request-ttl"]),
+                            max_pending=limits.max_pending)
     peers.handshakes = hub.handshakes = handshakes
 
     def dial(entry):
         creator = PinnedClientCreator(identity, entry.id)
         endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, entry.host, entry.port,
                                                            timeout=CONNECT_TIMEOUT))
-        proto = HubGatewayProtocol(link, hub, clock=reactor, max_frame=DEFAULT_MAX_FRAME,
-                                   idle_timeout=idle)
+        proto = HubGatewayProtocol(link, hub, clock=reactor, limits=limits)
         proto.pin = creator
         return connectProtocol(endpoint, proto)
 
@@ -200,7 +202,7 @@ def make_hub_service(options, reactor) -> HubService:
     top = HubService(hub, link, peers, handshakes, store)
     if options["listen"]:
         factory = TLSMemoryBIOFactory(ServerCreator(identity), False,
-                                      PeerFactory(peers, reactor, DEFAULT_MAX_FRAME, idle))
+                                      PeerFactory(peers, reactor, limits))
         top.listener = ListeningService(
             reactor, options["listen"], factory,
             on_listening=lambda address: setattr(hub, "listen_port", address.port))

@@ -154,10 +154,15 @@ class Store:
                          (peer, last + 1, text, now))
             return last + 1
 
-    def unacked(self, peer: str) -> list[dict]:
+    def unacked(self, peer: str, after: int = 0, limit: int = -1) -> list[dict]:
         return [dict(r) for r in self.execute(
-            "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 ORDER BY seq",
-            (peer,))]
+            "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 AND seq > ? "
+            "ORDER BY seq LIMIT ?", (peer, after, limit))]
+
+    def count_unacked(self, peer: str, up_to: int) -> int:
+        (n,) = self.execute("SELECT COUNT(*) FROM outbox WHERE peer = ? AND acked = 0 AND "
+                            "seq <= ?", (peer, up_to)).fetchone()
+        return n
 
     def ack(self, peer: str, seq: int):
         self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND seq <= ?", (peer, seq))

@@ -2,8 +2,9 @@
 
 It turns bytes into checked ``Message`` objects and back, and nothing more: it hands
 each message to ``messageReceived``, keeps the link alive with pings, drops a peer that
-stays silent past the idle timeout, and closes the connection, with one logged reason,
-when the peer breaks the protocol.  Subclasses decide what messages mean.
+does not finish TLS in time or stays silent past the idle timeout, and closes the
+connection, with one logged reason, when the peer breaks the protocol.  Subclasses
+decide what messages mean.
 """
 
 from twisted.internet.interfaces import IHandshakeListener
@@ -14,11 +15,10 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from blockhub.errors import ProtocolError
+from blockhub.limits import DEFAULT, Limits
 from blockhub.net.tls import peer_id
 from blockhub.wire import messages
-from blockhub.wire.framing import DEFAULT_MAX_FRAME, FrameDecoder
-
-DEFAULT_IDLE_TIMEOUT = 60.0
+from blockhub.wire.framing import FrameDecoder
 
 
 def format_address(address) -> str:
@@ -34,13 +34,15 @@ class FramedProtocol(Protocol, TimeoutMixin):
     log = Logger()
     closing_reason: str | None = None
 
-    def __init__(self, clock, max_frame: int = DEFAULT_MAX_FRAME,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+    def __init__(self, clock, limits: Limits = DEFAULT, max_frame: int | None = None,
+                 idle_timeout: float | None = None):
         self.clock = clock
         self.callLater = clock.callLater  # TimeoutMixin's timer comes from our clock
-        self.max_frame = max_frame
-        self.idle_timeout = idle_timeout
-        self.decoder = FrameDecoder(max_frame)
+        self.limits = limits
+        self.max_frame = max_frame or limits.max_frame
+        self.idle_timeout = idle_timeout or limits.idle_timeout
+        self.decoder = FrameDecoder(self.max_frame)
+        self._tls_deadline = None
         self.peer_id: str | None = None
         self.address = "?"
         self._pinger = None
@@ -52,9 +54,22 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.connected = True
         self.address = format_address(self.transport.getPeer())
         self.setTimeout(self.idle_timeout)
+        self._tls_deadline = self.clock.callLater(self.limits.tls_timeout, self._tls_expired)
+
+    def _tls_expired(self):
+        self._tls_deadline = None
+        self.tls_timed_out()
+        self.close(f"TLS handshake not completed within {self.limits.tls_timeout:g}s",
+                   abort=True)
+
+    def tls_timed_out(self):
+        """Hook for counting; the connection is closed right after."""
 
     def handshakeCompleted(self):
         """TLS is up and the peer's key is proven; subclasses continue in ``secured``."""
+        if self._tls_deadline is not None and self._tls_deadline.active():
+            self._tls_deadline.cancel()
+        self._tls_deadline = None
         self.peer_id = peer_id(self.transport)
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = self.clock
@@ -67,6 +82,8 @@ class FramedProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason):
         self.connected = False
         self.setTimeout(None)
+        if self._tls_deadline is not None and self._tls_deadline.active():
+            self._tls_deadline.cancel()
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         self.lost(self.closing_reason or reason.getErrorMessage())
@@ -118,11 +135,15 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self._ping_n += 1
         self.send("ping", n=self._ping_n)
 
-    def close(self, reason: str, refuse: bool = False):
-        """Close this connection once, remembering why; optionally tell the peer."""
+    def close(self, reason: str, refuse: bool = False, abort: bool = False):
+        """Close this connection once, remembering why; optionally tell the peer.
+        ``abort`` drops it at once (a peer that stalls gets no clean TLS goodbye)."""
         if self.closing_reason or not self.connected:
             return
         if refuse:
             self.send("refused", reason=reason[:500])
         self.closing_reason = reason
-        self.transport.loseConnection()
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()

@@ -35,6 +35,32 @@ _MANHOLE = [
 ]
 
 
+def _limit(name, help_text, kind=float):
+    # Defaults live in blockhub.limits (shown there and in docs/security.md); None here
+    # means "keep the default", so this module stays free of package imports.
+    return [name, None, None, help_text + " (default: see docs/security.md)", kind]
+
+
+_COMMON_LIMITS = [
+    _limit("max-frame", "largest frame accepted, in bytes", int),
+    _limit("tls-timeout", "seconds a connection may take to finish TLS"),
+]
+_GATEWAY_LIMITS = [
+    _limit("join-timeout", "seconds from TLS to a valid join"),
+    _limit("max-unauthenticated-per-ip", "connections one address may hold before joining",
+           int),
+    _limit("max-hubs", "admitted hubs", int),
+    _limit("relay-per-minute", "relayed requests per hub per minute", int),
+    _limit("relay-burst", "relayed requests a hub may send at once", int),
+    _limit("updates-per-minute", "HubInfo updates per hub per minute", int),
+    _limit("updates-burst", "HubInfo updates a hub may send at once", int),
+]
+_HUB_LIMITS = [
+    _limit("max-pending", "incoming requests waiting for the operator", int),
+    _limit("max-inflight", "unacknowledged messages on the wire per peer", int),
+]
+
+
 class _Common(usage.Options):
     def postOptions(self):
         if not self["data-dir"]:
@@ -64,7 +90,7 @@ class GatewayOptions(_Common):
          "IP:PORT hubs should use for this gateway, signed into its own record"],
         ["gateway-records", None, None,
          "JSON file of other signed gateway records to serve beside our own"],
-    ] + _MANHOLE
+    ] + _MANHOLE + _COMMON_LIMITS + _GATEWAY_LIMITS
 
     def postOptions(self):
         super().postOptions()
@@ -95,7 +121,7 @@ class HubOptions(_Common):
          "seconds between fetches of the --gateway-list URLs", _positive],
         ["ca-file", None, None,
          "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
-    ] + _MANHOLE
+    ] + _MANHOLE + _COMMON_LIMITS + _HUB_LIMITS
     optFlags = [
         ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
     ]
