@@ -45,5 +45,8 @@ bench: $(VENV)/.bench
 bench-quick: $(VENV)/.bench
 	$(BIN)/python benchmarks/run.py --quick
 
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py $(FUZZ_COUNT)
+
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp docs/_build

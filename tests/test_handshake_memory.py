@@ -107,8 +107,8 @@ class PrivateModeTests(SynchronousTestCase):
         self.b.handshakes.reject(self.a.id, block=True)
         self.assertEqual(state(self.b, "in", self.a), "rejected")
         self.world.clock.advance(1)
-        self.a.handshakes.outgoing.pop(self.b.id)
-        self.connect()
+        self.connect()  # asking again sends a fresh request, which is refused
+        self.assertEqual(state(self.a, "out", self.b), "sent")
         self.assertEqual(state(self.b, "in", self.a), "rejected")
         self.assertTrue(any("blocked" in str(k) or "BadMessage" in k
                             for k in self.b.handshakes.refusals))

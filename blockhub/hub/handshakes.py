@@ -119,8 +119,8 @@ class Handshakes:
         current = self.outgoing.get(hub_id)
         if current is not None and current.state not in OUT_FINAL:
             current.note = note or current.note
-            current.try_send()
-            return {"peer": hub_id, "state": current.state, "detail": "already requested"}
+            current.ask_again()
+            return {"peer": hub_id, "state": current.state, "detail": "asked again"}
         now = self.now()
         out = Outgoing(self, hub_id, note)
         self.outgoing[hub_id] = out

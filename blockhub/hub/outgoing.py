@@ -59,6 +59,10 @@ class Outgoing:
         "the gateway or the receiver may be reachable now"
 
     @_machine.input()
+    def ask_again(self):
+        "the operator asked again: send a fresh request (new nonce and time)"
+
+    @_machine.input()
     def relayed(self):
         "the request went out"
 
@@ -103,6 +107,7 @@ class Outgoing:
         self.manager.finished(self)
 
     requested.upon(try_send, enter=requested, outputs=[_send])
+    requested.upon(ask_again, enter=requested, outputs=[_send])
     requested.upon(relayed, enter=sent, outputs=[])
     requested.upon(not_delivered, enter=requested, outputs=[_note])
     requested.upon(accepted, enter=connecting, outputs=[_dial])
@@ -111,6 +116,7 @@ class Outgoing:
     requested.upon(timed_out, enter=expired, outputs=[_finish])
 
     sent.upon(try_send, enter=sent, outputs=[])
+    sent.upon(ask_again, enter=sent, outputs=[_send])
     sent.upon(relayed, enter=sent, outputs=[])
     sent.upon(not_delivered, enter=requested, outputs=[_note])
     sent.upon(accepted, enter=connecting, outputs=[_dial])
@@ -122,6 +128,7 @@ class Outgoing:
     connecting.upon(dial_failed, enter=failed, outputs=[_note, _finish])
     connecting.upon(accepted, enter=connecting, outputs=[])
     connecting.upon(try_send, enter=connecting, outputs=[])
+    connecting.upon(ask_again, enter=connecting, outputs=[])
     connecting.upon(timed_out, enter=expired, outputs=[_finish])
 
     for _final in (connected, rejected, expired, failed):

@@ -229,6 +229,18 @@ class Daemon:
                 self.proc.wait()
         return self.proc.returncode
 
+    def kill(self):
+        """``kill -9``: SIGKILL, then reap the process (so twistd, started again, finds
+        its old pid file stale instead of refusing to start); return the exit status."""
+        self.expected_running = False
+        _live.discard(self)
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        return self.proc.returncode
+
     def stopped_cleanly(self) -> bool:
         """Stop (if running); True when twistd shut down on the SIGTERM, not a SIGKILL."""
         code = self.stop()
@@ -252,6 +264,13 @@ class Daemon:
 
     def hubs(self, **kw):
         return cli("hubs", "--data-dir", self.data_dir, "--json", **kw)
+
+    def ctl(self, command: str, *args, as_json: bool = True):
+        """Any control command (``pending``, ``peers``, ``messages``, ``archive``...)
+        run in this process through ``blockhub.cli.main``, cheap enough to poll; with
+        ``as_json`` the answer of ``--json``, parsed."""
+        extra = ("--json",) if as_json else ()
+        return cli(command, "--data-dir", self.data_dir, *args, *extra, inprocess=True)
 
     # -- gateway conveniences ----------------------------------------------------------
     @property
@@ -357,6 +376,13 @@ class Network:
     def hubs(self, identities, *options, gateways=()) -> list[Daemon]:
         """Start several hubs at once and wait until all of them answer."""
         daemons = [self.hub(i, *options, gateways=gateways, ready=False) for i in identities]
+        return [d.wait_ready() for d in daemons]
+
+    def hubs_each(self, specs, gateways=()) -> list[Daemon]:
+        """Start hubs that each have options of their own, all at once, and wait until
+        all of them answer: ``specs`` is a list of ``(identity, [options])``."""
+        daemons = [self.hub(identity, *options, gateways=gateways, ready=False)
+                   for identity, options in specs]
         return [d.wait_ready() for d in daemons]
 
     def restart(self, daemon: Daemon, *, listen: str | None = None) -> Daemon:
