@@ -1,5 +1,6 @@
 """Commands that talk to a running daemon over its control socket."""
 
+import datetime
 import json
 
 from blockhub.cli.identity_cmds import data_dir_arg
@@ -164,7 +165,8 @@ def cmd_messages(args, stdin, stdout):
         emit_json(messages, stdout)
     else:
         for m in messages:
-            print(f"[{m['at']}] {m['from']}: {m['text']}", file=stdout)
+            when = datetime.datetime.fromtimestamp(m["at"], datetime.UTC)
+            print(f"[{when:%Y-%m-%d %H:%M:%S}Z] {m['from']}: {m['text']}", file=stdout)
     return 0
 
 
