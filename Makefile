@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := setup.cfg pyproject.toml $(shell find blockhub twisted -name '*.py' -o -name '*.sql' 2>/dev/null)
 
-.PHONY: all demo test lint docs bench bench-quick fuzz clean
+.PHONY: all demo test lint docs bench bench-quick fuzz flood clean
 
 all: test
 
@@ -47,6 +47,9 @@ bench-quick: $(VENV)/.bench
 
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py $(FUZZ_COUNT)
+
+flood: $(STAMP)
+	$(BIN)/python tools/flood.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp docs/_build
