@@ -168,20 +168,25 @@ class Handshakes:
         d.addCallbacks(answered, failed)
 
     def dial_back(self, out: Outgoing, endpoint: str | None):
+        self._dial(out, endpoint, "the receiver accepted but gave no endpoint")
+
+    def _dial(self, machine, endpoint: str | None, no_endpoint: str):
+        """Dial the other hub of a request with peer-hello; tell the machine how it went.
+        The hub that dials is the one that keeps the peering up from then on."""
         if not endpoint:
-            out.dial_failed("the receiver accepted but gave no endpoint")
+            machine.dial_failed(no_endpoint)
             return
-        d = self.peers.dial(out.peer, endpoint, self.peers.hello_for(out.peer))
+        d = self.peers.dial(machine.peer, endpoint, self.peers.hello_for(machine.peer))
 
         def answered(result):
             status, reason = result
             if status == "connected":
-                self.peers.established(out.peer, endpoint, dialer=True)
-                out.peer_connected()
+                self.peers.established(machine.peer, endpoint, dialer=True)
+                machine.peer_connected()
             else:
-                out.dial_failed(f"{status}: {reason}")
+                machine.dial_failed(f"{status}: {reason}")
 
-        d.addCallbacks(answered, lambda f: out.dial_failed(f.getErrorMessage()))
+        d.addCallbacks(answered, lambda f: machine.dial_failed(f.getErrorMessage()))
 
     # -- hearing from the gateway ---------------------------------------------------
     def gateway_online(self):
@@ -312,21 +317,7 @@ class Handshakes:
         log.info("request from {peer} renewed", peer=inc.peer)
 
     def dial_requester(self, inc: Incoming):
-        endpoint = inc.request.endpoint
-        if not endpoint:
-            inc.dial_failed("the requester gave no endpoint")
-            return
-        d = self.peers.dial(inc.peer, endpoint, self.peers.hello_for(inc.peer))
-
-        def answered(result):
-            status, reason = result
-            if status == "connected":
-                self.peers.established(inc.peer, endpoint, dialer=True)
-                inc.peer_connected()
-            else:
-                inc.dial_failed(f"{status}: {reason}")
-
-        d.addCallbacks(answered, lambda f: inc.dial_failed(f.getErrorMessage()))
+        self._dial(inc, inc.request.endpoint, "the requester gave no endpoint")
 
     def send_acceptance(self, inc: Incoming):
         """We could not reach the requester: tell it (only it) where to reach us."""
