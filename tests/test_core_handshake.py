@@ -105,9 +105,10 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.store.queue_message(B.id, "b", 1), 2)
         self.store.ack(B.id, 1)
         self.assertEqual([m["seq"] for m in self.store.unacked(B.id)], [2])
-        self.assertTrue(self.store.store_received(A.id, 1, "hi", 1, 2))
-        self.assertFalse(self.store.store_received(A.id, 1, "hi", 1, 3))
-        self.assertEqual(len(self.store.messages()), 1)
+        self.assertEqual(self.store.store_received_many([(A.id, 1, "hi", 1)], 2), 1)
+        self.assertEqual(self.store.store_received_many(
+            [(A.id, 1, "hi", 1), (A.id, 2, "ho", 1), (A.id, 2, "ho", 1)], 3), 1)
+        self.assertEqual([m["text"] for m in self.store.messages()], ["hi", "ho"])
 
     def test_block_removes_approval(self):
         self.store.add_approved_key(A.id, 1)

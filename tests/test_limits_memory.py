@@ -2,6 +2,7 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from blockhub.hub.store import StoreError
 from blockhub.limits import DEFAULT, Limits, limits_from_options
 from blockhub.ratelimit import RateLimiter
 from tests.memory import World
@@ -110,18 +111,17 @@ class LimitsTests(SynchronousTestCase):
         b.store.add_approved_key(a.id, 0)
         a.handshakes.connect(b.id)
         world.flush()
-        real = b.store.store_received
+        real = b.store.store_received_many
 
         def broken(*args):
-            raise __import__("blockhub.hub.store", fromlist=["StoreError"]).StoreError(
-                "database error: disk I/O error")
+            raise StoreError("database error: disk I/O error")
 
-        b.store.store_received = broken
+        b.store.store_received_many = broken
         a.peers.send(b.id, "precious")
         world.flush()
         self.assertEqual(b.peers.storage_errors, 1)
         self.assertEqual(len(a.store.unacked(b.id)), 1)  # not acknowledged, still held
-        b.store.store_received = real
+        b.store.store_received_many = real
         world.clock.advance(5)  # b dialed, so b reconnects; a resends
         world.flush()
         self.assertEqual([m["text"] for m in b.store.messages()], ["precious"])

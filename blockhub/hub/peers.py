@@ -4,7 +4,9 @@ Keeps one live connection per peer, reconnects the peerings this hub dialed (a
 ``PeerLink`` each), and carries messages with at-least-once delivery made exactly-once
 by the receiver: the sender stores a message before sending it and keeps it until it
 is acknowledged, re-sending after every reconnect; the receiver commits it before
-acknowledging and drops duplicates by (sender, seq).
+acknowledging and drops duplicates by (sender, seq).  Messages that arrive in the same
+reactor turn are committed together (one fsync) and acknowledged once per connection
+with the highest seq, since an ack covers every message up to it.
 """
 
 from twisted.logger import Logger
@@ -32,6 +34,8 @@ class Peers:
         self.limits = limits
         self.window = window
         self.storage_errors = 0
+        self._arrived = []  # (protocol, message) waiting for the next group commit
+        self._commit_call = None
         self.handshakes = None  # wired by the service
         self.connections: dict[str, PeerProtocol] = {}
         self.links: dict[str, PeerLink] = {}
@@ -159,20 +163,31 @@ class Peers:
         return seq
 
     def message_received(self, proto, message):
-        """Commit, then acknowledge.  If the disk refuses, no acknowledgement goes out
-        and the link is closed: the sender keeps the message and sends it again."""
+        """Queue for the group commit at the end of this reactor turn."""
+        self._arrived.append((proto, message))
+        if self._commit_call is None:
+            self._commit_call = self.clock.callLater(0, self._commit)
+
+    def _commit(self):
+        """Commit what arrived, then acknowledge.  If the disk refuses, no
+        acknowledgement goes out and the links are closed: the senders keep the
+        messages and send them again."""
+        self._commit_call = None
+        batch, self._arrived = self._arrived, []
+        rows = [(p.peer_id, m["seq"], m["text"], m["at"]) for p, m in batch]
         try:
-            fresh = self.store.store_received(proto.peer_id, message["seq"],
-                                              message["text"], message["at"], self.now())
+            self.store.store_received_many(rows, self.now())
         except StoreError as e:
             self.storage_errors += 1
-            log.error("cannot store a message from {peer}: {error}", peer=proto.peer_id,
-                      error=str(e))
-            proto.close("storage error on our side; try again later")
+            log.error("cannot store {n} message(s): {error}", n=len(rows), error=str(e))
+            for proto in {p for p, _ in batch}:
+                proto.close("storage error on our side; try again later")
             return
-        if fresh:
-            log.debug("message {seq} from {peer}", seq=message["seq"], peer=proto.peer_id)
-        proto.send("ack", seq=message["seq"])
+        highest: dict = {}
+        for proto, message in batch:
+            highest[proto] = max(message["seq"], highest.get(proto, 0))
+        for proto, seq in highest.items():
+            proto.send("ack", seq=seq)
 
     def acked(self, proto, seq: int):
         if seq > getattr(proto, "sent_seq", 0):

@@ -167,11 +167,15 @@ class Store:
     def ack(self, peer: str, seq: int):
         self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND seq <= ?", (peer, seq))
 
-    def store_received(self, peer: str, seq: int, text: str, at: int, now: int) -> bool:
-        """Store an incoming message; False when it is a duplicate."""
-        cur = self.write("INSERT OR IGNORE INTO inbox (peer, seq, text, at, received_at) "
-                         "VALUES (?, ?, ?, ?, ?)", (peer, seq, text, at, now))
-        return cur.rowcount == 1
+    def store_received_many(self, rows, now: int) -> int:
+        """Store several incoming (peer, seq, text, at) in one transaction; duplicates
+        are dropped.  Returns how many were new."""
+        with self.transaction():
+            before = self.db.total_changes
+            for peer, seq, text, at in rows:
+                self.execute("INSERT OR IGNORE INTO inbox (peer, seq, text, at, received_at) "
+                             "VALUES (?, ?, ?, ?, ?)", (peer, seq, text, at, now))
+            return self.db.total_changes - before
 
     def messages(self) -> list[dict]:
         return [{"from": r["peer"], "seq": r["seq"], "text": r["text"], "at": r["at"],
