@@ -1,0 +1,269 @@
+"""``make bench`` / ``make bench-quick``: run every benchmark script, one after the other,
+each in its own process group with a deadline, then print one summary table (each
+blockhub figure, its comparison measured in the same run, the ratio and the issue's
+target) and draw the fan-out plot.
+
+Usage: run.py [--quick] [--only presence,relay,...] [--plot PATH] [--summary-only]
+Results: benchmarks/results/NAME[-quick].json, summary[-quick].json, fanout[-quick].png
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common as C  # noqa: E402
+
+# name, script, deadline in seconds (quick, full)
+SCRIPTS = [
+    ("presence", "bench_presence.py", (100, 1800)),
+    ("relay", "bench_relay.py", (60, 600)),
+    ("handshake", "bench_handshake.py", (40, 300)),
+    ("peer", "bench_peer.py", (40, 600)),
+]
+
+
+def run_script(name, script, deadline, quick):
+    argv = [C.PYTHON, os.path.join(C.BENCH, script)] + (["--quick"] if quick else [])
+    print(f"\n=== {name}: {' '.join(os.path.basename(a) for a in argv[1:])} "
+          f"(deadline {deadline}s)", flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, start_new_session=True)
+    try:
+        code = proc.wait(deadline)
+    except subprocess.TimeoutExpired:
+        print(f"!!! {name} passed its deadline of {deadline}s; stopping it", flush=True)
+        code = None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # it stops its own children on SIGTERM
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    elapsed = time.monotonic() - started
+    print(f"=== {name}: {'ok' if code == 0 else f'FAILED ({code})'} in {elapsed:.0f}s",
+          flush=True)
+    return {"code": code, "elapsed_s": elapsed}
+
+
+def load(name, quick):
+    path = os.path.join(C.RESULTS, f"{name}{'-quick' if quick else ''}.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def scaled(s, factor):
+    if not s or s.get("median") is None:
+        return None
+    return {k: (v * factor if k in ("min", "median", "max") else v) for k, v in s.items()}
+
+
+def verdict(value, target, higher_is_better):
+    if value is None:
+        return "not measured"
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "MISSED"
+
+
+def markdown(rows) -> str:
+    """The summary as a Markdown table (for docs/performance.md)."""
+    lines = ["| figure | blockhub (min / median / max) | comparison, same run | ratio | "
+             "target | verdict |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        comparison = (C.fmt_summary(r["comparison"], r["comparison_unit"])
+                      if r["comparison"] else "")
+        ratio = (C.fmt_summary(r["ratio"]) + " x") if r["ratio"] and \
+            r["ratio"].get("median") else ""
+        lines.append(f"| {r['figure']} | {C.fmt_summary(r['blockhub'], r['unit'])} | "
+                     f"{comparison} | {ratio} | {r['target'] or ''} | "
+                     f"{r['verdict'] or ''} |")
+    return "\n".join(lines)
+
+
+def summarize(quick, runs, as_markdown=False):
+    presence, relay = load("presence", quick), load("relay", quick)
+    handshake, peer = load("handshake", quick), load("peer", quick)
+    rows, out = [], []
+
+    def add(figure, value, unit, comparison=None, cunit="", ratio=None, target=None,
+            judged=None, higher=True, note=""):
+        row = {"figure": figure, "blockhub": value, "unit": unit, "comparison": comparison,
+               "comparison_unit": cunit, "ratio": ratio, "target": target,
+               "verdict": verdict(judged, *higher) if isinstance(higher, tuple)
+               else None, "note": note}
+        out.append(row)
+        rows.append([figure, C.fmt_summary(value, unit),
+                     C.fmt_summary(comparison, cunit) if comparison else "-",
+                     (C.fmt_summary(ratio) + " x") if ratio and ratio.get("median") else "-",
+                     target or "", row["verdict"] or ""])
+
+    if presence:
+        sizes = presence["sizes"]
+        big = str(max(sizes))
+        bh, ce = presence["blockhub"], presence["ceiling"]
+        for n in map(str, sizes):
+            b, c = bh[n], ce.get(n, {})
+            is_big = n == big
+            add(f"RSS per admitted hub, N={n}", b["rss_per_hub_kib"], "KiB",
+                c.get("rss_per_hub_kib"), "KiB (ceiling, per TLS conn)",
+                b.get("rss_per_hub_kib_ratio"),
+                "<= 50 KiB at N=10,000" if is_big else None,
+                b["rss_per_hub_kib"]["median"] if is_big else None,
+                (50, False) if is_big else True)
+        for n in map(str, sizes):
+            b = bh[n]
+            add(f"CPU at rest, N={n} (keepalive every {presence['idle_timeout_s'] / 3:g}s)",
+                scaled(b["cpu_rest_frac"], 100), "%")
+        for n in map(str, sizes):
+            b, c = bh[n], ce.get(n, {})
+            add(f"join storm until every list complete, N={n}", b["storm_s"], "s",
+                c.get("storm_s"), "s (ceiling)", b.get("storm_s_ratio"))
+        for n in map(str, sizes):
+            b, c = bh[n], ce.get(n, {})
+            if b["fanout_p99_s"]["median"] is None:
+                continue
+            is_ref = n == "1000" or (n == big and "1000" not in map(str, sizes))
+            add(f"fan-out p50, N={n}", scaled(b["fanout_p50_s"], 1000), "ms",
+                scaled(c.get("fanout_p50_s"), 1000), "ms (ceiling)",
+                b.get("fanout_p50_s_ratio"))
+            add(f"fan-out p99, N={n}", scaled(b["fanout_p99_s"], 1000), "ms",
+                scaled(c.get("fanout_p99_s"), 1000), "ms (ceiling)",
+                b.get("fanout_p99_s_ratio"),
+                "<= 2x ceiling at N=1000" if is_ref else None,
+                (b.get("fanout_p99_s_ratio") or {}).get("median") if is_ref else None,
+                (2.0, False) if is_ref else True)
+    if relay:
+        s = relay["systems"]
+        b = s.get("blockhub", {})
+        if b.get("rate"):
+            add("relay rate at saturation", b["rate"], "msg/s",
+                s.get("ceiling", {}).get("rate"), "msg/s (ceiling)", b.get("rate_vs_ceiling"),
+                ">= 0.5x ceiling", (b.get("rate_vs_ceiling") or {}).get("median"),
+                (0.5, True))
+            add("relay rate vs the wormhole mailbox", b["rate"], "msg/s",
+                s.get("mailbox", {}).get("rate"), "msg/s (mailbox)",
+                b.get("rate_vs_mailbox"), note=s.get("mailbox", {}).get("error", ""))
+            for key, label in (("p50_s", "p50"), ("p99_s", "p99")):
+                add(f"relay latency {label}, light load", scaled(b[key], 1000), "ms",
+                    scaled(s.get("ceiling", {}).get(key), 1000), "ms (ceiling)",
+                    b.get(f"{key}_vs_ceiling"))
+                add(f"relay latency {label} vs the wormhole mailbox", scaled(b[key], 1000),
+                    "ms", scaled(s.get("mailbox", {}).get(key), 1000), "ms (mailbox)",
+                    b.get(f"{key}_vs_mailbox"))
+    if handshake:
+        h = handshake
+        add("handshake p50, one at a time", scaled(h["seq_p50_s"], 1000), "ms")
+        add("handshake p99, one at a time", scaled(h["seq_p99_s"], 1000), "ms",
+            target="< 50 ms", judged=h["seq_p99_s"]["median"] * 1000, higher=(50, False))
+        add(f"handshakes per second, {h['burst']} at once", h["rate"], "/s",
+            target=">= 200/s", judged=h["rate"]["median"], higher=(200, True))
+        add(f"handshake p99 with {h['burst']} at once", scaled(h["burst_p99_s"], 1000), "ms")
+    if peer:
+        p = peer
+        add("peer channel, small durable acked msgs", p["small_msgs_s"], "msg/s",
+            p["ceiling_small_msgs_s"], "msg/s (TLS, no storage)", p["small_msgs_s_ratio"],
+            ">= 5,000 msg/s", p["small_msgs_s"]["median"], (5000, True))
+        add("peer channel, small msgs after some history", p["small_again_msgs_s"], "msg/s",
+            p["small_msgs_s"], "msg/s (fresh pair)", p["small_again_ratio"])
+        add("peer channel, 60 KiB msgs", p["large_MB_s"], "MB/s", p["ceiling_large_MB_s"],
+            "MB/s (TLS stream)", p["large_MB_s_ratio"], ">= 0.25x raw TLS stream",
+            (p["large_MB_s_ratio"] or {}).get("median"), (0.25, True))
+    C.print_table(f"blockhub benchmarks{' (quick)' if quick else ''}: min / median / max "
+                  f"of 3 repetitions; ratio = blockhub / comparison, per repetition",
+                  ["figure", "blockhub", "comparison (same run)", "ratio", "target",
+                   "verdict"], rows)
+    doc = {"quick": quick, "runs": runs, "rows": out, "commit": C.git_commit(),
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    path = os.path.join(C.RESULTS, f"summary{'-quick' if quick else ''}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"\nwritten {path}")
+    if as_markdown:
+        print("\n" + markdown(out))
+    return presence
+
+
+def plot(presence, path, quick):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib missing: no plot)")
+        return
+    if not presence:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"blockhub": ("tab:blue", "o"), "ceiling": ("tab:gray", "s")}
+    for system in ("blockhub", "ceiling"):
+        pts = sorted((int(n), v) for n, v in presence[system].items()
+                     if v.get("fanout_p99_s", {}).get("median") is not None)
+        if not pts:
+            continue
+        ns = [n for n, _ in pts]
+        color, marker = styles[system]
+        for key, ls, label in (("fanout_p50_s", "--", "p50"), ("fanout_p99_s", "-", "p99")):
+            med = [v[key]["median"] * 1000 for _, v in pts]
+            lo = [v[key]["median"] * 1000 - v[key]["min"] * 1000 for _, v in pts]
+            hi = [v[key]["max"] * 1000 - v[key]["median"] * 1000 for _, v in pts]
+            ax.errorbar(ns, med, yerr=[lo, hi], color=color, marker=marker, linestyle=ls,
+                        capsize=3, label=f"{system} {label}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("hubs admitted (N)")
+    ax.set_ylabel("update -> every hub has it (ms)")
+    ax.set_title("Presence fan-out latency vs N"
+                 + (" (quick run)" if quick else "")
+                 + "\nmedian of 3 repetitions, bars = min..max")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"written {path}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", help="comma-separated subset of: "
+                                  + ",".join(n for n, *_ in SCRIPTS))
+    p.add_argument("--plot", help="where to draw the fan-out plot "
+                                  "(default benchmarks/results/fanout[-quick].png)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="do not run anything; summarise the last results")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print the summary as a Markdown table")
+    args = p.parse_args()
+    C.install_signal_handlers()
+    C.raise_nofile()
+    os.makedirs(C.RESULTS, exist_ok=True)
+    started = time.monotonic()
+    runs = {}
+    only = set(args.only.split(",")) if args.only else None
+    if not args.summary_only:
+        for name, script, deadlines in SCRIPTS:
+            if only and name not in only:
+                continue
+            runs[name] = run_script(name, script, deadlines[0 if args.quick else 1],
+                                    args.quick)
+    presence = summarize(args.quick, runs, args.markdown)
+    plot(presence, args.plot or os.path.join(
+        C.RESULTS, f"fanout{'-quick' if args.quick else ''}.png"), args.quick)
+    failed = [n for n, r in runs.items() if r["code"] != 0]
+    print(f"\nall done in {time.monotonic() - started:.0f}s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
