@@ -7,6 +7,7 @@ case-insensitive and ignores surrounding white space.
 """
 
 import base64
+import functools
 import hashlib
 
 from blockhub.errors import BadId
@@ -33,6 +34,13 @@ def decode_id(text: str) -> bytes:
     """Return the raw public key named by ``text``, or raise ``BadId``."""
     if not isinstance(text, str):
         raise BadId("an id must be text")
+    return _decode(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _decode(text: str) -> bytes:
+    # Ids recur in every presence and relay frame; base32 and BLAKE2b are pure cost
+    # after the first time.  Errors are not cached (lru_cache does not keep them).
     cleaned = text.strip().lower()
     if not cleaned.startswith(PREFIX) or len(cleaned) != TEXT_LENGTH:
         raise BadId(f"not a blockhub id: {text.strip()[:80]!r} (expected {TEXT_LENGTH} "

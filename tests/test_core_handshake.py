@@ -116,6 +116,18 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.store.approved_keys(), set())
         self.assertEqual(self.store.blocked_keys(), {A.id})
 
+    def test_upgrade_from_version_1(self):
+        self.store.queue_message(B.id, "kept", 1)
+        self.store.write("DROP INDEX outbox_unacked")
+        self.store.write("UPDATE version SET version = 1")
+        self.store.close()
+        self.store = Store(self.path)
+        (v,) = self.store.execute("SELECT version FROM version").fetchone()
+        self.assertEqual(v, SCHEMA_VERSION)
+        names = {r[0] for r in self.store.execute("SELECT name FROM sqlite_master")}
+        self.assertIn("outbox_unacked", names)
+        self.assertEqual([m["text"] for m in self.store.unacked(B.id)], ["kept"])
+
     def test_newer_schema_refused(self):
         self.store.write("UPDATE version SET version = 99")
         self.store.close()

@@ -3,8 +3,9 @@
 Each admitted hub has one live connection; a newer connection from the same hub
 replaces the older.  A newcomer is sent the welcome and every other hub's HubInfo;
 everyone else is told it joined.  Each presence frame is encoded once and written to
-every receiver.  In private mode no HubInfo with an endpoint is ever accepted, so no
-address can leave the gateway in presence traffic.
+every receiver, and each hub's current "joined" frame is kept, so a newcomer's list is
+one write of frames already made.  In private mode no HubInfo with an endpoint is ever
+accepted, so no address can leave the gateway in presence traffic.
 """
 
 import attrs
@@ -40,6 +41,7 @@ class Presence:
         self.mode = mode
         self.limits = limits
         self.hubs: dict[str, tuple[object, HubInfo]] = {}
+        self.joined_frames: dict[str, bytes] = {}  # hub id -> its current "joined" frame
         self.counters = Counters()
         self.update_limit = RateLimiter(limits.updates_per_minute, limits.updates_burst)
 
@@ -60,17 +62,17 @@ class Presence:
         if old is not None:
             self.counters.replaced += 1
             self.hubs.pop(info.id)
+            self.joined_frames.pop(info.id)
             old[0].close("replaced by a newer connection from the same hub")
-        others = list(self.hubs.values())
-        conn.send("welcome", online=len(others))
-        for _other_conn, other in others:
-            conn.send("presence", event="joined", hub=other.id, hubinfo=other.to_json())
+        conn.send("welcome", online=len(self.hubs))
+        conn.send_frames(list(self.joined_frames.values()))
         self.hubs[info.id] = (conn, info)
         self.counters.joined += 1
         log.info("hub {hub} joined from {address} ({online} online)", hub=info.id,
                  address=conn.address, online=len(self.hubs))
-        self._broadcast(info.id, "presence", event="joined", hub=info.id,
-                        hubinfo=info.to_json())
+        frame = self._joined_frame(info)
+        self._broadcast_frame(info.id, frame)
+        self.joined_frames[info.id] = frame
 
     def update(self, conn, info: HubInfo) -> None:
         current = self.hubs.get(info.id)
@@ -83,6 +85,7 @@ class Presence:
             log.warn("hub {hub} updates its HubInfo too often; update ignored", hub=info.id)
             return
         self.hubs[info.id] = (conn, info)
+        self.joined_frames[info.id] = self._joined_frame(info)
         self.counters.updates += 1
         self._broadcast(info.id, "presence", event="updated", hub=info.id,
                         hubinfo=info.to_json())
@@ -93,6 +96,7 @@ class Presence:
         if current is None or current[0] is not conn:
             return
         del self.hubs[hub_id]
+        del self.joined_frames[hub_id]
         self.update_limit.forget(hub_id)
         self.counters.left += 1
         log.info("hub {hub} left: {reason} ({online} online)", hub=hub_id, reason=reason,
@@ -109,8 +113,15 @@ class Presence:
             conn.send_frame(frame)
             conn.close(reason)
 
+    @staticmethod
+    def _joined_frame(info: HubInfo) -> bytes:
+        return messages.encode(messages.make("presence", event="joined", hub=info.id,
+                                             hubinfo=info.to_json()))
+
     def _broadcast(self, except_id: str, kind: str, **fields) -> None:
-        frame = messages.encode(messages.make(kind, **fields))
+        self._broadcast_frame(except_id, messages.encode(messages.make(kind, **fields)))
+
+    def _broadcast_frame(self, except_id: str, frame: bytes) -> None:
         for hub_id, (conn, _info) in self.hubs.items():
             if hub_id != except_id:
                 conn.send_frame(frame)

@@ -1,4 +1,5 @@
--- The hub's database, version 1.  Upgrades add numbered steps in store.py.
+-- The hub's database at the newest version (store.SCHEMA_VERSION).  Older databases
+-- are brought here by the numbered steps in store.py.
 CREATE TABLE version (version INTEGER NOT NULL);
 
 CREATE TABLE approved_keys (id TEXT PRIMARY KEY, added_at INTEGER NOT NULL);
@@ -40,6 +41,7 @@ CREATE TABLE outbox (
     acked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (peer, seq)
 );
+CREATE INDEX outbox_unacked ON outbox (peer, acked, seq);
 
 -- Messages received, in arrival order; (peer, seq) drops duplicates.
 CREATE TABLE inbox (

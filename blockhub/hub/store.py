@@ -14,8 +14,10 @@ from pathlib import Path
 from blockhub.errors import UserError
 
 DB_NAME = "hub.sqlite"
-SCHEMA_VERSION = 1
-UPGRADES: dict[int, str] = {}  # version N -> SQL that turns N-1 into N
+SCHEMA_VERSION = 2
+UPGRADES: dict[int, str] = {  # version N -> SQL that turns N-1 into N
+    2: "CREATE INDEX IF NOT EXISTS outbox_unacked ON outbox (peer, acked, seq);",
+}
 
 
 class StoreError(UserError):
@@ -56,7 +58,9 @@ class Store:
             raise StoreError(f"{self.path} was written by a newer blockhub (schema {version})")
         for step in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
-                self.db.executescript(UPGRADES[step])
+                for statement in UPGRADES[step].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
                 self.db.execute("UPDATE version SET version = ?", (step,))
 
     def transaction(self):
@@ -165,7 +169,8 @@ class Store:
         return n
 
     def ack(self, peer: str, seq: int):
-        self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND seq <= ?", (peer, seq))
+        self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 AND seq <= ?",
+                   (peer, seq))
 
     def store_received_many(self, rows, now: int) -> int:
         """Store several incoming (peer, seq, text, at) in one transaction; duplicates

@@ -53,6 +53,11 @@ class FramedProtocol(Protocol, TimeoutMixin):
     def connectionMade(self):
         self.connected = True
         self.address = format_address(self.transport.getPeer())
+        try:
+            # Small frames (presence, acks) must not wait for Nagle's algorithm.
+            self.transport.setTcpNoDelay(True)
+        except (AttributeError, NotImplementedError, OSError):
+            pass  # not a TCP transport (tests, UNIX sockets)
         self.setTimeout(self.idle_timeout)
         self._tls_deadline = self.clock.callLater(self.limits.tls_timeout, self._tls_expired)
 
@@ -130,6 +135,11 @@ class FramedProtocol(Protocol, TimeoutMixin):
         """Write an already encoded frame (fan-out encodes once for many receivers)."""
         if self.connected and not self.closing_reason:
             self.transport.write(frame)
+
+    def send_frames(self, frames):
+        """Write many already encoded frames in one go."""
+        if self.connected and not self.closing_reason:
+            self.transport.writeSequence(frames)
 
     def _ping(self):
         self._ping_n += 1
