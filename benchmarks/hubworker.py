@@ -150,13 +150,16 @@ class HubWorker:
         if st is None:
             return
         send = st["service"].peers.send
-        n = 0
-        while (st["sent"] < st["count"] and st["sent"] - st["acked"] < st["window"]
-               and n < st["batch"]):
-            seq = send(st["peer"], st["text"])
+
+        def queued(seq):
             if st["first_seq"] is None:
                 st["first_seq"] = seq
             st["last_seq"] = seq
+
+        n = 0
+        while (st["sent"] < st["count"] and st["sent"] - st["acked"] < st["window"]
+               and n < st["batch"]):
+            send(st["peer"], st["text"]).addCallback(queued)  # seq once committed
             st["sent"] += 1
             n += 1
         if st["sent"] < st["count"] and st["sent"] - st["acked"] < st["window"]:

@@ -70,7 +70,11 @@ class PrivateModeTests(SynchronousTestCase):
         self.a.peers.connections[self.b.id].close("test cut")
         self.world.flush()
         self.assertNotIn(self.b.id, self.a.peers.connections)
-        self.a.peers.send(self.b.id, "later")
+        queued = []
+        self.a.peers.send(self.b.id, "later").addCallback(queued.append)
+        self.assertEqual(queued, [])  # committed at the end of this reactor turn
+        self.world.clock.advance(0)
+        self.assertEqual(queued, [1])
         self.assertEqual(len(self.a.store.unacked(self.b.id)), 1)
         self.world.clock.advance(2)  # b is the dialer: its link redials
         self.world.flush()

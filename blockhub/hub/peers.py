@@ -6,9 +6,12 @@ by the receiver: the sender stores a message before sending it and keeps it unti
 is acknowledged, re-sending after every reconnect; the receiver commits it before
 acknowledging and drops duplicates by (sender, seq).  Messages that arrive in the same
 reactor turn are committed together (one fsync) and acknowledged once per connection
-with the highest seq, since an ack covers every message up to it.
+with the highest seq, since an ack covers every message up to it; messages queued to
+send in one turn are likewise committed together before any of them is reported
+queued or sent.
 """
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage, UserError
@@ -36,6 +39,8 @@ class Peers:
         self.storage_errors = 0
         self._arrived = []  # (protocol, message) waiting for the next group commit
         self._commit_call = None
+        self._queued = []  # (hub id, text, Deferred) waiting to be committed to the outbox
+        self._queue_call = None
         self.handshakes = None  # wired by the service
         self.connections: dict[str, PeerProtocol] = {}
         self.links: dict[str, PeerLink] = {}
@@ -149,18 +154,36 @@ class Peers:
                 self.links[hub_id].lost(reason)
 
     # -- messages -------------------------------------------------------------------
-    def send(self, hub_id: str, text: str) -> int:
+    def send(self, hub_id: str, text: str) -> Deferred:
+        """Queue a message; the Deferred fires with its seq once it is committed."""
         decode_id(hub_id)
         if self.store.peer(hub_id) is None and not self.handshakes.knows(hub_id):
             raise UserError(f"{hub_id} is not a peer of this hub; ask first with "
                             f"blockhub connect")
         if len(text) > 60 * 1024:
             raise UserError("the message is longer than 60 KiB")
-        seq = self.store.queue_message(hub_id, text, self.now())
-        proto = self.connections.get(hub_id)
-        if proto is not None:
-            self._pump(proto)
-        return seq
+        d = Deferred()
+        self._queued.append((hub_id, text, d))
+        if self._queue_call is None:
+            self._queue_call = self.clock.callLater(0, self._commit_queued)
+        return d
+
+    def _commit_queued(self):
+        self._queue_call = None
+        batch, self._queued = self._queued, []
+        try:
+            seqs = self.store.queue_messages([(hub, text) for hub, text, _ in batch],
+                                             self.now())
+        except StoreError as e:
+            for _hub, _text, d in batch:
+                d.errback(e)
+            return
+        for (_hub, _text, d), seq in zip(batch, seqs, strict=True):
+            d.callback(seq)
+        for hub_id in {hub for hub, _, _ in batch}:
+            proto = self.connections.get(hub_id)
+            if proto is not None:
+                self._pump(proto)
 
     def message_received(self, proto, message):
         """Queue for the group commit at the end of this reactor turn."""

@@ -108,7 +108,8 @@ class HubService(MultiService):
         return self.peers.snapshot()
 
     def control_send(self, hub, text):
-        return {"peer": hub, "seq": self.peers.send(_hub_id(hub), text)}
+        d = self.peers.send(_hub_id(hub), text)
+        return d.addCallback(lambda seq: {"peer": hub, "seq": seq})
 
     def control_messages(self):
         return self.store.messages()

@@ -151,12 +151,22 @@ class Store:
 
     # -- messages -------------------------------------------------------------------
     def queue_message(self, peer: str, text: str, now: int) -> int:
+        return self.queue_messages([(peer, text)], now)[0]
+
+    def queue_messages(self, items, now: int) -> list[int]:
+        """Append (peer, text) pairs to the outbox in one transaction; their seqs."""
+        seqs, last = [], {}
         with self.transaction():
-            (last,) = self.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE peer = ?",
-                                   (peer,)).fetchone()
-            self.execute("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
-                         (peer, last + 1, text, now))
-            return last + 1
+            for peer, text in items:
+                if peer not in last:
+                    (last[peer],) = self.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE peer = ?",
+                        (peer,)).fetchone()
+                last[peer] += 1
+                self.execute("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
+                             (peer, last[peer], text, now))
+                seqs.append(last[peer])
+        return seqs
 
     def unacked(self, peer: str, after: int = 0, limit: int = -1) -> list[dict]:
         return [dict(r) for r in self.execute(
