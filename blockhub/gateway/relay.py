@@ -10,6 +10,7 @@ per minute).
 from twisted.logger import Logger
 
 from blockhub.ratelimit import RateLimiter
+from blockhub.wire import messages
 
 log = Logger()
 
@@ -38,5 +39,7 @@ class Relay:
             conn.send("relay-refused", to=target, reason="that hub is not online here")
             return
         counters.relayed += 1
-        receiver.send("deliver", **{"from": sender, "kind": message["kind"],
-                                    "sealed": message["sealed"]})
+        # Every field was checked when the relay frame was decoded; the sender's id
+        # comes from its TLS certificate.
+        receiver.send_message(messages.Message("deliver", {
+            "from": sender, "kind": message["kind"], "sealed": message["sealed"]}))
