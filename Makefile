@@ -27,7 +27,7 @@ test: $(STAMP)
 	@$(BIN)/python tools/runtests.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check blockhub tests twisted tools
+	$(BIN)/ruff check blockhub tests twisted tools benchmarks
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet '.[docs]'

@@ -60,10 +60,17 @@ def main():
         if C.gateway_supports("max-unauthenticated-per-ip", bench.scratch.env):
             pass  # the hub workers start their hubs in batches below the default
         gw = C.Gateway(bench.children, bench.scratch, extra=extra).start()
+        # BENCH_PROFILE=DIR writes cProfile statistics of both hub processes there.
+        profile = os.environ.get("BENCH_PROFILE")
+
+        def worker_args(name):
+            extra = ["--profile", os.path.join(profile, f"{name}.prof")] if profile else []
+            return ["--root", bench.scratch.path(name[:3]), *extra]
+
         req = C.Worker(bench.children, bench.scratch, "hubworker.py", "requesters",
-                       args=["--root", bench.scratch.path("req")])
+                       args=worker_args("requesters"))
         rcv = C.Worker(bench.children, bench.scratch, "hubworker.py", "receivers",
-                       args=["--root", bench.scratch.path("rcv")])
+                       args=worker_args("receivers"))
         req.wait("ready", 60)
         rcv.wait("ready", 60)
         req.send("hubs", count=R, gateway=gw.spec, prefix="r")

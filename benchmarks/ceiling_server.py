@@ -27,11 +27,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import tlsmin  # noqa: E402
 from twisted.internet import reactor, stdio  # noqa: E402
 from twisted.internet.protocol import Factory, Protocol  # noqa: E402
 from twisted.protocols.tls import TLSMemoryBIOFactory  # noqa: E402
-
-import tlsmin  # noqa: E402
 
 HEADER = struct.Struct(">IBB")
 LENGTH = struct.Struct(">I")

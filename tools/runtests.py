@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_ruff() -> bool:
     ruff = os.path.join(os.path.dirname(sys.executable), "ruff")
-    done = subprocess.run([ruff, "check", "blockhub", "tests", "twisted", "tools"], cwd=ROOT)
+    done = subprocess.run([ruff, "check", "blockhub", "tests", "twisted", "tools", "benchmarks"],
+                          cwd=ROOT)
     return done.returncode == 0
 
 
