@@ -15,7 +15,6 @@ Commands (JSON lines on stdin; events on stdout):
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,20 +22,10 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet import reactor, stdio  # noqa: E402
-from twisted.protocols.basic import LineReceiver  # noqa: E402
+from twisted.internet import reactor  # noqa: E402
+from workerio import emit, serve  # noqa: E402
 
 now = time.monotonic
-_out = []
-
-
-def emit(ev: str, **fields):
-    line = (json.dumps(dict(fields, ev=ev)) + "\n").encode()
-    if _out:
-        _out[0].write(line)
-    else:
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
 
 
 def hub_options(data_dir, gateway):
@@ -178,27 +167,6 @@ class HubWorker:
             reactor.callLater(0, self._pump)
 
 
-class Control(LineReceiver):
-    delimiter = b"\n"
-    MAX_LENGTH = 1 << 26
-
-    def __init__(self, worker):
-        self.worker = worker
-
-    def connectionMade(self):
-        _out.append(self.transport)
-
-    def lineReceived(self, line):
-        try:
-            cmd = json.loads(line)
-            getattr(self.worker, "cmd_" + cmd["cmd"])(**cmd)
-        except Exception as e:
-            traceback.print_exc()
-            emit("error", error=f"{type(e).__name__}: {e}")
-
-    def connectionLost(self, reason):
-        if reactor.running:
-            reactor.stop()
 
 
 def main():
@@ -212,7 +180,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     os.makedirs(args.root, exist_ok=True)
     worker = HubWorker(args.root)
-    stdio.StandardIO(Control(worker))
+    serve(worker)
     reactor.callLater(args.lifetime, reactor.stop)
     reactor.callWhenRunning(emit, "ready", pid=os.getpid())
     if args.profile:

@@ -25,34 +25,22 @@ import os
 import struct
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet import reactor, stdio  # noqa: E402
+from twisted.internet import reactor  # noqa: E402
 from twisted.internet.endpoints import (  # noqa: E402
     TCP4ClientEndpoint,
     connectProtocol,
     wrapClientTLS,
 )
 from twisted.internet.protocol import Protocol  # noqa: E402
-from twisted.protocols.basic import LineReceiver  # noqa: E402
+from workerio import emit, serve  # noqa: E402
 
 now = time.monotonic
 HEADER = struct.Struct(">IBB")
 
 
-_out = []  # the control connection's transport, once there is one
-
-
-def emit(ev: str, **fields):
-    """One event line on stdout, through the reactor (stdout is non-blocking)."""
-    line = (json.dumps(dict(fields, ev=ev)) + "\n").encode()
-    if _out:
-        _out[0].write(line)
-    else:
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
 
 
 def source_address(i: int):
@@ -711,27 +699,6 @@ class Worker:
         emit("sizes", **self.sizes)
 
 
-class Control(LineReceiver):
-    delimiter = b"\n"
-    MAX_LENGTH = 1 << 26
-
-    def __init__(self, worker):
-        self.worker = worker
-
-    def connectionMade(self):
-        _out.append(self.transport)
-
-    def lineReceived(self, line):
-        try:
-            cmd = json.loads(line)
-            getattr(self.worker, "cmd_" + cmd["cmd"])(**cmd)
-        except Exception as e:
-            traceback.print_exc()
-            emit("error", error=f"{type(e).__name__}: {e}")
-
-    def connectionLost(self, reason):
-        if reactor.running:
-            reactor.stop()
 
 
 def main():
@@ -742,7 +709,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     worker = Worker()
-    stdio.StandardIO(Control(worker))
+    serve(worker)
     reactor.callLater(args.lifetime, reactor.stop)
     reactor.callWhenRunning(emit, "ready", pid=os.getpid())
     reactor.run()

@@ -38,16 +38,14 @@ import sys
 import time
 
 from twisted.internet import defer, task
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 
 from blockhub import keystore
 from blockhub.errors import ProtocolError
 from blockhub.handshake import open_request, seal_request
 from blockhub.hub.config import parse_gateway_arg
-from blockhub.net.tls import PinnedClientCreator
 from blockhub.records import make_hubinfo
 from blockhub.wire.canonical import b64, unb64
-from tests.integration.spy_hub import SpyProtocol
+from tests.integration.spy_hub import join_until_done
 
 
 class HandshakeSpy:
@@ -176,17 +174,7 @@ def main(reactor, *argv):
     with open(args.out, "wb") as out:
         spy = HandshakeSpy(reactor, identity, args.name, args.relay, args.deliveries, out,
                            args.linger)
-        timer = reactor.callLater(args.timeout, spy.finish, "timed out")
-        endpoint = wrapClientTLS(PinnedClientCreator(identity, entry.id),
-                                 HostnameEndpoint(reactor, entry.host, entry.port, timeout=5))
-        try:
-            spy.proto = yield connectProtocol(endpoint, SpyProtocol(spy, clock=reactor))
-        except Exception as e:
-            spy.finish(f"cannot connect: {e}")
-        yield spy.done
-        if timer.active():
-            timer.cancel()
-        yield task.deferLater(reactor, 0.05, lambda: None)
+        yield join_until_done(reactor, identity, entry, spy, args.timeout)
     with open(args.report, "w") as f:
         json.dump(spy.report, f, indent=2)
     if not spy.complete():

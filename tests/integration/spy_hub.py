@@ -119,6 +119,23 @@ def parse(argv):
 
 
 @defer.inlineCallbacks
+def join_until_done(reactor, identity, entry, spy, timeout):
+    """Join the gateway as ``spy`` over pinned TLS and wait until it finishes (or the
+    timeout passes); then give the close a moment to reach the gateway."""
+    timer = reactor.callLater(timeout, spy.finish, "timed out")
+    endpoint = wrapClientTLS(PinnedClientCreator(identity, entry.id),
+                             HostnameEndpoint(reactor, entry.host, entry.port, timeout=5))
+    try:
+        spy.proto = yield connectProtocol(endpoint, SpyProtocol(spy, clock=reactor))
+    except Exception as e:
+        spy.finish(f"cannot connect: {e}")
+    yield spy.done
+    if timer.active():
+        timer.cancel()
+    yield task.deferLater(reactor, 0.05, lambda: None)
+
+
+@defer.inlineCallbacks
 def main(reactor, *argv):
     args = parse(argv)
     identity = keystore.load_identity(args.data_dir)
@@ -126,18 +143,7 @@ def main(reactor, *argv):
     with open(args.out, "wb") as out:
         spy = Spy(reactor, identity, args.name, args.expect, out, args.linger,
                   silent=args.no_join)
-        timer = reactor.callLater(args.timeout, spy.finish, "timed out")
-        endpoint = wrapClientTLS(PinnedClientCreator(identity, entry.id),
-                                 HostnameEndpoint(reactor, entry.host, entry.port, timeout=5))
-        try:
-            spy.proto = yield connectProtocol(endpoint, SpyProtocol(spy, clock=reactor))
-        except Exception as e:
-            spy.finish(f"cannot connect: {e}")
-        yield spy.done
-        if timer.active():
-            timer.cancel()
-        # Let the close reach the gateway before the process goes.
-        yield task.deferLater(reactor, 0.05, lambda: None)
+        yield join_until_done(reactor, identity, entry, spy, args.timeout)
     with open(args.report, "w") as f:
         json.dump(spy.report, f, indent=2)
     if not set(args.expect) <= set(spy.report["seen"]):
