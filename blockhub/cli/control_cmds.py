@@ -149,7 +149,9 @@ def cmd_peers(args, stdin, stdout):
     else:
         for peer in peers:
             state = "connected" if peer["connected"] else "disconnected"
-            print(f"{peer['id']}  {peer.get('address') or '-'}  {state}", file=stdout)
+            waiting = f"  ({peer['unacked']} unacknowledged)" if peer.get("unacked") else ""
+            print(f"{peer['id']}  {peer.get('address') or '-'}  {state}{waiting}",
+                  file=stdout)
     return 0
 
 
