@@ -53,6 +53,8 @@ class Handshakes:
         self.outgoing: dict[str, Outgoing] = {}
         self.incoming: dict[str, Incoming] = {}
         self.refusals: collections.Counter = collections.Counter()
+        self._state_writes: list = []  # (direction, peer, state, time) for the next commit
+        self._write_call = None
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -90,6 +92,9 @@ class Handshakes:
         for m in list(self.outgoing.values()) + list(self.incoming.values()):
             if m.timer is not None and m.timer.active():
                 m.timer.cancel()
+        if self._write_call is not None and self._write_call.active():
+            self._write_call.cancel()
+        self._commit_states()
 
     def _arm(self, machine, expires_at: int):
         machine.expires_at = expires_at
@@ -97,8 +102,23 @@ class Handshakes:
                                              machine.timed_out)
 
     def state_changed(self, machine, old, new):
+        """Persist the new state with the others of this reactor turn, in one commit: a
+        handshake passes through several states within a turn or two, and a restart
+        that finds the previous state resumes from there."""
         direction = "out" if isinstance(machine, Outgoing) else "in"
-        self.store.set_request_state(direction, machine.peer, new, self.now())
+        self._state_writes.append((direction, machine.peer, new, self.now()))
+        if self._write_call is None:
+            self._write_call = self.clock.callLater(0, self._commit_states)
+
+    def _commit_states(self):
+        self._write_call = None
+        writes, self._state_writes = self._state_writes, []
+        if writes:
+            try:
+                self.store.set_request_states(writes)
+            except StoreError as e:
+                log.error("cannot record {n} request state(s): {error}", n=len(writes),
+                          error=str(e))
 
     def finished(self, machine):
         if machine.timer is not None and machine.timer.active():

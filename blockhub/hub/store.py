@@ -122,8 +122,14 @@ class Store:
             (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at))
 
     def set_request_state(self, direction: str, peer: str, state: str, now: int):
-        self.write("UPDATE requests SET state = ?, updated_at = ? WHERE direction = ? AND "
-                   "peer = ?", (state, now, direction, peer))
+        self.set_request_states([(direction, peer, state, now)])
+
+    def set_request_states(self, changes):
+        """Apply (direction, peer, state, time) changes in order, in one transaction."""
+        with self.transaction():
+            for direction, peer, state, now in changes:
+                self.execute("UPDATE requests SET state = ?, updated_at = ? WHERE "
+                             "direction = ? AND peer = ?", (state, now, direction, peer))
 
     def requests(self, direction: str | None = None) -> list[dict]:
         if direction:

@@ -31,8 +31,18 @@ from blockhub.ids import decode_id, encode_id
 log = Logger()
 
 
+_certificates: dict[str, tuple[crypto.X509, crypto.PKey]] = {}
+
+
 def certificate_for(identity: Identity) -> tuple[crypto.X509, crypto.PKey]:
-    """A self-signed certificate whose key is the identity key itself."""
+    """A self-signed certificate whose key is the identity key itself; made once per
+    identity and process, since every dial needs it."""
+    if identity.id not in _certificates:
+        _certificates[identity.id] = _make_certificate(identity)
+    return _certificates[identity.id]
+
+
+def _make_certificate(identity: Identity) -> tuple[crypto.X509, crypto.PKey]:
     key = Ed25519PrivateKey.from_private_bytes(identity.private_seed)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.id)])
     now = datetime.datetime.now(datetime.UTC)
