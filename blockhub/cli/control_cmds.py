@@ -7,60 +7,40 @@ from blockhub.cli.identity_cmds import data_dir_arg
 from blockhub.control.client import call
 
 
+def _command(sub, name, help_text, func, json_output=True):
+    """A subcommand on a daemon's data directory, with ``--json`` where it lists."""
+    p = sub.add_parser(name, help=help_text)
+    data_dir_arg(p)
+    if json_output:
+        p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=func)
+    return p
+
+
 def register(sub):
-    p = sub.add_parser("status", help="show a running hub's or gateway's state")
-    data_dir_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("hubs", help="list the hubs online at the gateway")
-    data_dir_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_hubs)
-
-    p = sub.add_parser("connect", help="ask another hub to connect (a signed, sealed request)")
-    data_dir_arg(p)
+    _command(sub, "status", "show a running hub's or gateway's state", cmd_status)
+    _command(sub, "hubs", "list the hubs online at the gateway", cmd_hubs)
+    p = _command(sub, "connect", "ask another hub to connect (a signed, sealed request)",
+                 cmd_connect, json_output=False)
     p.add_argument("hub", metavar="HUBID", help="the id of the hub to ask")
     p.add_argument("--note", default="", help="a short note shown to the other operator")
-    p.set_defaults(func=cmd_connect)
-
-    p = sub.add_parser("pending", help="list requests waiting for your approval")
-    data_dir_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_pending)
-
-    p = sub.add_parser("approve", help="approve a pending request; this hub then dials")
-    data_dir_arg(p)
+    _command(sub, "pending", "list requests waiting for your approval", cmd_pending)
+    p = _command(sub, "approve", "approve a pending request; this hub then dials",
+                 cmd_approve, json_output=False)
     p.add_argument("hub", metavar="HUBID")
-    p.set_defaults(func=cmd_approve)
-
-    p = sub.add_parser("reject", help="reject a pending request")
-    data_dir_arg(p)
+    p = _command(sub, "reject", "reject a pending request", cmd_reject, json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("--block", action="store_true",
                    help="also block this hub: its future requests are refused")
-    p.set_defaults(func=cmd_reject)
-
-    p = sub.add_parser("peers", help="list this hub's peers")
-    data_dir_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_peers)
-
-    p = sub.add_parser("send", help="queue a message to a peer (delivered when connected)")
-    data_dir_arg(p)
+    _command(sub, "peers", "list this hub's peers", cmd_peers)
+    p = _command(sub, "send", "queue a message to a peer (delivered when connected)",
+                 cmd_send, json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("text", metavar="TEXT")
-    p.set_defaults(func=cmd_send)
-
-    p = sub.add_parser("messages", help="list the messages received, in arrival order")
-    data_dir_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_messages)
-
-    p = sub.add_parser("archive", help="dump what an --archive hub recorded")
-    data_dir_arg(p)
+    _command(sub, "messages", "list the messages received, in arrival order", cmd_messages)
+    p = _command(sub, "archive", "dump what an --archive hub recorded", cmd_archive,
+                 json_output=False)
     p.add_argument("--json", action="store_true", help="print JSON (the default)")
-    p.set_defaults(func=cmd_archive)
 
 
 def emit_json(value, stdout):
