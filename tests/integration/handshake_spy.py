@@ -43,50 +43,28 @@ from blockhub import keystore
 from blockhub.errors import ProtocolError
 from blockhub.handshake import open_request, seal_request
 from blockhub.hub.config import parse_gateway_arg
-from blockhub.records import make_hubinfo
 from blockhub.wire.canonical import b64, unb64
-from tests.integration.spy_hub import join_until_done
+from tests.integration.spy_hub import BaseSpy, join_until_done
 
 
-class HandshakeSpy:
+class HandshakeSpy(BaseSpy):
     def __init__(self, reactor, identity, name, relays, deliveries, out, linger):
-        self.reactor = reactor
-        self.identity = identity
-        self.name = name
+        super().__init__(reactor, identity, name, out, linger,
+                         {"relays": [], "relay_refused": [], "deliveries": []})
         self.relays = relays
         self.deliveries_wanted = deliveries
-        self.capture = out
-        self.linger = linger
-        self.done = defer.Deferred()
-        self.proto = None
         self.sent_relays = False
-        self._finishing = False
         self.seen: set[str] = set()
-        self.report = {"id": identity.id, "admitted": False, "kinds": [], "hello": None,
-                       "refused": None, "lost": None, "bytes": 0, "relays": [],
-                       "relay_refused": [], "deliveries": []}
 
     # -- called by SpyProtocol ---------------------------------------------------------
-    def record(self, data: bytes):
-        self.capture.write(data)
-        self.capture.flush()
-        self.report["bytes"] += len(data)
-
     def message(self, proto, message):
-        self.report["kinds"].append(message.kind)
-        if message.kind == "hello":
-            self.report["hello"] = {k: message[k] for k in ("gateway", "observed", "mode")}
-            info = make_hubinfo(self.identity, self.name, int(time.time() * 1000), {})
-            proto.send("join", hubinfo=info.to_json())
-        elif message.kind == "welcome":
-            self.report["admitted"] = True
+        if self.greet(proto, message):
+            pass
         elif message.kind == "presence":
             if message["event"] == "left":
                 self.seen.discard(message["hub"])
             else:
                 self.seen.add(message["hub"])
-        elif message.kind == "refused":
-            self.report["refused"] = message["reason"]
         elif message.kind == "relay-refused":
             self.report["relay_refused"].append({"to": message["to"],
                                                  "reason": message["reason"]})
@@ -97,10 +75,6 @@ class HandshakeSpy:
             self.sent_relays = True
             self.send_relays(proto)
         self.maybe_finish()
-
-    def lost(self, reason):
-        self.report["lost"] = reason
-        self.finish(f"connection lost: {reason}")
 
     # -- relaying ----------------------------------------------------------------------
     def send_relays(self, proto):
@@ -137,17 +111,8 @@ class HandshakeSpy:
             len(self.report["deliveries"]) >= self.deliveries_wanted
 
     def maybe_finish(self):
-        if self.complete() and not self._finishing:
-            self._finishing = True
-            self.reactor.callLater(self.linger, self.finish, "did everything planned")
-
-    def finish(self, why):
-        if self.done.called:
-            return
-        self.report["finished"] = why
-        if self.proto is not None and self.proto.connected:
-            self.proto.close("spy done")
-        self.done.callback(None)
+        if self.complete():
+            self.finish_after_linger("did everything planned")
 
 
 def parse(argv):

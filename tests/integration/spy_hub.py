@@ -31,48 +31,49 @@ from blockhub.net.tls import PinnedClientCreator
 from blockhub.records import make_hubinfo, verify_hubinfo
 
 
-class Spy:
-    def __init__(self, reactor, identity, name, expect, out, linger, silent=False):
+class BaseSpy:
+    """What every spy does: record the plaintext it receives, join when greeted (unless
+    silent), note admission and refusal, and finish once, closing its connection."""
+
+    def __init__(self, reactor, identity, name, out, linger, report, silent=False):
         self.reactor = reactor
-        self.silent = silent
         self.identity = identity
         self.name = name
-        self.expect = set(expect)
         self.capture = out
         self.linger = linger
+        self.silent = silent
         self.done = defer.Deferred()
-        self.report = {"id": identity.id, "admitted": False, "kinds": [], "seen": [],
-                       "endpoints": [], "hello": None, "refused": None, "lost": None,
-                       "bytes": 0}
-        self._finishing = False
         self.proto = None
+        self._finishing = False
+        self.report = dict({"id": identity.id, "admitted": False, "kinds": [],
+                            "hello": None, "refused": None, "lost": None, "bytes": 0},
+                           **report)
 
     def record(self, data: bytes):
         self.capture.write(data)
         self.capture.flush()
         self.report["bytes"] += len(data)
 
-    def message(self, proto, message):
+    def greet(self, proto, message) -> bool:
+        """Handle the gateway's own messages; True when ``message`` was one of them."""
         self.report["kinds"].append(message.kind)
         if message.kind == "hello":
             self.report["hello"] = {k: message[k] for k in ("gateway", "observed", "mode")}
-            if self.silent:
-                return
-            info = make_hubinfo(self.identity, self.name, int(time.time() * 1000), {})
-            proto.send("join", hubinfo=info.to_json())
+            if not self.silent:
+                info = make_hubinfo(self.identity, self.name, int(time.time() * 1000), {})
+                proto.send("join", hubinfo=info.to_json())
         elif message.kind == "welcome":
             self.report["admitted"] = True
-        elif message.kind == "presence":
-            if message["hubinfo"] is not None:
-                info = verify_hubinfo(message["hubinfo"])
-                self.report["endpoints"].append(info.endpoint)
-            if message["hub"] not in self.report["seen"]:
-                self.report["seen"].append(message["hub"])
         elif message.kind == "refused":
             self.report["refused"] = message["reason"]
-        if self.expect <= set(self.report["seen"]) and not self._finishing:
+        else:
+            return False
+        return True
+
+    def finish_after_linger(self, why):
+        if not self._finishing:
             self._finishing = True
-            self.reactor.callLater(self.linger, self.finish, "saw every expected hub")
+            self.reactor.callLater(self.linger, self.finish, why)
 
     def lost(self, reason):
         self.report["lost"] = reason
@@ -85,6 +86,23 @@ class Spy:
         if self.proto is not None and self.proto.connected:
             self.proto.close("spy done")
         self.done.callback(None)
+
+
+class Spy(BaseSpy):
+    def __init__(self, reactor, identity, name, expect, out, linger, silent=False):
+        super().__init__(reactor, identity, name, out, linger,
+                         {"seen": [], "endpoints": []}, silent=silent)
+        self.expect = set(expect)
+
+    def message(self, proto, message):
+        if not self.greet(proto, message) and message.kind == "presence":
+            if message["hubinfo"] is not None:
+                info = verify_hubinfo(message["hubinfo"])
+                self.report["endpoints"].append(info.endpoint)
+            if message["hub"] not in self.report["seen"]:
+                self.report["seen"].append(message["hub"])
+        if self.expect <= set(self.report["seen"]):
+            self.finish_after_linger("saw every expected hub")
 
 
 class SpyProtocol(FramedProtocol):
