@@ -46,5 +46,17 @@ class StaleMessage(ProtocolError):
     """A signed message whose timestamp falls outside the freshness window."""
 
 
+class Replayed(BadMessage):
+    """A handshake whose nonce was seen before."""
+
+
+class Blocked(BadMessage):
+    """A request from a hub the operator blocked."""
+
+
+class TooManyPending(BadMessage):
+    """A request that would take the pending list past its limit."""
+
+
 class Refused(ProtocolError):
     """The other side refused us, with a reason we should show the operator."""

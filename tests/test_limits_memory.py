@@ -75,7 +75,7 @@ class LimitsTests(SynchronousTestCase):
             asker.handshakes.connect(b.id)
         world.flush()
         self.assertEqual(len(b.handshakes.pending()), 1)
-        self.assertEqual(b.handshakes.refusals["BadMessage"], 1)
+        self.assertEqual(b.handshakes.refusals["TooManyPending"], 1)
 
     def test_inflight_window_keeps_order_and_delivers_all(self):
         world = World(limits=Limits(max_inflight=3))

@@ -13,7 +13,14 @@ import os
 from twisted.logger import Logger
 
 from blockhub import policy
-from blockhub.errors import BadMessage, ProtocolError, UserError
+from blockhub.errors import (
+    BadMessage,
+    Blocked,
+    ProtocolError,
+    Replayed,
+    TooManyPending,
+    UserError,
+)
 from blockhub.handshake import (
     DEFAULT_WINDOW,
     Request,
@@ -239,13 +246,14 @@ class Handshakes:
             self._refuse(message["from"], f"StoreError: {e}")
 
     def _refuse(self, sender, reason):
+        """Count by kind (the error's name: Replayed, Blocked, BadSeal, ...) and log."""
         self.refusals[reason.split(":")[0]] += 1
         log.warn("refused a handshake from {sender}: {reason}", sender=sender, reason=reason)
 
     def _acceptance(self, sealed, sender):
         acc = open_acceptance(self.identity, sealed, sender, self.now(), self.window)
         out = self.outgoing.get(sender)
-        if out is None or getattr(out, "nonce", None) != acc.request:
+        if out is None or out.nonce != acc.request:
             raise BadMessage("acceptance for a request we did not make")
         out.accepted(acc.endpoint)
 
@@ -259,14 +267,14 @@ class Handshakes:
         now = self.now()
         request = open_request(self.identity, sealed, sender, now, self.window)
         if not self.store.remember_nonce(request.nonce, now, now - 4 * self.window):
-            raise BadMessage("replayed handshake (nonce seen before)")
+            raise Replayed("replayed handshake (nonce seen before)")
         host = proto.transport.getPeer().host if proto is not None else request.address
         verdict = policy.decide(request.sender, host, self.store.approved_keys(),
                                 self.store.approved_ranges(), self.store.blocked_keys())
         if verdict == policy.AUTO_RANGE and proto is None and not request.endpoint:
             verdict = policy.PENDING
         if verdict == policy.BLOCKED:
-            raise BadMessage("the sender is blocked")
+            raise Blocked("the sender is blocked")
         current = self.incoming.get(request.sender)
         if current is not None and current.state not in IN_FINAL:
             self.store.save_request("in", request.sender, current.state, now, now + self.ttl,
@@ -275,7 +283,7 @@ class Handshakes:
             return current
         waiting = sum(1 for m in self.incoming.values() if m.state == "pending")
         if verdict == policy.PENDING and waiting >= self.max_pending:
-            raise BadMessage(f"too many pending requests ({self.max_pending})")
+            raise TooManyPending(f"too many pending requests ({self.max_pending})")
         inc = self._new_incoming(request, host, now + self.ttl)
         if proto is not None:
             if verdict in (policy.AUTO, policy.AUTO_RANGE):

@@ -257,9 +257,9 @@ class HandshakeTests(SynchronousTestCase):
         wait_for(lambda: request_state(charlie, "out", b.id) == "expired", timeout=8,
                  what="charlie's first request to bravo to expire", logs=[charlie])
         self.connect(charlie, b.id, "charlie asks again")
-        wait_for(lambda: refusals(bravo).get("BadMessage", 0) >= 1,
+        wait_for(lambda: refusals(bravo).get("Blocked", 0) >= 1,
                  what="bravo to refuse charlie's new request", logs=everyone)
-        self.assertEqual(refusals(bravo), {"BadMessage": 1})
+        self.assertEqual(refusals(bravo), {"Blocked": 1})
         self.assertEqual(bravo.ctl("pending"), [])
         self.assertNotEqual(request_state(bravo, "in", c.id), "pending")
         self.assertIsNone(peer_row(bravo, c.id))
@@ -292,7 +292,7 @@ class HandshakeTests(SynchronousTestCase):
         wait_for(lambda: sum(refusals(bravo).values()) >= 3,
                  what="bravo to refuse the replay, the forgery and the misaddressed box",
                  logs=everyone)
-        self.assertEqual(refusals(bravo), {"BadMessage": 2, "BadSeal": 1})
+        self.assertEqual(refusals(bravo), {"Replayed": 1, "BadMessage": 1, "BadSeal": 1})
         rows = bravo.ctl("pending")
         self.assertEqual([(r["id"], r["note"]) for r in rows], [(s.id, "spy asks")])
         self.assertEqual([(r["direction"], r["peer"]) for r in bravo.status()["requests"]],
