@@ -88,7 +88,7 @@ class StoreTests(SynchronousTestCase):
 
     def test_reopen_keeps_data(self):
         self.store.add_approved_key(A.id, 1)
-        self.store.queue_message(B.id, "x", 1)
+        self.store.queue_messages([(B.id, "x")], 1)
         self.store.close()
         self.store = Store(self.path)
         self.assertEqual(self.store.approved_keys(), {A.id})
@@ -101,10 +101,10 @@ class StoreTests(SynchronousTestCase):
         self.assertTrue(self.store.remember_nonce("n1", 1001, 500))
 
     def test_messages_seq_ack_and_duplicates(self):
-        self.assertEqual(self.store.queue_message(B.id, "a", 1), 1)
-        self.assertEqual(self.store.queue_message(B.id, "b", 1), 2)
+        self.assertEqual(self.store.queue_messages([(B.id, "a"), (B.id, "b")], 1), [1, 2])
+        self.assertEqual(self.store.queue_messages([(B.id, "c")], 1), [3])
         self.store.ack(B.id, 1)
-        self.assertEqual([m["seq"] for m in self.store.unacked(B.id)], [2])
+        self.assertEqual([m["seq"] for m in self.store.unacked(B.id)], [2, 3])
         self.assertEqual(self.store.store_received_many([(A.id, 1, "hi", 1)], 2), 1)
         self.assertEqual(self.store.store_received_many(
             [(A.id, 1, "hi", 1), (A.id, 2, "ho", 1), (A.id, 2, "ho", 1)], 3), 1)
@@ -117,7 +117,7 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.store.blocked_keys(), {A.id})
 
     def test_upgrade_from_version_1(self):
-        self.store.queue_message(B.id, "kept", 1)
+        self.store.queue_messages([(B.id, "kept")], 1)
         self.store.write("DROP INDEX outbox_unacked")
         self.store.write("UPDATE version SET version = 1")
         self.store.close()

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,7 +88,7 @@ def honest_work(demo: Demo, ids, messages: int) -> float:
     return time.monotonic() - started
 
 
-def start_network(demo: Demo, ids, tag: str):
+def start_network(demo: Demo, ids):
     for name in ("gateway", "alice", "bob", "carol"):
         if name not in ids:
             demo.blockhub("init", "--data-dir", demo.path(name), "--name", name)
@@ -122,7 +121,7 @@ def main():
         ids = {}
         workers = []
         try:
-            port = start_network(demo, ids, run)
+            port = start_network(demo, ids)
             if run == "flooded":
                 per = args.connections // 2
                 for w in range(2):
@@ -154,5 +153,4 @@ def main():
 
 
 if __name__ == "__main__":
-    tempfile.tempdir = tempfile.gettempdir()
     main()

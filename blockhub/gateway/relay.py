@@ -9,18 +9,17 @@ per minute).
 
 from twisted.logger import Logger
 
+from blockhub.limits import DEFAULT
 from blockhub.ratelimit import RateLimiter
 from blockhub.wire import messages
 
 log = Logger()
 
-DEFAULT_PER_MINUTE = 30
-DEFAULT_BURST = 10
 
 
 class Relay:
-    def __init__(self, presence, clock, per_minute: int = DEFAULT_PER_MINUTE,
-                 burst: int = DEFAULT_BURST):
+    def __init__(self, presence, clock, per_minute: int = DEFAULT.relay_per_minute,
+                 burst: int = DEFAULT.relay_burst):
         self.presence = presence
         self.clock = clock
         self.limit = RateLimiter(per_minute, burst)

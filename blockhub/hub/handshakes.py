@@ -35,18 +35,18 @@ from blockhub.hub.outgoing import FINAL as OUT_FINAL
 from blockhub.hub.outgoing import Outgoing
 from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
+from blockhub.limits import DEFAULT
 from blockhub.records import parse_endpoint
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
 
 DEFAULT_TTL = 86400
-DEFAULT_MAX_PENDING = 100
 
 
 class Handshakes:
     def __init__(self, identity, store, clock, hub, peers, request_ttl: int = DEFAULT_TTL,
-                 window: int = DEFAULT_WINDOW, max_pending: int = DEFAULT_MAX_PENDING,
+                 window: int = DEFAULT_WINDOW, max_pending: int = DEFAULT.max_pending,
                  random=os.urandom):
         self.identity = identity
         self.store = store

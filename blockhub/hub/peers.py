@@ -213,7 +213,7 @@ class Peers:
             proto.send("ack", seq=seq)
 
     def acked(self, proto, seq: int):
-        if seq > getattr(proto, "sent_seq", 0):
+        if seq > proto.sent_seq:
             raise BadMessage(f"ack for message {seq}, which was never sent")
         self.store.ack(proto.peer_id, seq)
         self._pump(proto)

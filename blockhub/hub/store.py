@@ -156,9 +156,6 @@ class Store:
         return dict(row) if row else None
 
     # -- messages -------------------------------------------------------------------
-    def queue_message(self, peer: str, text: str, now: int) -> int:
-        return self.queue_messages([(peer, text)], now)[0]
-
     def queue_messages(self, items, now: int) -> list[int]:
         """Append (peer, text) pairs to the outbox in one transaction; their seqs."""
         seqs, last = [], {}
