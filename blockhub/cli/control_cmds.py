@@ -74,17 +74,23 @@ def cmd_status(args, stdin, stdout):
     return 0
 
 
-def cmd_hubs(args, stdin, stdout):
-    hubs = call(args.data_dir, "hubs")
+def _listing(args, stdout, op, empty, line):
+    """A daemon's list: JSON with --json, else one line per row (or ``empty``)."""
+    rows = call(args.data_dir, op)
     if args.json:
-        emit_json(hubs, stdout)
-        return 0
-    if not hubs:
-        print("no other hub is online", file=stdout)
-    for hub in hubs:
-        print(f"{hub['id']}  {hub.get('name') or '-':<20} {hub.get('endpoint') or '-'}",
-              file=stdout)
+        emit_json(rows, stdout)
+    elif not rows:
+        if empty:
+            print(empty, file=stdout)
+    else:
+        for row in rows:
+            print(line(row), file=stdout)
     return 0
+
+
+def cmd_hubs(args, stdin, stdout):
+    return _listing(args, stdout, "hubs", "no other hub is online", lambda hub:
+                    f"{hub['id']}  {hub.get('name') or '-':<20} {hub.get('endpoint') or '-'}")
 
 
 def cmd_connect(args, stdin, stdout):
@@ -95,16 +101,8 @@ def cmd_connect(args, stdin, stdout):
 
 
 def cmd_pending(args, stdin, stdout):
-    pending = call(args.data_dir, "pending")
-    if args.json:
-        emit_json(pending, stdout)
-    elif not pending:
-        print("no pending request", file=stdout)
-    else:
-        for req in pending:
-            print(f"{req['id']}  from {req.get('address') or '?'}  note: {req['note']!r}",
-                  file=stdout)
-    return 0
+    return _listing(args, stdout, "pending", "no pending request", lambda req:
+                    f"{req['id']}  from {req.get('address') or '?'}  note: {req['note']!r}")
 
 
 def cmd_approve(args, stdin, stdout):
@@ -121,18 +119,12 @@ def cmd_reject(args, stdin, stdout):
 
 
 def cmd_peers(args, stdin, stdout):
-    peers = call(args.data_dir, "peers")
-    if args.json:
-        emit_json(peers, stdout)
-    elif not peers:
-        print("no peers yet", file=stdout)
-    else:
-        for peer in peers:
-            state = "connected" if peer["connected"] else "disconnected"
-            waiting = f"  ({peer['unacked']} unacknowledged)" if peer.get("unacked") else ""
-            print(f"{peer['id']}  {peer.get('address') or '-'}  {state}{waiting}",
-                  file=stdout)
-    return 0
+    def line(peer):
+        state = "connected" if peer["connected"] else "disconnected"
+        waiting = f"  ({peer['unacked']} unacknowledged)" if peer.get("unacked") else ""
+        return f"{peer['id']}  {peer.get('address') or '-'}  {state}{waiting}"
+
+    return _listing(args, stdout, "peers", "no peers yet", line)
 
 
 def cmd_send(args, stdin, stdout):
@@ -142,14 +134,11 @@ def cmd_send(args, stdin, stdout):
 
 
 def cmd_messages(args, stdin, stdout):
-    messages = call(args.data_dir, "messages")
-    if args.json:
-        emit_json(messages, stdout)
-    else:
-        for m in messages:
-            when = datetime.datetime.fromtimestamp(m["at"], datetime.UTC)
-            print(f"[{when:%Y-%m-%d %H:%M:%S}Z] {m['from']}: {m['text']}", file=stdout)
-    return 0
+    def line(m):
+        when = datetime.datetime.fromtimestamp(m["at"], datetime.UTC)
+        return f"[{when:%Y-%m-%d %H:%M:%S}Z] {m['from']}: {m['text']}"
+
+    return _listing(args, stdout, "messages", None, line)
 
 
 def cmd_archive(args, stdin, stdout):
