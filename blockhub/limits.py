@@ -13,10 +13,13 @@ class Limits:
     max_frame: int = DEFAULT_MAX_FRAME      # bytes; checked before a body is buffered
     tls_timeout: float = 10.0               # seconds to complete the TLS handshake
     idle_timeout: float = 60.0              # seconds of silence before a peer is dropped
+    max_send_queue: int = 4 * 1024 * 1024   # bytes queued for a peer that does not read
+    close_timeout: float = 10.0             # seconds a graceful close may wait to drain
     # the gateway
     join_timeout: float = 10.0              # seconds from TLS to a valid join
     unauthenticated_per_ip: int = 32        # connections from one address not yet admitted
     max_hubs: int = 20000                   # admitted hubs
+    hubs_per_ip: int = 0                    # admitted hubs from one address (0: no cap)
     relay_per_minute: int = 30              # relayed requests per sender, steady rate
     relay_burst: int = 10                   # ... and burst
     updates_per_minute: int = 12            # HubInfo updates per hub, steady rate
@@ -24,6 +27,9 @@ class Limits:
     # the hub
     max_pending: int = 100                  # incoming requests waiting for the operator
     max_inflight: int = 256                 # unacknowledged messages on the wire per peer
+    first_frame_timeout: float = 10.0       # seconds from TLS to peer-hello / peer-request
+    unopened_per_ip: int = 8                # peer connections from one address not yet open
+    max_unopened: int = 64                  # peer connections not yet open, in total
 
 
 DEFAULT = Limits()
@@ -32,6 +38,10 @@ DEFAULT = Limits()
 # twistd option name -> Limits field, for both services (each takes the ones it has).
 OPTIONS = {
     "max-frame": "max_frame", "tls-timeout": "tls_timeout", "idle-timeout": "idle_timeout",
+    "max-send-queue": "max_send_queue", "close-timeout": "close_timeout",
+    "max-hubs-per-ip": "hubs_per_ip",
+    "first-frame-timeout": "first_frame_timeout", "max-unopened-per-ip": "unopened_per_ip",
+    "max-unopened": "max_unopened",
     "join-timeout": "join_timeout",
     "max-unauthenticated-per-ip": "unauthenticated_per_ip", "max-hubs": "max_hubs",
     "relay-per-minute": "relay_per_minute", "relay-burst": "relay_burst",

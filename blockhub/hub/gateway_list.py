@@ -92,13 +92,15 @@ def fetch_blocking(url: str, ca_file=None):
 class GatewayList:
     """Fetches each list at start and on the interval; updates pinned gateways."""
 
-    def __init__(self, reactor, urls, interval, client, link, on_moved=None):
+    def __init__(self, reactor, urls, interval, client, link, on_moved=None, issued=None):
         self.reactor = reactor
         self.urls = list(urls)
         self.interval = interval
         self.client = client
         self.link = link
         self.on_moved = on_moved  # called with the updated GatewayEntry
+        # Persists the newest ``issued`` per key (gateway_issued / set_gateway_issued).
+        self.issued = issued
         self.newest: dict[str, int] = {}
         self.last: dict[str, str] = {}  # url -> "ok: N records" or the error
         self._loop = LoopingCall(self.fetch_all)

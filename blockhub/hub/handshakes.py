@@ -113,13 +113,15 @@ class Handshakes:
         handshake passes through several states within a turn or two, and a restart
         that finds the previous state resumes from there."""
         direction = "out" if isinstance(machine, Outgoing) else "in"
-        self._state_writes.append((direction, machine.peer, new, self.now()))
+        self._state_writes.append((direction, machine, new, self.now()))
         if self._write_call is None:
             self._write_call = self.clock.callLater(0, self._commit_states)
 
     def _commit_states(self):
         self._write_call = None
-        writes, self._state_writes = self._state_writes, []
+        writes = [(direction, m.peer, state, now, getattr(m, "how", None))
+                  for direction, m, state, now in self._state_writes]
+        self._state_writes = []
         if writes:
             try:
                 self.store.set_request_states(writes)

@@ -21,6 +21,8 @@ CREATE TABLE requests (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
+    how TEXT,                   -- what an 'in' request was accepted on: auto, auto-range,
+                                -- operator (NULL until accepted)
     PRIMARY KEY (direction, peer)
 );
 
@@ -53,6 +55,9 @@ CREATE TABLE inbox (
     received_at INTEGER NOT NULL,
     UNIQUE (peer, seq)
 );
+
+-- The newest 'issued' of a signed gateway record taken, per gateway key (no rollback).
+CREATE TABLE gateway_issued (key TEXT PRIMARY KEY, issued INTEGER NOT NULL);
 
 -- What an archive hub saw: every presence change with its signed HubInfo.
 CREATE TABLE archive (

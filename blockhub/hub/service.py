@@ -212,7 +212,7 @@ def make_hub_service(options, reactor) -> HubService:
         top.gateway_list = GatewayList(reactor, options["gateway-list"],
                                        options["gateway-list-interval"],
                                        http_client(reactor, options["ca-file"]), link,
-                                       on_moved=remember)
+                                       on_moved=remember, issued=store)
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "hub": hub, "link": link,
                      "handshakes": handshakes, "peers": peers, "store": store,

@@ -14,9 +14,11 @@ from pathlib import Path
 from blockhub.errors import UserError
 
 DB_NAME = "hub.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 UPGRADES: dict[int, str] = {  # version N -> SQL that turns N-1 into N
     2: "CREATE INDEX IF NOT EXISTS outbox_unacked ON outbox (peer, acked, seq);",
+    3: "ALTER TABLE requests ADD COLUMN how TEXT;"
+       "CREATE TABLE gateway_issued (key TEXT PRIMARY KEY, issued INTEGER NOT NULL);",
 }
 
 
@@ -121,15 +123,17 @@ class Store:
             " updated_at=excluded.updated_at, expires_at=excluded.expires_at",
             (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at))
 
-    def set_request_state(self, direction: str, peer: str, state: str, now: int):
-        self.set_request_states([(direction, peer, state, now)])
+    def set_request_state(self, direction: str, peer: str, state: str, now: int,
+                          how: str | None = None):
+        self.set_request_states([(direction, peer, state, now, how)])
 
     def set_request_states(self, changes):
-        """Apply (direction, peer, state, time) changes in order, in one transaction."""
+        """Apply (direction, peer, state, time, how) changes in order, in one transaction.
+        ``how`` is what an incoming request was accepted on (None: not accepted)."""
         with self.transaction():
-            for direction, peer, state, now in changes:
-                self.execute("UPDATE requests SET state = ?, updated_at = ? WHERE "
-                             "direction = ? AND peer = ?", (state, now, direction, peer))
+            for direction, peer, state, now, how in changes:
+                self.execute("UPDATE requests SET state = ?, updated_at = ?, how = ? WHERE "
+                             "direction = ? AND peer = ?", (state, now, how, direction, peer))
 
     def requests(self, direction: str | None = None) -> list[dict]:
         if direction:
@@ -202,6 +206,16 @@ class Store:
 
     def outbox(self) -> list[dict]:
         return [dict(r) for r in self.execute("SELECT * FROM outbox ORDER BY peer, seq")]
+
+    # -- gateway list ---------------------------------------------------------------
+    def gateway_issued(self) -> dict[str, int]:
+        """The newest ``issued`` taken from a signed record, per gateway key, so an older
+        record is never taken again after a restart (a rollback)."""
+        return {r[0]: r[1] for r in self.execute("SELECT key, issued FROM gateway_issued")}
+
+    def set_gateway_issued(self, key: str, issued: int):
+        self.write("INSERT INTO gateway_issued VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                   "issued = MAX(issued, excluded.issued)", (key, issued))
 
     # -- archive --------------------------------------------------------------------
     def archive(self, now: int, gateway: str | None, event: str, hub: str, hubinfo: str | None):

@@ -44,12 +44,18 @@ def _limit(name, help_text, kind=float):
 _COMMON_LIMITS = [
     _limit("max-frame", "largest frame accepted, in bytes", int),
     _limit("tls-timeout", "seconds a connection may take to finish TLS"),
+    _limit("max-send-queue", "bytes queued for a peer that stops reading before it is "
+           "dropped", int),
+    _limit("close-timeout", "seconds a closing connection may take to drain before it is "
+           "aborted"),
 ]
 _GATEWAY_LIMITS = [
     _limit("join-timeout", "seconds from TLS to a valid join"),
     _limit("max-unauthenticated-per-ip", "connections one address may hold before joining",
            int),
     _limit("max-hubs", "admitted hubs", int),
+    _limit("max-hubs-per-ip", "admitted hubs from one address, allow-listed keys exempt "
+           "(0: no cap)", int),
     _limit("relay-per-minute", "relayed requests per hub per minute", int),
     _limit("relay-burst", "relayed requests a hub may send at once", int),
     _limit("updates-per-minute", "HubInfo updates per hub per minute", int),
@@ -58,6 +64,10 @@ _GATEWAY_LIMITS = [
 _HUB_LIMITS = [
     _limit("max-pending", "incoming requests waiting for the operator", int),
     _limit("max-inflight", "unacknowledged messages on the wire per peer", int),
+    _limit("first-frame-timeout", "seconds from TLS to a peer's opening frame"),
+    _limit("max-unopened-per-ip", "peer connections one address may hold before opening",
+           int),
+    _limit("max-unopened", "peer connections not yet opened, in total", int),
 ]
 
 
