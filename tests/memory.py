@@ -87,12 +87,13 @@ class World:
         port = next(self.peer_ports) if listen else None
         return FullHub(self, name, case.mktemp(), port, **kw).start()
 
-    def connect_peer(self, identity, hub_id, server_factory, proto):
+    def connect_peer(self, identity, hub_id, server_factory, proto, host="127.0.0.1"):
+        """Dial a hub's peer listener from ``host`` (the address the listener sees)."""
         client = TLSMemoryBIOFactory(PinnedClientCreator(identity, hub_id), True,
                                      Factory.forProtocol(lambda: proto))
         client._clock = self.clock
         self.next_port += 1
-        near = IPv4Address("TCP", "127.0.0.1", self.next_port)
+        near = IPv4Address("TCP", host, self.next_port)
         far = IPv4Address("TCP", "127.0.0.1", 7999)
         server_proto = server_factory.buildProtocol(near)
         client_proto = client.buildProtocol(far)
