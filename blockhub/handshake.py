@@ -6,7 +6,8 @@ and A's listen port, when A listens), a timestamp, a random nonce and a note.  B
 the seal, the signature, that it is the addressee, that the sender is who the
 gateway (or the TLS connection) says, and the freshness window.  Replays are caught
 by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
-when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
+when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.  A rejection tells A that B did not
+keep its request (B's pending list was full), naming the request's nonce and why.
 Pure code: the time is passed in.
 """
 
@@ -22,12 +23,15 @@ from blockhub.wire.schema import Bytes, Id, Int, Optional, Str, check_fields
 
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500
+MAX_REASON = 200
 
 _REQUEST = {"from": Id(), "to": Id(), "address": Optional(Str(64)),
             "endpoint": Optional(Str(64)), "at": Int(0), "nonce": Bytes(16, 16),
             "note": Str(MAX_NOTE)}
 _ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
                "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
+_REJECTION = {"from": Id(), "to": Id(), "at": Int(0), "nonce": Bytes(16, 16),
+              "request": Bytes(16, 16), "reason": Str(MAX_REASON)}
 
 
 @attrs.frozen
@@ -73,6 +77,23 @@ def seal_acceptance(identity: Identity, to_id: str, endpoint: str | None, now: i
     return envelope.seal(to_id, envelope.sign(identity, "acceptance", body))
 
 
+@attrs.frozen
+class Rejection:
+    sender: str
+    receiver: str
+    at: int
+    nonce: str
+    request: str
+    reason: str
+
+
+def seal_rejection(identity: Identity, to_id: str, now: int, nonce: bytes,
+                   request_nonce: str, reason: str) -> bytes:
+    body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
+            "request": request_nonce, "reason": reason[:MAX_REASON]}
+    return envelope.seal(to_id, envelope.sign(identity, "rejection", body))
+
+
 def _open(identity, sealed, kind, fields, sender, now, window):
     env = envelope.open_sealed(identity, sealed, kind)
     body = check_fields(kind, fields, env.body)
@@ -85,7 +106,7 @@ def _open(identity, sealed, kind, fields, sender, now, window):
     if abs(now - body["at"]) > window:
         raise StaleMessage(f"{kind} timestamp is {now - body['at']}s away from our clock "
                            f"(window {window}s)")
-    if body["endpoint"] is not None:
+    if body.get("endpoint") is not None:
         host, _port = parse_endpoint(body["endpoint"])
         if body.get("address") not in (None, host):
             raise BadMessage(f"{kind} endpoint is not at its address")
@@ -109,3 +130,9 @@ def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: 
                     window: int = DEFAULT_WINDOW) -> Acceptance:
     b = _open(identity, sealed, "acceptance", _ACCEPTANCE, sender, now, window)
     return Acceptance(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["request"])
+
+
+def open_rejection(identity: Identity, sealed: bytes, sender: str | None, now: int,
+                   window: int = DEFAULT_WINDOW) -> Rejection:
+    b = _open(identity, sealed, "rejection", _REJECTION, sender, now, window)
+    return Rejection(b["from"], b["to"], b["at"], b["nonce"], b["request"], b["reason"])

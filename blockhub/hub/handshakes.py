@@ -25,10 +25,13 @@ from blockhub.handshake import (
     DEFAULT_WINDOW,
     Request,
     open_acceptance,
+    open_rejection,
     open_request,
     seal_acceptance,
+    seal_rejection,
     seal_request,
 )
+from blockhub.hub import incoming
 from blockhub.hub.incoming import FINAL as IN_FINAL
 from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import FINAL as OUT_FINAL
@@ -36,12 +39,16 @@ from blockhub.hub.outgoing import Outgoing
 from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT
+from blockhub.ratelimit import RateLimiter
 from blockhub.records import parse_endpoint
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
 
 DEFAULT_TTL = 86400
+# Telling a requester that its request was not kept goes through our own relay budget
+# at the gateway; a flood of throwaway ids must not spend the part real answers need.
+REJECTIONS_PER_MINUTE, REJECTIONS_BURST = 10, 5
 
 
 class Handshakes:
@@ -62,6 +69,7 @@ class Handshakes:
         self.refusals: collections.Counter = collections.Counter()
         self._state_writes: list = []  # (direction, peer, state, time) for the next commit
         self._write_call = None
+        self._rejections = RateLimiter(REJECTIONS_PER_MINUTE, REJECTIONS_BURST)
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -72,8 +80,7 @@ class Handshakes:
         now = self.now()
         for row in self.store.requests():
             live = row["expires_at"] > now
-            if row["direction"] == "in" and row["state"] in ("received", "pending", "dialing",
-                                                             "awaiting"):
+            if row["direction"] == "in" and row["state"] not in IN_FINAL:
                 if not live:
                     self.store.set_request_state("in", row["peer"], "expired", now)
                     continue
@@ -82,9 +89,7 @@ class Handshakes:
                                   row["observed"])
                 inc = self._new_incoming(request, row["observed"], row["expires_at"],
                                          save=False)
-                inc.hold()
-                if row["state"] in ("dialing", "awaiting"):
-                    inc.approve()
+                self._resume(inc, row["state"], row["how"])
             elif row["direction"] == "out" and row["state"] in ("requested", "sent",
                                                                 "connecting"):
                 if not live:
@@ -94,6 +99,19 @@ class Handshakes:
                 self.store.set_request_state("out", row["peer"], "requested", now)
                 self._arm(out, row["expires_at"])
                 self.outgoing[row["peer"]] = out
+
+    def _resume(self, inc: Incoming, state: str, how: str | None):
+        """Bring a restored request back on exactly what it was accepted on: a range
+        acceptance is confirmed again by dialing, never taken as the operator's; one
+        accepted on anything we cannot tell (an older database) goes to the operator."""
+        if inc.peer in self.store.blocked_keys():
+            inc.reject("blocked by the operator")
+        elif state == "confirming" and how == incoming.RANGE:
+            inc.range_matched()
+        elif state in ("dialing", "awaiting") and how in (incoming.KEY, incoming.OPERATOR):
+            inc.resume(how)
+        else:
+            inc.hold()
 
     def stop(self):
         for m in list(self.outgoing.values()) + list(self.incoming.values()):
@@ -134,13 +152,18 @@ class Handshakes:
             machine.timer.cancel()
 
     def knows(self, hub_id: str) -> bool:
-        return hub_id in self.outgoing or hub_id in self.incoming
+        """True while a request to or from ``hub_id`` is still open."""
+        out, inc = self.outgoing.get(hub_id), self.incoming.get(hub_id)
+        return ((out is not None and out.state not in OUT_FINAL)
+                or (inc is not None and inc.state not in IN_FINAL))
 
     # -- asking ---------------------------------------------------------------------
     def connect(self, hub_id: str, note: str = "") -> dict:
         decode_id(hub_id)
         if hub_id == self.identity.id:
             raise UserError("a hub cannot connect to itself")
+        if hub_id in self.store.blocked_keys():
+            raise UserError(f"{hub_id} is blocked on this hub")
         if hub_id in self.peers.connections:
             return {"peer": hub_id, "state": "connected", "detail": "already connected"}
         if len(note) > 500:
@@ -239,8 +262,10 @@ class Handshakes:
             sealed = unb64(message["sealed"])
             if message["kind"] == "request":
                 self._received(sealed, message["from"], None)
-            else:
+            elif message["kind"] == "acceptance":
                 self._acceptance(sealed, message["from"])
+            else:
+                self._rejection(sealed, message["from"])
         except ProtocolError as e:
             self._refuse(message["from"], f"{type(e).__name__}: {e}")
         except StoreError as e:
@@ -258,6 +283,13 @@ class Handshakes:
         if out is None or out.nonce != acc.request:
             raise BadMessage("acceptance for a request we did not make")
         out.accepted(acc.endpoint)
+
+    def _rejection(self, sealed, sender):
+        rej = open_rejection(self.identity, sealed, sender, self.now(), self.window)
+        out = self.outgoing.get(sender)
+        if out is None or out.nonce != rej.request:
+            raise BadMessage("rejection for a request we did not make")
+        out.refused(f"not kept: {rej.reason}")
 
     # -- being asked ----------------------------------------------------------------
     def _received(self, sealed, sender, proto):
@@ -283,26 +315,48 @@ class Handshakes:
                                     request.note, request.endpoint, host, request.nonce)
             current.renewed(request, host)
             return current
-        waiting = sum(1 for m in self.incoming.values() if m.state == "pending")
-        if verdict == policy.PENDING and waiting >= self.max_pending:
-            raise TooManyPending(f"too many pending requests ({self.max_pending})")
-        inc = self._new_incoming(request, host, now + self.ttl)
+        if verdict == policy.PENDING:
+            self._make_room(request)
+        inc = self._new_incoming(request, host, now + self.ttl, seen=proto is not None)
         if proto is not None:
             if verdict in (policy.AUTO, policy.AUTO_RANGE):
-                inc.peer_connected()
+                inc.accepted_directly(verdict)
             else:
                 inc.hold()
-        elif verdict in (policy.AUTO, policy.AUTO_RANGE):
-            inc.auto_accept(verdict)
+        elif verdict == policy.AUTO:
+            inc.key_approved()
+        elif verdict == policy.AUTO_RANGE:
+            inc.range_matched()
         else:
             inc.hold()
         return inc
 
-    def _new_incoming(self, request, observed, expires_at, save=True) -> Incoming:
+    def _make_room(self, request: Request):
+        """Keep the pending list under its limit without refusing newcomers: a full list
+        drops its oldest request from a key we know nothing of (not a peer, not one we
+        asked), and that requester is told.  Throwaway ids then only push each other
+        out.  Only a list full of requests from known keys refuses the new one."""
+        waiting = [m for m in self.incoming.values() if m.state == "pending"]
+        if len(waiting) < self.max_pending:
+            return
+        strangers = [m for m in waiting
+                     if m.peer not in self.outgoing and self.store.peer(m.peer) is None]
+        if not strangers:
+            self._tell_not_kept(request.sender, request.nonce, "the pending list was full")
+            raise TooManyPending(f"too many pending requests ({self.max_pending})")
+        oldest = min(strangers, key=lambda m: m.expires_at)
+        self.refusals["Dropped"] += 1
+        log.info("pending list full ({n}); dropping the oldest request, from {peer}",
+                 n=len(waiting), peer=oldest.peer)
+        oldest.evict("the pending list was full")
+
+    def _new_incoming(self, request, observed, expires_at, save=True,
+                      seen=False) -> Incoming:
         if save:
             self.store.save_request("in", request.sender, "received", self.now(), expires_at,
                                     request.note, request.endpoint, observed, request.nonce)
         inc = Incoming(self, request, observed)
+        inc.seen = seen  # observed is the address we saw, not the requester's claim
         self.incoming[request.sender] = inc
         self._arm(inc, expires_at)
         return inc
@@ -320,8 +374,12 @@ class Handshakes:
         return "pending", "waiting for the operator's approval"
 
     def inbound_hello(self, proto):
-        """A hub dialed us with peer-hello: connected only if we expect it."""
+        """A hub dialed us with peer-hello: connected only if we expect it.  A request
+        accepted for its address range holds only for a connection that really comes
+        from an address in the range."""
         hub_id = proto.peer_id
+        if hub_id in self.store.blocked_keys():
+            return self._refuse_hello(hub_id, "Blocked", "blocked")
         if self.store.peer(hub_id) is not None:
             return "connected", None
         out = self.outgoing.get(hub_id)
@@ -330,13 +388,23 @@ class Handshakes:
             out.peer_connected()
             return "connected", None
         inc = self.incoming.get(hub_id)
-        if inc is not None and inc.state in ("dialing", "awaiting"):
+        if inc is not None and inc.state == "confirming":
+            host = proto.transport.getPeer().host
+            if policy.decide(hub_id, host, (), self.store.approved_ranges(),
+                             ()) != policy.AUTO_RANGE:
+                return self._refuse_hello(hub_id, "OutOfRange",
+                                          "not from an approved address")
+        if inc is not None and inc.state in ("confirming", "dialing", "awaiting"):
             self.peers.established(hub_id, None, dialer=False)
             inc.peer_connected()
             return "connected", None
-        self.refusals["unsolicited"] += 1
-        log.info("dropping an unsolicited peer connection from {peer}", peer=hub_id)
-        return "rejected", "unsolicited"
+        return self._refuse_hello(hub_id, "unsolicited", "unsolicited")
+
+    def _refuse_hello(self, hub_id: str, kind: str, reason: str):
+        self.refusals[kind] += 1
+        log.info("refusing a peer connection from {peer}: {reason}", peer=hub_id,
+                 reason=reason)
+        return "rejected", reason
 
     # -- outputs of Incoming ----------------------------------------------------------
     def awaiting_operator(self, inc: Incoming):
@@ -350,12 +418,9 @@ class Handshakes:
         self._dial(inc, inc.request.endpoint, "the requester gave no endpoint")
 
     def send_acceptance(self, inc: Incoming):
-        """We could not reach the requester: tell it (only it) where to reach us."""
+        """We could not reach the requester, accepted by key or by the operator (never by
+        address range alone): tell it (only it) where to reach us."""
         endpoint = self.hub.peer_endpoint()
-        if inc.how == policy.AUTO_RANGE:
-            log.warn("not revealing our address to {peer}: accepted for its address range, "
-                     "but it could not be reached at that address", peer=inc.peer)
-            return
         if self.hub.gateway_proto is None or endpoint is None:
             log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
                      "request will expire", peer=inc.peer, reason=inc.reason)
@@ -364,10 +429,31 @@ class Handshakes:
                                  self.random(16), inc.request.nonce)
         self.hub.gateway_proto.send("relay", to=inc.peer, kind="acceptance", sealed=b64(sealed))
 
+    def send_rejection(self, inc: Incoming, reason: str):
+        self._tell_not_kept(inc.peer, inc.request.nonce, reason)
+
+    def _tell_not_kept(self, hub_id: str, request_nonce: str, reason: str):
+        """Tell a requester, sealed and signed, that its request was not kept."""
+        if self.hub.gateway_proto is None or not request_nonce:
+            return
+        if not self._rejections.allow("all", self.clock.seconds()):
+            return
+        sealed = seal_rejection(self.identity, hub_id, self.now(), self.random(16),
+                                request_nonce, reason)
+        self.hub.gateway_proto.send("relay", to=hub_id, kind="rejection", sealed=b64(sealed))
+
+    def unwanted(self, machine):
+        """A link came up for a request the operator has since refused: close it."""
+        self.peers.remove(machine.peer, "refused by the operator")
+
     # -- the operator -----------------------------------------------------------------
     def pending(self) -> list[dict]:
+        """``address`` is what we saw on a direct connection (``address_source`` "seen"),
+        or only the requester's claim for a relayed request ("claimed")."""
         return [{"id": m.peer, "note": m.request.note, "endpoint": m.request.endpoint,
-                 "address": m.observed, "expires_at": m.expires_at}
+                 "address": m.observed, "expires_at": m.expires_at,
+                 "address_source": "seen" if getattr(m, "seen", False) else "claimed",
+                 "reason": m.reason}
                 for m in self.incoming.values() if m.state == "pending"]
 
     def approve(self, hub_id: str) -> dict:
@@ -378,15 +464,47 @@ class Handshakes:
         return {"peer": hub_id, "state": inc.state}
 
     def reject(self, hub_id: str, block: bool = False) -> dict:
+        """Refuse a request in any state short of connected; with ``block``, also end
+        any peering with that key and refuse it from now on."""
         decode_id(hub_id)
         inc = self.incoming.get(hub_id)
+        live = inc is not None and inc.state not in IN_FINAL
+        if not live and not block:
+            raise UserError(f"no open request from {hub_id}")
+        removed = False
         if block:
-            self.store.block(hub_id, self.now())
-        if inc is not None and inc.state == "pending":
-            inc.reject("blocked by the operator" if block else "rejected by the operator")
-        elif not block:
-            raise UserError(f"no pending request from {hub_id}")
-        return {"peer": hub_id, "state": inc.state if inc else "blocked", "blocked": block}
+            removed = self._block(hub_id)
+        else:
+            inc.reject("rejected by the operator")
+        return {"peer": hub_id, "state": inc.state if live else "blocked", "blocked": block,
+                "removed": removed}
+
+    def unpeer(self, hub_id: str, block: bool = False) -> dict:
+        """End the peering with ``hub_id``: close its link, stop redialing it, forget it
+        as a peer (unacknowledged messages stay in the outbox); with ``block``, refuse
+        it from now on."""
+        decode_id(hub_id)
+        if block:
+            removed = self._block(hub_id)
+        else:
+            removed = self._end(hub_id, "the operator ended the peering")
+        if not removed and not block:
+            raise UserError(f"{hub_id} is not a peer of this hub")
+        return {"peer": hub_id, "removed": removed, "blocked": block}
+
+    def _block(self, hub_id: str) -> bool:
+        self.store.block(hub_id, self.now())
+        return self._end(hub_id, "blocked by the operator")
+
+    def _end(self, hub_id: str, reason: str) -> bool:
+        """Close every open request with ``hub_id`` and the peering; True if it was a
+        peer or connected."""
+        out, inc = self.outgoing.get(hub_id), self.incoming.get(hub_id)
+        if out is not None and out.state not in OUT_FINAL:
+            out.cancel(reason)
+        if inc is not None and inc.state not in IN_FINAL:
+            inc.reject(reason)
+        return self.peers.remove(hub_id, reason)
 
     def status(self) -> list[dict]:
         rows = []

@@ -2,7 +2,9 @@
 
 requested (waiting until the receiver is reachable) -> sent -> connected when the
 receiver dials us; or sent -> connecting (the receiver accepted through the gateway
-and gave its endpoint, so we dial) -> connected.  Ends in rejected, expired or failed.
+and gave its endpoint, so we dial) -> connected.  Ends in rejected (the receiver said
+no, or did not keep the request), expired, failed, or cancelled (our operator blocked or
+unpeered the receiver).
 The outputs call the ``Handshakes`` manager, which does the sending and dialing.
 """
 
@@ -10,7 +12,7 @@ from automat import MethodicalMachine
 
 from blockhub.machines import watch
 
-FINAL = ("connected", "rejected", "expired", "failed")
+FINAL = ("connected", "rejected", "expired", "failed", "cancelled")
 
 
 class Outgoing:
@@ -55,6 +57,10 @@ class Outgoing:
     def failed(self):
         "accepted, but no connection could be made"
 
+    @_machine.state()
+    def cancelled(self):
+        "our operator blocked the receiver or ended the peering"
+
     @_machine.input()
     def try_send(self):
         "the gateway or the receiver may be reachable now"
@@ -88,6 +94,10 @@ class Outgoing:
         "the receiver said no"
 
     @_machine.input()
+    def cancel(self, reason):
+        "our operator no longer wants this peering"
+
+    @_machine.input()
     def timed_out(self):
         "the request TTL passed"
 
@@ -102,6 +112,10 @@ class Outgoing:
     @_machine.output()
     def _dial(self, endpoint):
         self.manager.dial_back(self, endpoint)
+
+    @_machine.output()
+    def _hang_up(self):
+        self.manager.unwanted(self)
 
     @_machine.output()
     def _finish(self):
@@ -130,13 +144,24 @@ class Outgoing:
     connecting.upon(accepted, enter=connecting, outputs=[])
     connecting.upon(try_send, enter=connecting, outputs=[])
     connecting.upon(ask_again, enter=connecting, outputs=[])
+    connecting.upon(refused, enter=rejected, outputs=[_note, _finish])
     connecting.upon(timed_out, enter=expired, outputs=[_finish])
 
-    for _final in (connected, rejected, expired, failed):
+    for _live in (requested, sent, connecting):
+        _live.upon(cancel, enter=cancelled, outputs=[_note, _finish])
+    del _live
+
+    for _final in (connected, rejected, expired, failed, cancelled):
         _final.upon(try_send, enter=_final, outputs=[])
         _final.upon(relayed, enter=_final, outputs=[])
         _final.upon(not_delivered, enter=_final, outputs=[])
         _final.upon(accepted, enter=_final, outputs=[])
-        _final.upon(peer_connected, enter=_final, outputs=[])
+        _final.upon(refused, enter=_final, outputs=[])
+        _final.upon(dial_failed, enter=_final, outputs=[])
         _final.upon(timed_out, enter=_final, outputs=[])
+        _final.upon(cancel, enter=_final, outputs=[])
+        if _final is not cancelled:
+            _final.upon(peer_connected, enter=_final, outputs=[])
+    # A link that comes up after our operator said no is closed again.
+    cancelled.upon(peer_connected, enter=cancelled, outputs=[_hang_up])
     del _final

@@ -103,6 +103,24 @@ class Peers:
             if hub_id in self.connections:
                 link.up()
 
+    def remove(self, hub_id: str, reason: str) -> bool:
+        """End a peering: stop redialing, tell the peer why and close the link, drop
+        what it sent that is not committed yet, forget the peer.  True if it was a peer
+        or connected.  Its unacknowledged messages stay in the outbox."""
+        link = self.links.pop(hub_id, None)
+        if link is not None:
+            link.stop()
+        proto = self.connections.get(hub_id)
+        if proto is not None:
+            proto.send("error", reason=reason, fatal=True)
+            proto.close(reason)
+        self._arrived = [(p, m) for p, m in self._arrived if p.peer_id != hub_id]
+        was_peer = self.store.peer(hub_id) is not None
+        if was_peer:
+            self.store.remove_peer(hub_id)
+            log.info("peering with {peer} ended: {reason}", peer=hub_id, reason=reason)
+        return was_peer or proto is not None
+
     # -- accepting --------------------------------------------------------------------
     def inbound(self, proto, message):
         """Decide about a connection that opened with peer-hello or peer-request."""
@@ -194,18 +212,37 @@ class Peers:
     def _commit(self):
         """Commit what arrived, then acknowledge.  If the disk refuses, no
         acknowledgement goes out and the links are closed: the senders keep the
-        messages and send them again."""
+        messages and send them again.  When the whole batch fails, each connection's
+        messages are tried on their own, so one peer's bad message never costs another
+        peer's their acknowledgement."""
         self._commit_call = None
         batch, self._arrived = self._arrived, []
+        if not batch:
+            return
+        if self._store_batch(batch):
+            self._acknowledge(batch)
+            return
+        by_proto: dict = {}
+        for proto, message in batch:
+            by_proto.setdefault(proto, []).append((proto, message))
+        for proto, part in by_proto.items():
+            if len(by_proto) > 1 and self._store_batch(part):
+                self._acknowledge(part)
+            else:
+                proto.close("storage error on our side; try again later")
+
+    def _store_batch(self, batch) -> bool:
         rows = [(p.peer_id, m["seq"], m["text"], m["at"]) for p, m in batch]
         try:
             self.store.store_received_many(rows, self.now())
         except StoreError as e:
             self.storage_errors += 1
             log.error("cannot store {n} message(s): {error}", n=len(rows), error=str(e))
-            for proto in {p for p, _ in batch}:
-                proto.close("storage error on our side; try again later")
-            return
+            return False
+        return True
+
+    @staticmethod
+    def _acknowledge(batch):
         highest: dict = {}
         for proto, message in batch:
             highest[proto] = max(message["seq"], highest.get(proto, 0))

@@ -104,6 +104,9 @@ class HubService(MultiService):
     def control_reject(self, hub, block=False):
         return self.handshakes.reject(_hub_id(hub), bool(block))
 
+    def control_unpeer(self, hub, block=False):
+        return self.handshakes.unpeer(_hub_id(hub), bool(block))
+
     def control_peers(self):
         return self.peers.snapshot()
 

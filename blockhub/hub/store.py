@@ -73,6 +73,8 @@ class Store:
             return self.db.execute(sql, args)
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}")
+        except UnicodeEncodeError as e:  # text SQLite cannot hold (a lone surrogate)
+            raise StoreError(f"text the database cannot store: {e.reason}")
 
     def write(self, sql: str, args=()) -> sqlite3.Cursor:
         """One statement in its own committed transaction."""

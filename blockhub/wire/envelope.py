@@ -20,7 +20,7 @@ from blockhub.wire.schema import Bytes, Dict, Field, Id, Str, check_fields
 DOMAIN = b"blockhub/v1/"
 
 # The kinds of signed object; each is its own signature domain.
-KINDS = ("hubinfo", "handshake", "acceptance", "gateway-record", "peer-hello")
+KINDS = ("hubinfo", "handshake", "acceptance", "rejection", "gateway-record", "peer-hello")
 
 
 def signed_bytes(kind: str, signer_key: bytes, body: dict) -> bytes:

@@ -17,7 +17,7 @@ from blockhub.wire.schema import Bool, Bytes, Id, Int, Optional, Str, check_fiel
 ADDRESS = Str(300)
 REASON = Str(500)
 TIME = Int(0, 2**48)
-RELAYED = Str(16, ("request", "acceptance"))
+RELAYED = Str(16, ("request", "acceptance", "rejection"))
 
 # name: (type code, body schema)
 SCHEMAS: dict[str, tuple[int, dict]] = {
