@@ -1,3 +1,5 @@
+import datetime
+import json
 import os
 
 from hypothesis import given, settings
@@ -13,9 +15,11 @@ from blockhub.errors import (
     ProtocolError,
 )
 from blockhub.identity import Identity, new_phrase
-from blockhub.wire import envelope, messages
+from blockhub.records import verify_hubinfo
+from blockhub.wire import canonical, envelope, messages
 from blockhub.wire.canonical import b64
 from blockhub.wire.framing import FrameDecoder, encode_frame
+from blockhub.wire.schema import MAX_TIME, Dict, Str
 
 ALICE = Identity.from_phrase(new_phrase())
 BOB = Identity.from_phrase(new_phrase())
@@ -136,3 +140,77 @@ class EnvelopeTests(SynchronousTestCase):
         self.assertRaises(BadSeal, envelope.open_sealed, ALICE, box, "handshake")
         flipped = bytes([box[0] ^ 1]) + box[1:]
         self.assertRaises(BadSeal, envelope.open_sealed, BOB, flipped, "handshake")
+
+
+def _text_fields(spec):
+    """The names of a schema's text fields (``Str``, optional or not)."""
+    for name, field in spec.items():
+        inner = getattr(field, "inner", field)
+        if isinstance(inner, Str):
+            yield name
+
+
+LONE = "\ud800"
+
+
+class TextTests(SynchronousTestCase):
+    """A lone surrogate has no UTF-8 form: refused at the schema as a BadMessage."""
+
+    def test_every_text_field_refuses_a_lone_surrogate(self):
+        checked = 0
+        for kind, (code, spec) in messages.SCHEMAS.items():
+            for name in _text_fields(spec):
+                body = dict(SAMPLES[kind], **{name: "ok" + LONE})
+                self.assertRaises(BadMessage, messages.make, kind, **body)
+                # As a peer would send it: JSON escapes, which json.loads turns into
+                # the surrogate.
+                wire = json.dumps({k: v for k, v in body.items() if v is not None})
+                self.assertRaises(BadMessage, messages.decode, code, wire.encode())
+                checked += 1
+        self.assertGreater(checked, 5)
+
+    def test_message_text(self):
+        body = json.dumps({"seq": 1, "text": "hi \udfff", "at": 5}).encode()
+        self.assertRaises(BadMessage, messages.decode, 23, body)
+        # A real pair, written as escapes, is fine.
+        body = json.dumps({"seq": 1, "text": "\U0001f600", "at": 5}).encode()
+        self.assertEqual(messages.decode(23, body)["text"], "\U0001f600")
+
+    def test_canonical_dumps_raises_bad_message(self):
+        self.assertRaises(BadMessage, canonical.dumps, {"a": [LONE]})
+        self.assertRaises(BadMessage, canonical.dumps, {LONE: 1})
+
+    def test_dict_fields_refuse_lone_surrogates_at_any_depth(self):
+        for value in ({"k": LONE}, {LONE: "v"}, {"k": {"deeper": [1, LONE]}}):
+            self.assertRaises(BadMessage, Dict().check, "meta", value)
+        self.assertEqual(Dict().check("meta", {"k": ["é"]}), {"k": ["é"]})
+
+    def _hubinfo_with(self, **body):
+        """A correctly signed HubInfo envelope whose body holds a lone surrogate (signed
+        over the bytes a lax encoder would give it)."""
+        body = dict({"id": ALICE.id, "name": "a", "meta": {}, "seq": 1}, **body)
+        data = (envelope.DOMAIN + b"hubinfo\x00" + ALICE.public_key
+                + json.dumps(body, sort_keys=True, separators=(",", ":"),
+                             ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        return {"kind": "hubinfo", "signer": ALICE.id, "body": body,
+                "sig": b64(ALICE.sign(data))}
+
+    def test_hubinfo_name_and_meta(self):
+        for body in ({"name": LONE}, {"meta": {"k": LONE}}, {"meta": {LONE: "v"}}):
+            self.assertRaises(BadMessage, verify_hubinfo, self._hubinfo_with(**body))
+            self.assertRaises(BadMessage, messages.make, "join",
+                              hubinfo=self._hubinfo_with(**body), proof=None)
+        self.assertEqual(verify_hubinfo(self._hubinfo_with(name="é")).name, "é")
+
+
+class TimeTests(SynchronousTestCase):
+    def test_times_past_what_datetime_shows_are_refused(self):
+        for at in (2**48, MAX_TIME + 1):
+            self.assertRaises(BadMessage, messages.make, "message", seq=1, text="x", at=at)
+        self.assertEqual(messages.make("message", seq=1, text="x", at=MAX_TIME)["at"],
+                         MAX_TIME)
+
+    @given(st.integers(messages.TIME.low, messages.TIME.high))
+    def test_every_time_the_schema_allows_can_be_shown(self, at):
+        for t in (at, messages.TIME.low, messages.TIME.high):
+            datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -7,7 +7,7 @@ same value always gives the same bytes on every machine.
 import base64
 import json
 
-from blockhub.errors import BadFrame
+from blockhub.errors import BadFrame, BadMessage
 
 
 def _no_floats(value: str):
@@ -15,8 +15,14 @@ def _no_floats(value: str):
 
 
 def dumps(value) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """The canonical bytes of ``value``; ``BadMessage`` when its text holds a lone
+    surrogate, which has no UTF-8 form (never a bare ``UnicodeEncodeError``)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage("text is not valid Unicode (it holds a lone surrogate)")
 
 
 def loads(data: bytes):

@@ -12,11 +12,11 @@ from blockhub.errors import BadFrame
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
 from blockhub.wire.framing import DEFAULT_MAX_FRAME, encode_frame
-from blockhub.wire.schema import Bool, Bytes, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import MAX_TIME, Bool, Bytes, Id, Int, Optional, Str, check_fields
 
 ADDRESS = Str(300)
 REASON = Str(500)
-TIME = Int(0, 2**48)
+TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
 RELAYED = Str(16, ("request", "acceptance", "rejection"))
 
 # name: (type code, body schema)

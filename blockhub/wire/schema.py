@@ -1,11 +1,27 @@
 """Field validators for message bodies: each takes a decoded JSON value and returns it,
-or raises ``BadMessage`` naming the field.  Small on purpose: types, bounds, ids."""
+or raises ``BadMessage`` naming the field.  Small on purpose: types, bounds, ids.
+
+Text must be real Unicode: JSON can carry a lone surrogate (``"\\ud800"``) that no
+UTF-8 encoder accepts, so storing, signing or printing it later would fail far from
+here.  Every text field, and every key and value inside a ``Dict``, is refused here.
+"""
 
 import binascii
 
 from blockhub.errors import BadId, BadMessage
 from blockhub.ids import decode_id
-from blockhub.wire.canonical import unb64
+from blockhub.wire.canonical import dumps, unb64
+
+# The last second ``datetime`` can show (9999-12-31 23:59:59 UTC): a time beyond it
+# would pass the wire and crash whoever prints it.
+MAX_TIME = 253402300799
+
+
+def _encodable(name: str, value: str):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage(f"{name} is not valid Unicode text (it holds a lone surrogate)")
 
 
 class Field:
@@ -24,6 +40,7 @@ class Str(Field):
             raise BadMessage(f"{name} must be a string")
         if len(value) > self.max_len:
             raise BadMessage(f"{name} is longer than {self.max_len} characters")
+        _encodable(name, value)
         if self.choices and value not in self.choices:
             raise BadMessage(f"{name} must be one of {', '.join(self.choices)}")
         return value
@@ -76,7 +93,8 @@ class Id(Field):
 
 
 class Dict(Field):
-    """A JSON object of string keys; contents checked by whoever uses it."""
+    """A JSON object of string keys; contents checked by whoever uses it, except that all
+    of its text, at any depth, must have a canonical form (no lone surrogate)."""
 
     def __init__(self, max_keys: int = 64):
         self.max_keys = max_keys
@@ -84,6 +102,12 @@ class Dict(Field):
     def check(self, name, value):
         if not isinstance(value, dict) or len(value) > self.max_keys:
             raise BadMessage(f"{name} must be an object of at most {self.max_keys} keys")
+        try:
+            dumps(value)
+        except BadMessage as e:
+            raise BadMessage(f"{name}: {e}")
+        except (TypeError, ValueError, RecursionError):
+            raise BadMessage(f"{name} has no canonical JSON form")
         return value
 
 
