@@ -2,7 +2,6 @@
 to the table and handshakes to the relay.  Protocols call in; nothing here touches a
 socket except through a connection's ``send`` and ``close``."""
 
-import collections
 import os
 
 import attrs
@@ -17,6 +16,7 @@ from blockhub.gateway.session import GatewaySession
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
+from blockhub.net.opening import Openings
 from blockhub.records import verify_hubinfo
 from blockhub.wire.canonical import b64, unb64
 
@@ -36,27 +36,23 @@ class Gateway:
         self.relay_handler = Relay(self.presence, clock, limits.relay_per_minute,
                                    limits.relay_burst)
         self.join_timeout = limits.join_timeout
-        self.unauthenticated: collections.Counter = collections.Counter()
+        self.unauthenticated = Openings(limits.unauthenticated_per_ip)
 
     def connection_made(self, conn) -> None:
         """Count connections that have not joined yet, per address; too many from one
         address are dropped before TLS costs us anything more."""
-        host = conn.transport.getPeer().host
-        if self.unauthenticated[host] >= self.limits.unauthenticated_per_ip:
+        if self.unauthenticated.refuse(conn.host):
             self.counters.refused_unauthenticated += 1
             log.warn("too many unauthenticated connections from {host}; dropping one",
-                     host=host)
+                     host=conn.host)
             conn.close("too many unauthenticated connections from this address", abort=True)
             return
-        self.unauthenticated[host] += 1
-        conn.counted_ip = host
+        conn.opening = self.unauthenticated.enter(conn.host)
 
     def _release(self, conn) -> None:
-        if conn.counted_ip is not None:
-            self.unauthenticated[conn.counted_ip] -= 1
-            if self.unauthenticated[conn.counted_ip] <= 0:
-                del self.unauthenticated[conn.counted_ip]
-            conn.counted_ip = None
+        if conn.opening is not None:
+            conn.opening.release()
+            conn.opening = None
 
     def connection_secured(self, conn) -> None:
         reason = self.admission.refuse_key(conn.peer_id)
@@ -90,6 +86,17 @@ class Gateway:
                     self.counters.refused_full += 1
                     self._refuse(conn, "the gateway is full; try another gateway")
                     return
+                if not self._listed(info.id) and self.presence.over_address_cap(info.id,
+                                                                                conn.host):
+                    self.counters.refused_per_address += 1
+                    self._refuse(conn, "too many hubs from this address are online here; "
+                                       "try another gateway")
+                    return
+                if not self.presence.allow_join(info.id, self.clock.seconds()):
+                    self.counters.joins_refused += 1
+                    self._refuse(conn, "this hub joins or updates too often; wait a minute "
+                                       "before joining again")
+                    return
                 self._release(conn)
                 session.join(info)
             elif message.kind == "update":
@@ -100,6 +107,11 @@ class Gateway:
                 raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
         except NoTransition:
             raise BadMessage(f"{message.kind!r} is not allowed in state {session.state}")
+
+    def _listed(self, hub_id: str) -> bool:
+        """Hubs on the allow list are the operator's own: no per-address cap."""
+        keys = self.admission.allow_keys
+        return keys is not None and hub_id in keys
 
     def _join_deadline(self, conn) -> None:
         if conn.connected and conn.session.state == "greeted":

@@ -4,9 +4,16 @@ Each admitted hub has one live connection; a newer connection from the same hub
 replaces the older.  A newcomer is sent the welcome and every other hub's HubInfo;
 everyone else is told it joined.  Each presence frame is encoded once and written to
 every receiver, and each hub's current "joined" frame is kept, so a newcomer's list is
-one write of frames already made.  In private mode no HubInfo with an endpoint is ever
-accepted, so no address can leave the gateway in presence traffic.
+frames already made, handed to its connection by reference and written as fast as the
+newcomer reads (later presence frames wait behind it, in order).  In private mode no
+HubInfo with an endpoint is ever accepted, so no address can leave the gateway in
+presence traffic.
+
+Joins and updates draw on one budget per hub key (a burst, then a steady rate), and
+the budget outlives a leave, so rejoining is no way around the update limit.
 """
+
+import collections
 
 import attrs
 from twisted.logger import Logger
@@ -34,6 +41,38 @@ class Counters:
     updates_refused: int = 0
     relayed: int = 0
     relay_refused: int = 0
+    joins_refused: int = 0          # over the per-key budget of joins and updates
+    refused_per_address: int = 0    # over --max-hubs-per-ip
+    send_queue_full: int = 0        # aborted: did not read, over --max-send-queue
+    close_timeouts: int = 0         # aborted: a close did not drain in --close-timeout
+
+
+class _Budget(RateLimiter):
+    """The per-key budget of joins and updates.  A hub the gateway holds no budget for
+    (new, or quiet long enough for its bucket to refill and be forgotten) joins for
+    free with a full bucket; every later join and every update takes a token.  Buckets
+    outlive a leave, so the sweep of refilled buckets is amortized: a join storm can
+    hold more buckets than the sweep threshold, all still refilling, and sweeping on
+    every call would then cost the whole table each time."""
+
+    SWEEP_AT = 10000
+
+    def __init__(self, per_minute, burst):
+        super().__init__(per_minute, burst)
+        self._sweep_at = self.SWEEP_AT
+
+    def join(self, key: str, now: float) -> bool:
+        if key not in self._buckets:
+            self._buckets[key] = (self.burst, now)
+            self._forget_full(now)
+            return True
+        return self.allow(key, now)
+
+    def _forget_full(self, now):
+        if len(self) < self._sweep_at:
+            return
+        super()._forget_full(now)
+        self._sweep_at = max(self.SWEEP_AT, 2 * len(self))
 
 
 class Presence:
@@ -43,7 +82,8 @@ class Presence:
         self.hubs: dict[str, tuple[object, HubInfo]] = {}
         self.joined_frames: dict[str, bytes] = {}  # hub id -> its current "joined" frame
         self.counters = Counters()
-        self.update_limit = RateLimiter(limits.updates_per_minute, limits.updates_burst)
+        self.update_limit = _Budget(limits.updates_per_minute, limits.updates_burst)
+        self.per_host: collections.Counter = collections.Counter()  # admitted hubs
 
     def check(self, conn, info: HubInfo, observed_host: str) -> None:
         """Refuse HubInfo that is not the connected hub's, or that exposes an address
@@ -57,16 +97,31 @@ class Presence:
             if host != observed_host:
                 raise BadMessage("hubinfo endpoint is not the address the gateway sees")
 
+    def allow_join(self, hub_id: str, now: float) -> bool:
+        """Take a join from ``hub_id``'s budget (the one its updates use)."""
+        return self.update_limit.join(hub_id, now)
+
+    def over_address_cap(self, hub_id: str, host: str) -> bool:
+        """Would admitting ``hub_id`` from ``host`` exceed ``hubs_per_ip``?  A hub
+        replacing its own connection from the same address takes no new place."""
+        cap = self.limits.hubs_per_ip
+        if not cap:
+            return False
+        current = self.hubs.get(hub_id)
+        if current is not None and current[0].host == host:
+            return False
+        return self.per_host[host] >= cap
+
     def join(self, conn, info: HubInfo) -> None:
         old = self.hubs.get(info.id)
         if old is not None:
             self.counters.replaced += 1
-            self.hubs.pop(info.id)
-            self.joined_frames.pop(info.id)
+            self._remove(info.id)
             old[0].close("replaced by a newer connection from the same hub")
         conn.send("welcome", online=len(self.hubs))
-        conn.send_frames(list(self.joined_frames.values()))
+        conn.send_frames(tuple(self.joined_frames.values()))
         self.hubs[info.id] = (conn, info)
+        self.per_host[conn.host] += 1
         self.counters.joined += 1
         log.info("hub {hub} joined from {address} ({online} online)", hub=info.id,
                  address=conn.address, online=len(self.hubs))
@@ -95,13 +150,18 @@ class Presence:
         current = self.hubs.get(hub_id)
         if current is None or current[0] is not conn:
             return
-        del self.hubs[hub_id]
-        del self.joined_frames[hub_id]
-        self.update_limit.forget(hub_id)
+        self._remove(hub_id)  # its budget stays: a rejoin draws on it
         self.counters.left += 1
         log.info("hub {hub} left: {reason} ({online} online)", hub=hub_id, reason=reason,
                  online=len(self.hubs))
         self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
+
+    def _remove(self, hub_id: str) -> None:
+        conn, _info = self.hubs.pop(hub_id)
+        del self.joined_frames[hub_id]
+        self.per_host[conn.host] -= 1
+        if self.per_host[conn.host] <= 0:
+            del self.per_host[conn.host]
 
     def connection_for(self, hub_id: str):
         entry = self.hubs.get(hub_id)

@@ -9,7 +9,7 @@ class GatewayProtocol(FramedProtocol):
     def __init__(self, gateway, **kw):
         super().__init__(**kw)
         self.gateway = gateway
-        self.counted_ip = None  # set while this connection counts as unauthenticated
+        self.opening = None  # a slot among the unauthenticated until it joins
 
     def connectionMade(self):
         super().connectionMade()
@@ -17,6 +17,12 @@ class GatewayProtocol(FramedProtocol):
 
     def tls_timed_out(self):
         self.gateway.counters.tls_timeouts += 1
+
+    def send_queue_full(self):
+        self.gateway.counters.send_queue_full += 1
+
+    def close_timed_out(self):
+        self.gateway.counters.close_timeouts += 1
 
     def protocol_error(self, error):
         self.gateway.counters.protocol_errors += 1

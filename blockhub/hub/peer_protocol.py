@@ -4,20 +4,49 @@ The dialer pins the peer's key in TLS and opens with ``peer-hello`` (an establis
 accepted peering) or ``peer-request`` (open mode: a handshake on the direct
 connection).  The acceptor answers ``peer-ready`` with connected, pending or rejected;
 only a connected link carries ``message`` and ``ack``.
+
+Anyone who can reach the listener completes TLS with any Ed25519 key, so until a
+connection has opened (its first frame decided) it holds one of a few places, per
+source address and in total (``PeerFactory.openings``), and it must open within
+``first_frame_timeout`` of TLS; over a cap a new connection is aborted at once.
+Established links are never counted, so a flood of silent connections cannot touch
+them.  What the listener refused is counted in ``PeerFactory.refusals``.
 """
+
+import collections
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
+from twisted.logger import Logger
 
 from blockhub.errors import BadMessage, Refused
+from blockhub.net import opening
 from blockhub.net.framed import FramedProtocol
+from blockhub.net.opening import Openings
+
+log = Logger()
+
+FIRST_FRAME_TIMEOUT = "FirstFrameTimeout"
+SEND_QUEUE_FULL = "SendQueueFull"
+CLOSE_TIMEOUT = "CloseTimeout"
+
+
+def link_send_queue(limits) -> int:
+    """The send-queue bound of a peer link.  The peers manager writes up to
+    ``max_inflight`` messages at once, each up to a frame, and a reader that keeps up
+    must not be dropped for that burst; the bound is what a stalled reader can cost."""
+    return limits.max_send_queue + limits.max_inflight * limits.max_frame
 
 
 class PeerProtocol(FramedProtocol):
-    def __init__(self, peers, first=None, **kw):
+    def __init__(self, peers, first=None, listener=None, **kw):
+        kw.setdefault("max_send_queue", link_send_queue(kw.get("limits") or peers.limits))
         super().__init__(**kw)
         self.peers = peers
         self.first = first  # (kind, fields) for the dialer; None when accepting
+        self.listener = listener  # the PeerFactory that accepted us, for its counts
+        self.opening = None  # our slot among the listener's unopened connections
+        self._first_deadline = None
         self.ready = Deferred() if first is not None else None
         self.status = None  # connected / pending / rejected once decided
         self.attached = False
@@ -27,10 +56,50 @@ class PeerProtocol(FramedProtocol):
     def dialer(self) -> bool:
         return self.first is not None
 
+    def connectionMade(self):
+        super().connectionMade()
+        if self.listener is not None:
+            self.listener.accepted(self)
+
     def secured(self):
+        if self.status is None and not self.closing_reason:
+            # The opening has a deadline: pings would keep the idle timer happy forever.
+            self._first_deadline = self.clock.callLater(self.limits.first_frame_timeout,
+                                                        self._first_frame_expired)
         if self.dialer:
             kind, fields = self.first
             self.send(kind, **fields)
+
+    def _first_frame_expired(self):
+        self._first_deadline = None
+        if self.status is not None or not self.connected:
+            return
+        expected = "peer-ready" if self.dialer else "peer-hello or peer-request"
+        reason = f"no {expected} within {self.limits.first_frame_timeout:g}s of TLS"
+        self.count(FIRST_FRAME_TIMEOUT)
+        log.warn("peer connection from {address} ({peer}): {reason}", address=self.address,
+                 peer=self.peer_id, reason=reason)
+        self.send("error", reason=reason, fatal=True)
+        self.close(reason)
+
+    def _opened(self):
+        """The opening is over (decided or gone): give back the place it held."""
+        if self._first_deadline is not None and self._first_deadline.active():
+            self._first_deadline.cancel()
+        self._first_deadline = None
+        if self.opening is not None:
+            self.opening.release()
+            self.opening = None
+
+    def count(self, kind: str):
+        if self.listener is not None:
+            self.listener.refusals[kind] += 1
+
+    def send_queue_full(self):
+        self.count(SEND_QUEUE_FULL)
+
+    def close_timed_out(self):
+        self.count(CLOSE_TIMEOUT)
 
     def messageReceived(self, message):
         kind = message.kind
@@ -58,6 +127,7 @@ class PeerProtocol(FramedProtocol):
 
     def _decided(self, status, reason):
         self.status = status
+        self._opened()
         if status == "connected":
             self.attached = True
             self.peers.attach(self)
@@ -68,6 +138,7 @@ class PeerProtocol(FramedProtocol):
             self.close(f"peer link {status}" + (f": {reason}" if reason else ""))
 
     def lost(self, reason):
+        self._opened()
         if self.ready is not None:
             ready, self.ready = self.ready, None
             ready.errback(Refused(reason))
@@ -77,13 +148,32 @@ class PeerProtocol(FramedProtocol):
 
 
 class PeerFactory(Factory):
-    """Builds acceptor-side peer protocols for the hub's --listen endpoint."""
+    """Builds acceptor-side peer protocols for the hub's --listen endpoint, and holds
+    what the listener counts: ``openings`` (connections not yet open, per address and
+    in total; ``openings.status()`` for the hub's status) and ``refusals`` (kind ->
+    count: TooManyFromAddress, TooManyUnopened, FirstFrameTimeout, SendQueueFull,
+    CloseTimeout)."""
 
     noisy = False
 
     def __init__(self, peers, clock, limits):
         self.peers = peers
         self.kw = dict(clock=clock, limits=limits)
+        self.openings = Openings(limits.unopened_per_ip, limits.max_unopened)
+        self.refusals: collections.Counter = collections.Counter()
 
     def buildProtocol(self, addr):
-        return PeerProtocol(self.peers, **self.kw)
+        return PeerProtocol(self.peers, listener=self, **self.kw)
+
+    def accepted(self, proto):
+        """Give a new connection a place among the unopened, or abort it now."""
+        kind = self.openings.refuse(proto.host)
+        if kind is None:
+            proto.opening = self.openings.enter(proto.host)
+            return
+        self.refusals[kind] += 1
+        log.warn("too many unopened peer connections ({kind}); dropping one from "
+                 "{address}", kind=kind, address=proto.address)
+        proto.close("too many peer connections that have not opened"
+                    + (" from this address" if kind == opening.PER_ADDRESS else ""),
+                    abort=True)

@@ -5,9 +5,16 @@ each message to ``messageReceived``, keeps the link alive with pings, drops a pe
 does not finish TLS in time or stays silent past the idle timeout, and closes the
 connection, with one logged reason, when the peer breaks the protocol.  Subclasses
 decide what messages mean.
+
+Output is paced by the peer's reading: the protocol is a streaming producer on its
+transport (through TLS), so while the transport's buffer is full later frames wait in
+its own ``SendQueue``, in order.  A peer that stops reading cannot make that queue grow
+past ``max_send_queue``: it is aborted (it would not read a goodbye either).  A
+graceful close waits for the queue and the transport to drain, for ``close_timeout``
+at most, then aborts.
 """
 
-from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -16,6 +23,7 @@ from zope.interface import implementer
 
 from blockhub.errors import ProtocolError
 from blockhub.limits import DEFAULT, Limits
+from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
@@ -27,7 +35,11 @@ def format_address(address) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@implementer(IHandshakeListener)
+# How much a drain writes in one go: enough to refill a TCP buffer (64 KiB).
+DRAIN_CHUNK = 64 * 1024
+
+
+@implementer(IHandshakeListener, IPushProducer)
 class FramedProtocol(Protocol, TimeoutMixin):
     """Frames in, messages out; keepalive and idle timeout driven by an injected clock."""
 
@@ -35,7 +47,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
     closing_reason: str | None = None
 
     def __init__(self, clock, limits: Limits = DEFAULT, max_frame: int | None = None,
-                 idle_timeout: float | None = None):
+                 idle_timeout: float | None = None, max_send_queue: int | None = None):
         self.clock = clock
         self.callLater = clock.callLater  # TimeoutMixin's timer comes from our clock
         self.limits = limits
@@ -48,11 +60,22 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self._pinger = None
         self._ping_n = 0
         self.connected = False
+        self.host = "?"
+        self.max_send_queue = max_send_queue or limits.max_send_queue
+        self.queue = SendQueue()
+        self.paused = False  # the transport's buffer is full; frames wait in the queue
+        self._draining = False
+        self._producing = False  # registered as the transport's producer
+        self._close_deadline = None
 
     # -- connection lifecycle --------------------------------------------------------
     def connectionMade(self):
         self.connected = True
-        self.address = format_address(self.transport.getPeer())
+        peer = self.transport.getPeer()
+        self.address = format_address(peer)
+        self.host = getattr(peer, "host", "?")
+        self._producing = True  # before: a transport already gone calls stopProducing
+        self.transport.registerProducer(self, True)
         try:
             # Small frames (presence, acks) must not wait for Nagle's algorithm.
             self.transport.setTcpNoDelay(True)
@@ -87,8 +110,11 @@ class FramedProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason):
         self.connected = False
         self.setTimeout(None)
-        if self._tls_deadline is not None and self._tls_deadline.active():
-            self._tls_deadline.cancel()
+        self.queue.clear()
+        self._producing = False
+        for call in (self._tls_deadline, self._close_deadline):
+            if call is not None and call.active():
+                call.cancel()
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         self.lost(self.closing_reason or reason.getErrorMessage())
@@ -129,37 +155,108 @@ class FramedProtocol(Protocol, TimeoutMixin):
     # -- bytes out -------------------------------------------------------------------
     def send(self, kind: str, /, **fields):
         if self.connected and not self.closing_reason:
-            self.transport.write(messages.encode(messages.make(kind, **fields), self.max_frame))
+            self._write(messages.encode(messages.make(kind, **fields), self.max_frame))
 
     def send_message(self, message: messages.Message):
         """Write a message whose fields were already checked (relaying what we just
         decoded): no second validation on the hot path."""
         if self.connected and not self.closing_reason:
-            self.transport.write(messages.encode(message, self.max_frame))
+            self._write(messages.encode(message, self.max_frame))
 
     def send_frame(self, frame: bytes):
         """Write an already encoded frame (fan-out encodes once for many receivers)."""
         if self.connected and not self.closing_reason:
-            self.transport.write(frame)
+            self._write(frame)
 
     def send_frames(self, frames):
-        """Write many already encoded frames in one go."""
+        """Write many already encoded frames, in order, as fast as the peer reads them.
+        The frames are shared (a gateway's welcome list is every hub's frame, kept in
+        its table), so they are held by reference and not counted against
+        ``max_send_queue``; frames sent after them wait behind them."""
         if self.connected and not self.closing_reason:
-            self.transport.writeSequence(frames)
+            self.queue.append_shared(frames)
+            self._drain()
 
+    def _write(self, frame: bytes):
+        if not self.paused and not self.queue:
+            self.transport.write(frame)
+            return
+        self.queue.append(frame)
+        if self.queue.bytes > self.max_send_queue:
+            self.queue.clear()
+            self.send_queue_full()
+            self.log.warn("{address} ({peer}) does not read: over {limit} bytes waiting to "
+                          "be sent; dropping it", address=self.address, peer=self.peer_id,
+                          limit=self.max_send_queue)
+            self.close(f"not reading: more than {self.max_send_queue} bytes waiting to be "
+                       "sent", abort=True)
+
+    def send_queue_full(self):
+        """Hook for counting; the connection is aborted right after."""
+
+    # -- flow control (IPushProducer, called by the transport) ------------------------
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self._drain()
+
+    def stopProducing(self):
+        self._producing = False
+        self.queue.clear()
+
+    def _drain(self):
+        """Write what waits, a chunk at a time, until the transport is full again."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self.queue and not self.paused and self.connected:
+                self.transport.writeSequence(self.queue.take(DRAIN_CHUNK))
+        finally:
+            self._draining = False
+        if self.closing_reason and not self.queue:
+            self._finish_close()
+
+    # -- closing ---------------------------------------------------------------------
     def _ping(self):
         self._ping_n += 1
         self.send("ping", n=self._ping_n)
 
     def close(self, reason: str, refuse: bool = False, abort: bool = False):
         """Close this connection once, remembering why; optionally tell the peer.
-        ``abort`` drops it at once (a peer that stalls gets no clean TLS goodbye)."""
+        ``abort`` drops it at once (a peer that stalls gets no clean TLS goodbye);
+        otherwise what is queued is sent first, within ``close_timeout``."""
         if self.closing_reason or not self.connected:
             return
         if refuse:
             self.send("refused", reason=reason[:500])
         self.closing_reason = reason
         if abort:
+            self.queue.clear()
             self.transport.abortConnection()
-        else:
-            self.transport.loseConnection()
+            return
+        self._close_deadline = self.clock.callLater(self.limits.close_timeout,
+                                                    self._close_expired)
+        if not self.queue:
+            self._finish_close()
+
+    def _finish_close(self):
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()  # TLS and TCP close only without one
+        self.transport.loseConnection()
+
+    def _close_expired(self):
+        self._close_deadline = None
+        if self.connected:
+            self.close_timed_out()
+            self.log.warn("{address} ({peer}) did not take its last frames within "
+                          "{timeout}s; aborting", address=self.address, peer=self.peer_id,
+                          timeout=self.limits.close_timeout)
+            self.queue.clear()
+            self.transport.abortConnection()
+
+    def close_timed_out(self):
+        """Hook for counting; the connection is aborted right after."""
