@@ -16,7 +16,8 @@ It stands in for a hub in the handshake tests, in two ways:
 Each ``--relay`` is a JSON object: ``to`` (the hub the gateway should deliver to),
 ``seal_to`` (the hub the box is sealed and addressed to; default ``to``), ``sign``
 (a data directory whose identity signs the request; default the spy's own), ``note``,
-and ``times`` (how often the same sealed bytes are relayed; default 1).  Relays are
+``times`` (how often the same sealed bytes are relayed; default 1), and ``address`` and
+``endpoint`` (what the request claims; default neither).  Relays are
 sent in order once the spy is admitted and has seen every ``to`` hub online.
 
 Outputs: ``--out`` gets the raw plaintext bytes as ``dataReceived`` got them;
@@ -83,8 +84,8 @@ class HandshakeSpy(BaseSpy):
             signer = self.identity
             if plan.get("sign"):
                 signer = keystore.load_identity(plan["sign"])
-            sealed = seal_request(signer, seal_to, None, int(time.time()), os.urandom(16),
-                                  plan.get("note", ""))
+            sealed = seal_request(signer, seal_to, plan.get("endpoint"), int(time.time()),
+                                  os.urandom(16), plan.get("note", ""), plan.get("address"))
             for _ in range(plan.get("times", 1)):
                 proto.send("relay", to=plan["to"], kind="request", sealed=b64(sealed))
             self.report["relays"].append({"to": plan["to"], "seal_to": seal_to,

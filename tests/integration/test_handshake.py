@@ -64,11 +64,13 @@ def has_number(number: str, data) -> bool:
     return re.search(rb"(?<![0-9])%s(?![0-9])" % number.encode(), data) is not None
 
 
-class HandshakeTests(SynchronousTestCase):
+class HandshakeHelpers:
+    """Starting a network, asking, waiting for peerings and running spies, for every
+    test case that drives hubs through their handshakes."""
+
     def setUp(self):
         self.net = Network(self)
 
-    # -- helpers -----------------------------------------------------------------------
     def bh(self, *args) -> subprocess.CompletedProcess:
         """The real ``blockhub`` binary; a non-zero exit fails the test."""
         return self.net.blockhub(*args)
@@ -98,6 +100,9 @@ class HandshakeTests(SynchronousTestCase):
                 stderr=subprocess.STDOUT)
         self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
         return proc, report, out, log_path
+
+
+class HandshakeTests(HandshakeHelpers, SynchronousTestCase):
 
     # -- 1, 2, 9 and the CLI -----------------------------------------------------------
     def test_auto_accept_by_key_and_by_range_messages_and_no_leak_to_an_archive(self):
