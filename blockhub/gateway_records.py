@@ -12,10 +12,11 @@ import ipaddress
 
 from nacl.exceptions import BadSignatureError
 
-from blockhub.errors import BadId
+from blockhub.errors import BadId, BadMessage
 from blockhub.identity import Identity, verify_key_for
 from blockhub.ids import decode_id
 from blockhub.wire import canonical, envelope
+from blockhub.wire.schema import MAX_TIME
 
 DEFAULT_DAYS = 7.0
 SIGNED_FIELDS = ("pubKey", "IP", "Port", "issued", "expires")
@@ -30,32 +31,54 @@ def make_record(identity: Identity, ip: str, port: int, now: int,
     ip = str(ipaddress.ip_address(ip))
     if not 0 < int(port) < 65536:
         raise ValueError("port must be from 1 to 65535")
+    if not 0 <= now + days * 86400 <= MAX_TIME:
+        raise ValueError("the record would expire after the year 9999")
     body = {"pubKey": identity.id, "IP": ip, "Port": int(port), "issued": int(now),
             "expires": int(now + days * 86400)}
     sig = identity.sign(envelope.signed_bytes("gateway-record", identity.public_key, body))
     return dict(body, signature=canonical.b64(sig))
 
 
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _shape_problem(record: dict) -> str | None:
+    """Why a record's fields have the wrong types or bounds, before any of them is used."""
+    if not isinstance(record["pubKey"], str):
+        return "bad pubKey"
+    if not isinstance(record["IP"], str):
+        return "malformed field"
+    if not _is_int(record["Port"], 1, 65535):
+        return "bad Port"
+    if not all(_is_int(record[f], 0, MAX_TIME) for f in ("issued", "expires")):
+        return "bad issued or expires"
+    if not isinstance(record["signature"], str):
+        return "malformed field"
+    return None
+
+
 def check_record(record, now: int) -> str | None:
-    """None when the record is well-formed, correctly signed and unexpired; else why not."""
+    """None when the record is well-formed, correctly signed and unexpired; else why not.
+    Total: any JSON value gives an answer, never an exception, so one malformed record
+    in a list is judged alone."""
     if not isinstance(record, dict):
         return "not an object"
     missing = [f for f in SIGNED_FIELDS + ("signature",) if f not in record]
     if missing:
         return f"missing {', '.join(missing)}"
+    problem = _shape_problem(record)
+    if problem:
+        return problem
     try:
         key = decode_id(record["pubKey"])
         ipaddress.ip_address(record["IP"])
-        if not isinstance(record["Port"], int) or not 0 < record["Port"] < 65536:
-            return "bad Port"
-        if not all(isinstance(record[f], int) for f in ("issued", "expires")):
-            return "bad issued or expires"
         sig = canonical.unb64(record["signature"])
         verify_key_for(record["pubKey"]).verify(
             envelope.signed_bytes("gateway-record", key, _body(record)), sig)
     except BadId:
         return "bad pubKey"
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, BadMessage):
         return "malformed field"
     except BadSignatureError:
         return "bad signature"

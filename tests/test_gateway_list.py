@@ -7,16 +7,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, reactor, ssl
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import ResponseDone
+from twisted.web.iweb import UNKNOWN_LENGTH
+from twisted.web.resource import Resource
 from twisted.web.server import Site
+from twisted.web.util import Redirect
 
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.gateway_records import check_record, make_record
 from blockhub.hub.config import GatewayEntry, load_config
 from blockhub.hub.gateway_link import GatewayLink
-from blockhub.hub.gateway_list import GatewayList, fetch, http_client
+from blockhub.hub.gateway_list import (
+    FETCH_TIMEOUT,
+    MAX_LIST_BYTES,
+    FetchError,
+    FetchTimedOut,
+    GatewayList,
+    ListTooLarge,
+    fetch,
+    http_client,
+)
+from blockhub.hub.store import Store
 from blockhub.ids import encode_id
+from blockhub.wire import canonical, envelope
 from tests.certs import make_ca_and_server
 from tests.memory import new_identity
 
@@ -50,6 +66,55 @@ class RecordTests(SynchronousTestCase):
         record = make_record(GW, "192.0.2.1", 6610, NOW)
         self.assertEqual(check_record(dict(record, IP="nowhere"), NOW), "malformed field")
         self.assertEqual(check_record(dict(record, signature="!!"), NOW), "malformed field")
+
+
+def signed(identity, **fields):
+    """A record with any field values, correctly signed (for fields no make_record
+    would write)."""
+    body = {"pubKey": identity.id, "IP": "192.0.2.1", "Port": 6610, "issued": NOW,
+            "expires": NOW + 86400}
+    body.update(fields)
+    sig = identity.sign(envelope.signed_bytes("gateway-record", identity.public_key, body))
+    return dict(body, signature=canonical.b64(sig))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=8)
+
+
+class MalformedRecordTests(SynchronousTestCase):
+    """Finding 12: check_record answers for any JSON value, never raises."""
+
+    def test_wrong_types_are_problems_not_exceptions(self):
+        record = make_record(GW, "192.0.2.1", 6610, NOW)
+        for field, value in [("signature", 5), ("signature", None), ("signature", ["x"]),
+                             ("pubKey", 5), ("pubKey", {"a": 1}), ("IP", 5), ("IP", None),
+                             ("Port", True), ("Port", 6610.0), ("issued", True),
+                             ("expires", 1e20), ("expires", "soon"), ("signature", "\ud800"),
+                             ("signature", "é" * 88)]:
+            problem = check_record(dict(record, **{field: value}), NOW)
+            self.assertIsInstance(problem, str, (field, value))
+
+    def test_times_past_year_9999_are_refused(self):
+        # Correctly signed, but no date can show it (verify-gateways divided it into days).
+        self.assertEqual(check_record(signed(GW, expires=10**400), NOW),
+                         "bad issued or expires")
+        self.assertRaises(ValueError, make_record, GW, "192.0.2.1", 6610, NOW, days=1e300)
+
+    @settings(max_examples=300)
+    @given(st.sampled_from(["pubKey", "IP", "Port", "issued", "expires", "signature"]), JSON)
+    def test_any_value_in_any_field(self, field, value):
+        record = dict(make_record(GW, "192.0.2.1", 6610, NOW), **{field: value})
+        problem = check_record(record, NOW)
+        self.assertTrue(problem is None or isinstance(problem, str))
+
+    @given(JSON)
+    def test_any_record(self, value):
+        problem = check_record(value, NOW)
+        self.assertTrue(problem is None or isinstance(problem, str))
 
 
 class FingerprintTests(SynchronousTestCase):
@@ -120,6 +185,217 @@ class ApplyTests(SynchronousTestCase):
         self.glist.apply({"gateways": ["x", 3]})
         self.assertEqual(self.link.gateways[0].host, "127.0.0.1")
 
+    def test_one_malformed_record_does_not_stop_the_others(self):
+        good = make_record(GW, "127.0.0.2", 7000, NOW)
+        bad = [dict(good, signature=5), dict(good, IP=5), dict(good, pubKey=[]),
+               dict(good, Port=True), signed(GW, expires=10**400)]
+        self.glist.apply({"gateways": bad + [good]}, "https://list.example/")
+        self.assertEqual([(e.host, e.port) for e in self.link.gateways], [("127.0.0.2", 7000)])
+        self.assertEqual(self.glist.last["https://list.example/"], "ok: 6 records, 1 used")
+
+
+class RollbackTests(SynchronousTestCase):
+    """Finding 9: the newest ``issued`` taken per key survives a restart."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.store = Store(Path(self.mktemp()))
+        self.addCleanup(self.store.db.close)
+
+    def hub(self):
+        """A hub as it starts: its config address, a new GatewayList on the same store."""
+        link = GatewayLink([GatewayEntry(GW.id, "127.0.0.1", 6610)],
+                           lambda entry: defer.Deferred(), None, self.clock)
+        return link, GatewayList(self.clock, [], 3600, None, link, issued=self.store)
+
+    def test_an_older_record_is_not_taken_again_after_a_restart(self):
+        link, glist = self.hub()
+        glist.apply({"gateways": [make_record(GW, "127.0.0.2", 7000, NOW)]})
+        self.assertEqual(link.gateways[0].host, "127.0.0.2")
+        self.assertEqual(self.store.gateway_issued(), {GW.id: NOW})
+
+        link, glist = self.hub()  # restarted; the config still says 127.0.0.1
+        older = make_record(GW, "127.0.0.66", 6666, NOW - 100)  # unexpired, signed
+        self.assertIsNone(check_record(older, NOW))
+        glist.apply({"gateways": [older]})
+        self.assertEqual(link.gateways[0].host, "127.0.0.1")
+
+        glist.apply({"gateways": [make_record(GW, "127.0.0.3", 7000, NOW + 10)]})
+        self.assertEqual(link.gateways[0].host, "127.0.0.3")
+        self.assertEqual(self.store.gateway_issued(), {GW.id: NOW + 10})
+
+    def test_without_a_store_newest_is_in_memory(self):
+        link = GatewayLink([GatewayEntry(GW.id, "127.0.0.1", 6610)],
+                           lambda entry: defer.Deferred(), None, self.clock)
+        glist = GatewayList(self.clock, [], 3600, None, link)
+        glist.apply({"gateways": [make_record(GW, "127.0.0.2", 7000, NOW)]})
+        glist.apply({"gateways": [make_record(GW, "127.0.0.5", 7000, NOW - 1)]})
+        self.assertEqual(link.gateways[0].host, "127.0.0.2")
+
+
+class CountedBytes(bytes):
+    """A chunk that counts how often its length is asked for."""
+
+    calls = 0
+
+    def __len__(self):
+        CountedBytes.calls += 1
+        return super().__len__()
+
+
+class FakeProducer:
+    """The transport a response body is delivered over (an IPushProducer)."""
+
+    def __init__(self):
+        self.stopped = False
+
+    def stopProducing(self):
+        self.stopped = True
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+
+class FakeResponse:
+    def __init__(self, code=200, length=UNKNOWN_LENGTH, headers=None):
+        self.code, self.length = code, length
+        self.headers = headers
+        self.transport = FakeProducer()
+        self.body = None
+
+    def deliverBody(self, protocol):
+        self.body = protocol
+        protocol.makeConnection(self.transport)
+
+    def send(self, data: bytes):
+        self.body.dataReceived(data)
+
+    def finish(self):
+        self.body.connectionLost(Failure(ResponseDone()))
+
+
+class FakeClient:
+    """treq's HTTPClient as fetch uses it: ``get`` returns a Deferred the test fires."""
+
+    def __init__(self):
+        self.calls = []
+        self.cancelled = []
+
+    def get(self, url, **kwargs):
+        d = defer.Deferred(lambda d: self.cancelled.append(url))
+        self.calls.append((url, kwargs, d))
+        return d
+
+    def respond(self, response, n=-1):
+        self.calls[n][2].callback(response)
+        return response
+
+
+class FetchBoundsTests(SynchronousTestCase):
+    """Finding 8: the body is counted incrementally and the whole fetch is bounded in
+    time and size, on the injected clock; no network."""
+
+    URL = "https://list.example/gateways"
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.client = FakeClient()
+
+    def outcome(self, d):
+        results = []
+        d.addBoth(results.append)
+        return results
+
+    def test_one_byte_chunks_are_counted_once_each(self):
+        document = {"gateways": [make_record(GW, "192.0.2.1", 6610, NOW)]}
+        data = json.dumps(document, indent=8).encode() + b" " * 2000
+        got = self.outcome(fetch(self.client, self.URL, self.clock))
+        response = self.client.respond(FakeResponse())
+        CountedBytes.calls = 0
+        for i in range(len(data)):
+            response.send(CountedBytes(data[i:i + 1]))
+        response.finish()
+        self.assertEqual(got, [document])
+        # Summing every chunk so far on every chunk asked len() n*(n+1)/2 times.
+        self.assertLessEqual(CountedBytes.calls, 2 * len(data))
+
+    def test_a_trickling_body_is_abandoned_at_the_deadline(self):
+        got = self.outcome(fetch(self.client, self.URL, self.clock))
+        self.clock.advance(1)
+        response = self.client.respond(FakeResponse())
+        for _ in range(int(FETCH_TIMEOUT) - 2):
+            response.send(b" ")
+            self.clock.advance(1)
+        self.assertEqual(got, [])
+        self.clock.advance(1)
+        [failure] = got
+        self.assertTrue(failure.check(FetchTimedOut), failure)
+        self.assertIn(f"within {FETCH_TIMEOUT:g}s", failure.getErrorMessage())
+        self.assertTrue(response.transport.stopped)
+        response.send(b"late")  # a body still arriving after we gave up is ignored
+        response.finish()
+        self.assertEqual(len(got), 1)
+
+    def test_a_response_that_never_comes_is_cancelled_at_the_deadline(self):
+        got = self.outcome(fetch(self.client, self.URL, self.clock))
+        self.clock.advance(FETCH_TIMEOUT - 0.5)
+        self.assertEqual(got, [])
+        self.clock.advance(0.5)
+        self.assertEqual(self.client.cancelled, [self.URL])
+        self.assertTrue(got[0].check(FetchTimedOut), got[0])
+
+    def test_a_finished_fetch_leaves_no_timer(self):
+        d = fetch(self.client, self.URL, self.clock)
+        response = self.client.respond(FakeResponse())
+        response.send(b'{"gateways": []}')
+        response.finish()
+        self.assertEqual(self.successResultOf(d), {"gateways": []})
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_size_is_bounded_while_the_body_arrives(self):
+        got = self.outcome(fetch(self.client, self.URL, self.clock))
+        response = self.client.respond(FakeResponse())
+        chunk = b" " * 65536
+        for _ in range(MAX_LIST_BYTES // len(chunk)):
+            response.send(chunk)
+        self.assertEqual(got, [])
+        response.send(b" ")
+        self.assertTrue(got[0].check(ListTooLarge), got[0])
+        self.assertTrue(response.transport.stopped)
+        self.assertEqual(response.body.chunks, [])  # what came is not kept
+
+    def test_a_declared_length_over_the_limit_is_refused_unread(self):
+        d = fetch(self.client, self.URL, self.clock)
+        response = self.client.respond(FakeResponse(length=MAX_LIST_BYTES + 1))
+        self.failureResultOf(d, ListTooLarge)
+        self.assertIsNone(response.body)
+
+    def test_redirects_are_neither_asked_for_nor_followed(self):
+        d = fetch(self.client, self.URL, self.clock)
+        [(_url, kwargs, _d)] = self.client.calls
+        self.assertIs(kwargs.get("allow_redirects"), False)
+        self.client.respond(FakeResponse(code=302))
+        self.assertIn("redirects are not followed",
+                      self.failureResultOf(d, FetchError).getErrorMessage())
+
+    def test_the_refresh_keeps_the_known_addresses(self):
+        entry = GatewayEntry(GW.id, "127.0.0.1", 6610)
+        link = GatewayLink([entry], lambda e: defer.Deferred(), None, self.clock)
+        glist = GatewayList(self.clock, [self.URL], 3600, self.client, link)
+        done = glist.fetch_all()
+        response = self.client.respond(FakeResponse())
+        response.send(b'{"gateways": [')
+        self.clock.advance(FETCH_TIMEOUT)
+        self.successResultOf(done)
+        self.assertEqual(link.gateways, [entry])
+        self.assertEqual(glist.last[self.URL],
+                         f"error: no complete list within {FETCH_TIMEOUT:g}s")
+
 
 class HttpsTests(TestCase):
     """A real twisted.web server on 127.0.0.1 with a certificate from a test CA."""
@@ -159,6 +435,28 @@ class HttpsTests(TestCase):
         path.write_bytes(other_ca)
         d = fetch(http_client(reactor, path), f"https://localhost:{port}/gateways", reactor)
         yield self.assertFailure(d, Exception)
+
+    @defer.inlineCallbacks
+    def test_redirect_off_https_is_not_followed(self):
+        """Finding 9: an https list that redirects to plain http (serving a valid list)
+        is an error, not a downgrade."""
+        plain = reactor.listenTCP(0, Site(Root(GatewaysResource(GW, reactor, "127.0.0.1",
+                                                                6610))),
+                                  interface="127.0.0.1")
+        self.addCleanup(plain.stopListening)
+        target = f"http://127.0.0.1:{plain.getHost().port}/gateways".encode()
+        ca_pem, server_pem = make_ca_and_server("localhost")
+        ca_file = Path(self.mktemp())
+        ca_file.write_bytes(ca_pem)
+        root = Resource()
+        root.putChild(b"gateways", Redirect(target))
+        port = reactor.listenSSL(0, Site(root), ssl.PrivateCertificate.loadPEM(
+            server_pem).options(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = http_client(reactor, ca_file)
+        d = fetch(client, f"https://localhost:{port.getHost().port}/gateways", reactor)
+        failure = yield self.assertFailure(d, FetchError)
+        self.assertIn("HTTP 302", str(failure))
 
     @defer.inlineCallbacks
     def test_unreachable_list_keeps_config(self):
