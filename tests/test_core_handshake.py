@@ -116,8 +116,15 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.store.approved_keys(), set())
         self.assertEqual(self.store.blocked_keys(), {A.id})
 
+    def _as_version_2(self):
+        """Turn this database back into what schema 2 made."""
+        self.store.write("DROP TABLE gateway_issued")
+        self.store.write("ALTER TABLE requests DROP COLUMN how")
+        self.store.write("UPDATE version SET version = 2")
+
     def test_upgrade_from_version_1(self):
         self.store.queue_messages([(B.id, "kept")], 1)
+        self._as_version_2()
         self.store.write("DROP INDEX outbox_unacked")
         self.store.write("UPDATE version SET version = 1")
         self.store.close()
@@ -127,6 +134,19 @@ class StoreTests(SynchronousTestCase):
         names = {r[0] for r in self.store.execute("SELECT name FROM sqlite_master")}
         self.assertIn("outbox_unacked", names)
         self.assertEqual([m["text"] for m in self.store.unacked(B.id)], ["kept"])
+
+    def test_upgrade_from_version_2_keeps_requests_of_unknown_basis(self):
+        self.store.save_request("in", A.id, "awaiting", 1, 100, note="old")
+        self._as_version_2()
+        self.store.close()
+        self.store = Store(self.path)
+        (v,) = self.store.execute("SELECT version FROM version").fetchone()
+        self.assertEqual(v, SCHEMA_VERSION)
+        [row] = self.store.requests("in")
+        self.assertEqual((row["state"], row["note"], row["how"]), ("awaiting", "old", None))
+        self.store.set_gateway_issued(B.id, 5)
+        self.store.set_gateway_issued(B.id, 3)  # never goes back
+        self.assertEqual(self.store.gateway_issued(), {B.id: 5})
 
     def test_newer_schema_refused(self):
         self.store.write("UPDATE version SET version = 99")
