@@ -1,9 +1,11 @@
+import io
 import os
 import stat
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from blockhub.cli import main
 from blockhub.ids import decode_id, is_id
 from tests.helpers import isolate_keyring, run_cli
 
@@ -88,3 +90,26 @@ class InitTests(SynchronousTestCase):
         self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
         self.assertEqual(len(bytes.fromhex(key.read_text().strip())), 32)
         self.assertEqual(run_cli("network-key", "--out", key)[0], 1)
+
+    def test_name_without_a_utf8_form_is_refused(self):
+        # Undecodable bytes in argv arrive as lone surrogates; the daemon could not sign
+        # a HubInfo with such a name.
+        code, out, err = run_cli("init", "--data-dir", self.dir, "--name", "caf\udce9")
+        self.assertEqual((code, out), (1, ""))
+        self.assertIn("--name is not valid UTF-8", err)
+        self.assertFalse(self.dir.exists())
+
+    def test_undecodable_phrase_is_one_line(self):
+        class Undecodable:
+            def isatty(self):
+                return False
+
+            def readline(self):
+                raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["init", "--data-dir", str(self.dir), "--recover"], stdin=Undecodable(),
+                    stdout=out, stderr=err)
+        self.assertEqual(code, 1)
+        self.assertEqual(err.getvalue(),
+                         "blockhub: error: the recovery phrase is not valid UTF-8 text\n")

@@ -1,9 +1,15 @@
-"""Commands that talk to a running daemon over its control socket."""
+"""Commands that talk to a running daemon over its control socket.
+
+Text output is one line per row, every line escaped by ``output.say`` (names, notes,
+messages, reasons and addresses come from other hubs and gateways); ``--json`` prints
+the daemon's answer as JSON.
+"""
 
 import datetime
 import json
 
-from blockhub.cli.identity_cmds import data_dir_arg
+from blockhub.cli.identity_cmds import data_dir_arg, text_arg
+from blockhub.cli.output import say
 from blockhub.control.client import call
 
 
@@ -28,10 +34,19 @@ def register(sub):
     p = _command(sub, "approve", "approve a pending request; this hub then dials",
                  cmd_approve, json_output=False)
     p.add_argument("hub", metavar="HUBID")
-    p = _command(sub, "reject", "reject a pending request", cmd_reject, json_output=False)
+    p = _command(sub, "reject", "reject a request that is not yet connected (pending, or "
+                 "accepted but still dialing or awaiting the other hub)", cmd_reject,
+                 json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("--block", action="store_true",
-                   help="also block this hub: its future requests are refused")
+                   help="also block this hub: its future requests are refused, and an "
+                        "existing peering with it ends")
+    p = _command(sub, "unpeer", "end the peering with a hub (it may ask again unless "
+                 "--block)", cmd_unpeer, json_output=False)
+    p.add_argument("hub", metavar="HUBID")
+    p.add_argument("--block", action="store_true",
+                   help="also block this hub: its links are closed and its future "
+                        "requests refused")
     _command(sub, "peers", "list this hub's peers", cmd_peers)
     p = _command(sub, "send", "queue a message to a peer (delivered when connected)",
                  cmd_send, json_output=False)
@@ -52,39 +67,41 @@ def cmd_status(args, stdin, stdout):
     if args.json:
         emit_json(status, stdout)
         return 0
-    print(f"{status['role']} {status['id']}", file=stdout)
+    say(stdout, f"{status['role']} {status['id']}")
     for key in ("name", "fingerprint", "mode", "listen", "http", "endpoint", "observed",
                 "gateway_fingerprint", "online", "online_hubs",
                 "peers", "connected_peers"):
         if status.get(key) not in (None, ""):
-            print(f"  {key}: {status[key]}", file=stdout)
+            say(stdout, f"  {key}: {status[key]}")
+    for url, state in sorted(status.get("gateway_lists", {}).items()):
+        say(stdout, f"  gateway list {url}: {state}")
     for gw in status.get("gateways", []):
         line = f"  gateway {gw['id']} {gw.get('address') or '-'}: {gw['state']}"
         if gw.get("last_error"):
             line += f" (last error: {gw['last_error']})"
-        print(line, file=stdout)
+        say(stdout, line)
     for key, value in sorted(status.get("counters", {}).items()):
-        print(f"  {key}: {value}", file=stdout)
+        say(stdout, f"  {key}: {value}")
     for req in status.get("requests", []):
         arrow = "->" if req["direction"] == "out" else "<-"
         extra = f" ({req['reason']})" if req.get("reason") else ""
-        print(f"  request {arrow} {req['peer']}: {req['state']}{extra}", file=stdout)
+        say(stdout, f"  request {arrow} {req['peer']}: {req['state']}{extra}")
     for reason, count in sorted(status.get("refusals", {}).items()):
-        print(f"  refused ({reason}): {count}", file=stdout)
+        say(stdout, f"  refused ({reason}): {count}")
     return 0
 
 
 def _listing(args, stdout, op, empty, line):
-    """A daemon's list: JSON with --json, else one line per row (or ``empty``)."""
+    """A daemon's list: JSON with --json, else one escaped line per row (or ``empty``)."""
     rows = call(args.data_dir, op)
     if args.json:
         emit_json(rows, stdout)
     elif not rows:
         if empty:
-            print(empty, file=stdout)
+            say(stdout, empty)
     else:
         for row in rows:
-            print(line(row), file=stdout)
+            say(stdout, line(row))
     return 0
 
 
@@ -94,27 +111,47 @@ def cmd_hubs(args, stdin, stdout):
 
 
 def cmd_connect(args, stdin, stdout):
-    result = call(args.data_dir, "connect", hub=args.hub, note=args.note)
-    print(f"request to {result['peer']}: {result['state']}"
-          + (f" ({result['detail']})" if result.get("detail") else ""), file=stdout)
+    result = call(args.data_dir, "connect", hub=text_arg(args.hub, "HUBID"),
+                  note=text_arg(args.note, "--note"))
+    say(stdout, f"request to {result['peer']}: {result['state']}"
+        + (f" ({result['detail']})" if result.get("detail") else ""))
     return 0
 
 
+def _pending_line(req) -> str:
+    # A relayed request's address is only what the requester claims; a direct one is
+    # where we saw it come from.  Without the key, assume the weaker.
+    address = req.get("address")
+    if not address:
+        where = "no address"
+    elif req.get("address_source") == "seen":
+        where = f"from {address}"
+    else:
+        where = f"claims address {address} (unverified)"
+    return f"{req['id']}  {where}  note: '{req.get('note') or ''}'"
+
+
 def cmd_pending(args, stdin, stdout):
-    return _listing(args, stdout, "pending", "no pending request", lambda req:
-                    f"{req['id']}  from {req.get('address') or '?'}  note: {req['note']!r}")
+    return _listing(args, stdout, "pending", "no pending request", _pending_line)
 
 
 def cmd_approve(args, stdin, stdout):
-    result = call(args.data_dir, "approve", hub=args.hub)
-    print(f"approved {result['peer']}: {result['state']}", file=stdout)
+    result = call(args.data_dir, "approve", hub=text_arg(args.hub, "HUBID"))
+    say(stdout, f"approved {result['peer']}: {result['state']}")
     return 0
 
 
 def cmd_reject(args, stdin, stdout):
-    result = call(args.data_dir, "reject", hub=args.hub, block=args.block)
-    print(f"rejected {result['peer']}" + (" and blocked it" if result["blocked"] else ""),
-          file=stdout)
+    result = call(args.data_dir, "reject", hub=text_arg(args.hub, "HUBID"), block=args.block)
+    say(stdout, f"rejected {result['peer']}" + (" and blocked it" if result["blocked"] else ""))
+    return 0
+
+
+def cmd_unpeer(args, stdin, stdout):
+    result = call(args.data_dir, "unpeer", hub=text_arg(args.hub, "HUBID"), block=args.block)
+    peer = result["peer"]
+    line = f"removed peer {peer}" if result.get("removed") else f"{peer} was not a peer"
+    say(stdout, line + (" and blocked it" if result.get("blocked") else ""))
     return 0
 
 
@@ -128,17 +165,24 @@ def cmd_peers(args, stdin, stdout):
 
 
 def cmd_send(args, stdin, stdout):
-    result = call(args.data_dir, "send", hub=args.hub, text=args.text)
-    print(f"queued message {result['seq']} to {result['peer']}", file=stdout)
+    result = call(args.data_dir, "send", hub=text_arg(args.hub, "HUBID"),
+                  text=text_arg(args.text, "TEXT"))
+    say(stdout, f"queued message {result['seq']} to {result['peer']}")
     return 0
 
 
-def cmd_messages(args, stdin, stdout):
-    def line(m):
-        when = datetime.datetime.fromtimestamp(m["at"], datetime.UTC)
-        return f"[{when:%Y-%m-%d %H:%M:%S}Z] {m['from']}: {m['text']}"
+def _when(at) -> str:
+    """A message's time as UTC, or the raw value when datetime cannot show it (a row
+    stored before times were bounded at the schema must not stop the listing)."""
+    try:
+        return f"{datetime.datetime.fromtimestamp(at, datetime.UTC):%Y-%m-%d %H:%M:%S}Z"
+    except (TypeError, ValueError, OverflowError, OSError):
+        return f"at {at}"
 
-    return _listing(args, stdout, "messages", None, line)
+
+def cmd_messages(args, stdin, stdout):
+    return _listing(args, stdout, "messages", None,
+                    lambda m: f"[{_when(m['at'])}] {m['from']}: {m['text']}")
 
 
 def cmd_archive(args, stdin, stdout):

@@ -20,6 +20,16 @@ def data_dir_arg(parser):
                         help="the hub's or gateway's data directory")
 
 
+def text_arg(value: str, what: str) -> str:
+    """Refuse text that has no UTF-8 form (undecodable bytes on the command line become
+    lone surrogates), which the daemon could neither store nor send."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} is not valid UTF-8 text")
+    return value
+
+
 def register(sub):
     p = sub.add_parser("init", help="create a new identity (or recover one) in a data directory")
     data_dir_arg(p)
@@ -62,10 +72,15 @@ def _passphrase(confirm: bool) -> str:
 def cmd_init(args, stdin, stdout):
     if keystore.has_identity(args.data_dir):
         raise UserError(f"{args.data_dir} already holds an identity; refusing to overwrite it")
+    text_arg(args.name, "--name")
     if args.recover:
         if stdin.isatty():
             print("Type the recovery phrase, then press Enter:", file=stdout, flush=True)
-        phrase = normalize_phrase(stdin.readline())
+        try:
+            line = stdin.readline()
+        except UnicodeDecodeError:
+            raise UserError("the recovery phrase is not valid UTF-8 text")
+        phrase = normalize_phrase(line)
     else:
         phrase = new_phrase(args.words)
     passphrase = _passphrase(confirm=True) if args.passphrase else None

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from blockhub import keystore
+from blockhub.cli.output import say
 from blockhub.errors import BadId, UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway_records import check_record, make_record, records_of
@@ -55,7 +56,7 @@ def _load(source: str, ca_file):
         return json.loads(Path(source).read_text())
     except OSError as e:
         raise UserError(f"cannot read {source}: {e.strerror}")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise UserError(f"{source} is not JSON: {e}")
 
 
@@ -70,19 +71,29 @@ def cmd_verify_gateways(args, stdin, stdout):
     now = int(time.time())
     bad = 0
     for n, record in enumerate(records, 1):
+        # Each record alone: whatever one holds, it gets its own line and no more.
         problem = check_record(record, now)
-        name = record.get("pubKey", "?") if isinstance(record, dict) else "?"
-        where = (f"{record.get('IP')}:{record.get('Port')}" if isinstance(record, dict)
-                 else "?")
+        fields = record if isinstance(record, dict) else {}
+        name = _field(fields, "pubKey")
+        where = f"{_field(fields, 'IP')}:{_field(fields, 'Port')}"
         if problem:
             bad += 1
-            print(f"{n}. BAD  {name} {where}: {problem}", file=stdout)
+            say(stdout, f"{n}. BAD  {name} {where}: {problem}")
         else:
             days = (record["expires"] - now) / 86400
-            print(f"{n}. OK   {name} {where} (expires in {days:.1f} days)", file=stdout)
+            say(stdout, f"{n}. OK   {name} {where} (expires in {days:.1f} days)")
     if not records:
-        print("the list holds no records", file=stdout)
+        say(stdout, "the list holds no records")
     return 1 if bad else 0
+
+
+def _field(record: dict, name: str) -> str:
+    """A field of a record that may be anything, as a short piece of a line."""
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return "?"
+    text = str(value) if isinstance(value, str) or abs(value) < 10**20 else "(huge)"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def cmd_fingerprint(args, stdin, stdout):

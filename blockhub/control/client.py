@@ -43,11 +43,34 @@ def _write_box(box: dict[bytes, bytes]) -> bytes:
 
 
 def call(data_dir, op: str, timeout: float = 30.0, **args):
-    """Run ``op`` in the daemon serving ``data_dir``; return its JSON result."""
+    """Run ``op`` in the daemon serving ``data_dir``; return its JSON result.  Every way
+    the call can fail (no daemon, a reset or broken connection, an answer that does not
+    parse) is a ``UserError`` of one line."""
     path = socket_path(Path(data_dir))
     no_daemon = f"no blockhub daemon is running with data directory {data_dir}"
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as e:
+        raise UserError(f"cannot reach {path}: {e.strerror or e}")
+    if not exists:
         raise UserError(no_daemon)
+    try:
+        answer = _exchange(path, no_daemon, timeout, op, args)
+    except TimeoutError:
+        raise UserError(f"the daemon did not answer within {timeout:g}s")
+    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+        raise UserError("the daemon closed the control connection before answering")
+    except OSError as e:
+        raise UserError(f"control socket {path}: {e.strerror or e}")
+    if b"_error" in answer:
+        raise UserError(answer.get(b"_error_description", b"failed").decode("utf-8", "replace"))
+    try:
+        return json.loads(Call.parseResponse(answer, None)["result"])
+    except (KeyError, ValueError, RecursionError):
+        raise UserError("the daemon's answer could not be read")
+
+
+def _exchange(path: Path, no_daemon: str, timeout: float, op: str, args: dict):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -61,12 +84,6 @@ def call(data_dir, op: str, timeout: float = 30.0, **args):
         request = {b"_command": b"Call", b"_ask": b"1"}
         request.update(box)
         sock.sendall(_write_box(request))
-        answer = _read_box(sock)
-    except TimeoutError:
-        raise UserError(f"the daemon did not answer within {timeout:g}s")
+        return _read_box(sock)
     finally:
         sock.close()
-    if b"_error" in answer:
-        raise UserError(answer.get(b"_error_description", b"failed").decode("utf-8", "replace"))
-    result = Call.parseResponse(answer, None)["result"]
-    return json.loads(result)
