@@ -6,8 +6,11 @@ client), so these run in-process with no daemon."""
 
 import errno
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import types
@@ -270,6 +273,29 @@ class OneLineFailureTests(SynchronousTestCase):
         path = Path(self.mktemp())
         path.write_text("[" * 100000 + "]" * 100000)
         self.assert_one_line(["verify-gateways", path], contains="not JSON")
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class FetchFromTheCommandLineTests(SynchronousTestCase):
+    """``verify-gateways URL`` runs a reactor of its own, so it runs in a process here."""
+
+    def verify(self, url):
+        done = subprocess.run(
+            [sys.executable, "-c", "from blockhub.cli import run; run()", "verify-gateways",
+             url], env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
+            text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual((done.returncode, done.stdout), (1, ""))
+        assert_safe(self, done.stderr, 1)
+        self.assertIn(f"cannot fetch {url}: ", done.stderr)
+
+    def test_a_url_that_fails_at_once(self):
+        # Failing before the reactor ran used to leave it running for ever.
+        self.verify("http://")
+
+    def test_a_url_treq_cannot_parse(self):
+        self.verify("https://[bad/gateways")
 
 
 class FakeSocket:

@@ -383,6 +383,19 @@ class FetchBoundsTests(SynchronousTestCase):
         self.assertIn("redirects are not followed",
                       self.failureResultOf(d, FetchError).getErrorMessage())
 
+    def test_a_url_the_client_refuses_at_once_is_an_error_of_that_url(self):
+        class Refusing:
+            def get(self, url, **kwargs):
+                raise ValueError(f"invalid host in url: {url!r}")
+
+        link = GatewayLink([GatewayEntry(GW.id, "127.0.0.1", 6610)],
+                           lambda e: defer.Deferred(), None, self.clock)
+        glist = GatewayList(self.clock, ["https://[bad/", self.URL], 3600, Refusing(), link)
+        self.successResultOf(glist.fetch_all())
+        self.assertEqual(sorted(glist.last), sorted(["https://[bad/", self.URL]))
+        self.assertTrue(all(v.startswith("error: invalid host") for v in glist.last.values()))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_the_refresh_keeps_the_known_addresses(self):
         entry = GatewayEntry(GW.id, "127.0.0.1", 6610)
         link = GatewayLink([entry], lambda e: defer.Deferred(), None, self.clock)

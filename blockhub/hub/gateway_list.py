@@ -13,7 +13,7 @@ import json
 
 import treq
 from twisted.internet import ssl
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -116,7 +116,9 @@ class _Fetch:
 
     def start(self) -> Deferred:
         self.timer = self.clock.callLater(self.timeout, self._expire)
-        self.request = self.client.get(self.url, allow_redirects=False, unbuffered=True)
+        # maybeDeferred: a URL treq cannot parse fails this fetch, not the caller.
+        self.request = maybeDeferred(self.client.get, self.url, allow_redirects=False,
+                                     unbuffered=True)
         d = self.request
         d.addCallback(self._got_response)
         d.addBoth(self._finished)
@@ -169,13 +171,21 @@ def fetch_blocking(url: str, ca_file=None):
     """For the CLI: fetch one list with a reactor of our own, or raise ``UserError``."""
     from twisted.internet import reactor
 
+    client = http_client(reactor, ca_file)
     outcome = []
-    d = fetch(http_client(reactor, ca_file), url, reactor)
-    d.addBoth(outcome.append)
-    d.addBoth(lambda _: reactor.stop())
+
+    def start():
+        # Started once the reactor runs, so a fetch that fails at once can still stop it.
+        d = maybeDeferred(fetch, client, url, reactor)
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
     reactor.run()
+    if not outcome:
+        raise KeyboardInterrupt()  # the reactor stopped on a signal
     result = outcome[0]
-    if hasattr(result, "getErrorMessage"):
+    if isinstance(result, Failure):
         raise UserError(f"cannot fetch {url}: {result.getErrorMessage() or result.type.__name__}")
     return result
 
