@@ -113,3 +113,18 @@ class InitTests(SynchronousTestCase):
         self.assertEqual(code, 1)
         self.assertEqual(err.getvalue(),
                          "blockhub: error: the recovery phrase is not valid UTF-8 text\n")
+
+    def test_passphrase_from_a_closed_stdin_is_one_line(self):
+        import getpass
+
+        def closed(prompt=""):
+            raise EOFError()
+
+        self.patch(getpass, "getpass", closed)
+        old = os.environ.pop("BLOCKHUB_PASSPHRASE", None)
+        if old is not None:
+            self.addCleanup(os.environ.__setitem__, "BLOCKHUB_PASSPHRASE", old)
+        code, out, err = run_cli("init", "--data-dir", self.dir, "--passphrase")
+        self.assertEqual(code, 1)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("no passphrase given", err)

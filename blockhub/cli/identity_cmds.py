@@ -62,11 +62,14 @@ def register(sub):
 def _passphrase(confirm: bool) -> str:
     value = os.environ.get(keystore.PASSPHRASE_ENV)
     if value:
-        return value
-    first = getpass.getpass("Passphrase: ")
-    if confirm and getpass.getpass("Repeat passphrase: ") != first:
-        raise UserError("the passphrases differ")
-    return first
+        return text_arg(value, f"${keystore.PASSPHRASE_ENV}")
+    try:
+        first = getpass.getpass("Passphrase: ")
+        if confirm and getpass.getpass("Repeat passphrase: ") != first:
+            raise UserError("the passphrases differ")
+    except EOFError:
+        raise UserError(f"no passphrase given (set ${keystore.PASSPHRASE_ENV} or type it)")
+    return text_arg(first, "the passphrase")
 
 
 def cmd_init(args, stdin, stdout):
