@@ -52,6 +52,7 @@ class FlowFakeTransport(iosim.FakeTransport):
     stalled = False  # the reader on the other side stopped reading
     _paused = False
     _closing = False
+    pauses = 0  # how often the producer was paused
 
     def _held(self) -> int:
         return sum(len(chunk) for chunk in self.stream)
@@ -61,6 +62,7 @@ class FlowFakeTransport(iosim.FakeTransport):
         if (self.producer is not None and self.streamingProducer and not self._paused
                 and self._held() > self.buffer_size):
             self._paused = True
+            self.pauses += 1
             self.producer.pauseProducing()
 
     def getOutBuffer(self):
