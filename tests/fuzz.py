@@ -4,10 +4,17 @@ protocols, and sealed handshakes into the hub's handshake logic.
 Inputs start from a corpus of valid frames and are mutated (bit flips, truncation,
 splices, absurd length headers, random bodies, wrong-typed fields, bad signatures,
 wrong signature domains, boxes sealed to the wrong key).  Each input goes to a fresh
-protocol on a ``StringTransport``, so every one meets the full decoder and handler.
-Nothing may escape as an exception, the services' tables must stay consistent, and
-memory must not grow with the number of inputs.  ``make test`` runs a few thousand
-inputs; ``make fuzz`` (tools/fuzz.py) runs a million.
+protocol on a transport with a small, TCP-like buffer that is drained only now and
+then (so output often waits in the send queue), and meets the full decoder and
+handler.  Some inputs keep their connection open across later inputs, as a flood
+would: gateway sessions that join with valid HubInfo from a few addresses and
+identities (rejoins, replacements, hubs per address, the join budget, readers that
+stall until they are over their send queue), and peer-listener connections that never
+open (the unopened caps and the first-frame deadline).  The services' limits are set
+small so that every new limit is hit.  Nothing may escape as an exception, the
+services' tables and counts must come back empty, and memory must not grow with the
+number of inputs.  ``make test`` runs a few thousand inputs; ``make fuzz``
+(tools/fuzz.py) runs a million.
 """
 
 import json
@@ -19,7 +26,6 @@ from nacl.signing import SigningKey
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import fail
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from blockhub.gateway.admission import Admission
@@ -31,14 +37,16 @@ from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import Handshakes
 from blockhub.hub.hub import Hub
-from blockhub.hub.peer_protocol import PeerProtocol
+from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.hub.store import Store
 from blockhub.identity import Identity
+from blockhub.limits import Limits
 from blockhub.records import make_hubinfo
 from blockhub.wire import envelope, messages
 from blockhub.wire.canonical import b64
 from blockhub.wire.framing import HEADER
+from tests.flow import FlowStringTransport
 
 
 def _identity(seed: int) -> Identity:
@@ -46,6 +54,24 @@ def _identity(seed: int) -> Identity:
 
 
 GW, HUB, OTHER, MALLORY = (_identity(n) for n in (1, 2, 3, 4))
+JOINERS = [_identity(n) for n in range(10, 16)]  # hubs that join for real
+HOSTS = ["10.9.0.1", "10.9.0.2", "10.9.0.3"]
+KEEP = 40  # connections a flood keeps open at once, at most
+
+# Small limits, so that a few thousand inputs hit every one of them.
+LIMITS = Limits(max_send_queue=2048, close_timeout=5.0, unauthenticated_per_ip=2,
+                hubs_per_ip=2, updates_per_minute=30, updates_burst=3,
+                first_frame_timeout=10.0, unopened_per_ip=3, max_unopened=6)
+
+
+def _joins() -> list[tuple[Identity, bytes, bytes]]:
+    """Each joiner's valid join frame and a valid update after it."""
+    out = []
+    for ident in JOINERS:
+        join = messages.make("join", hubinfo=make_hubinfo(ident, "j", 1).to_json(), proof=None)
+        update = messages.make("update", hubinfo=make_hubinfo(ident, "j2", 2).to_json())
+        out.append((ident, messages.encode(join), messages.encode(update)))
+    return out
 
 
 def corpus() -> list[bytes]:
@@ -131,7 +157,8 @@ class Target:
     def __init__(self, data_dir: str):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
-        self.gateway = Gateway(GW, Admission(), self.clock, random=lambda n: b"\x05" * n)
+        self.gateway = Gateway(GW, Admission(), self.clock, random=lambda n: b"\x05" * n,
+                               limits=LIMITS)
         self.hub = Hub(HUB, "hub", self.clock, listen_port=7000)
         self.store = Store(os.path.join(data_dir, "fuzz.sqlite"))
         self.store.db.execute("PRAGMA synchronous=OFF")  # durability is not under test here
@@ -141,34 +168,97 @@ class Target:
         self.peers.handshakes = self.hub.handshakes = self.handshakes
         self.link = GatewayLink([GatewayEntry(GW.id, "127.0.0.1", 6610)],
                                 lambda e: None, self.hub, self.clock)
+        self.listener = PeerFactory(self.peers, self.clock, LIMITS)
+        self.joins = _joins()
+        self.open: list = []  # (protocol, transport) kept open across inputs
+        self.rng = random.Random(0)
         self.bugs = []
 
-    def _connect(self, proto, peer_id):
-        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
-                                    hostAddress=IPv4Address("TCP", "127.0.0.1", 6610))
+    def _connect(self, proto, peer_id, host="127.0.0.1"):
+        transport = FlowStringTransport(peerAddress=IPv4Address("TCP", host, 40000),
+                                        hostAddress=IPv4Address("TCP", "127.0.0.1", 6610),
+                                        buffer_size=self.rng.choice([64, 512, 4096]))
         proto.makeConnection(transport)
-        proto.peer_id = peer_id
+        if proto.connected and not transport.disconnecting:
+            proto.peer_id = peer_id
         return transport
 
+    def _read_some(self, transport):
+        """The reader takes what is waiting, or, now and then, stalls."""
+        if self.rng.random() < 0.7:
+            transport.drain()
+
     def gateway_input(self, data: bytes):
-        proto = GatewayProtocol(self.gateway, clock=self.clock)
-        self._connect(proto, OTHER.id)
-        self.gateway.connection_secured(proto)
-        proto.dataReceived(data)
+        proto = GatewayProtocol(self.gateway, clock=self.clock, limits=LIMITS)
+        transport = self._connect(proto, OTHER.id)
+        if proto.peer_id:
+            self.gateway.connection_secured(proto)
+            proto.dataReceived(data)
+            self._read_some(transport)
         proto.connectionLost(_closed)
 
     def hub_input(self, data: bytes):
         proto = HubGatewayProtocol(self.link, self.hub, clock=self.clock)
-        self._connect(proto, GW.id)
+        transport = self._connect(proto, GW.id)
         proto.admitted = True
         proto.dataReceived(data)
+        self._read_some(transport)
         proto.connectionLost(_closed)
 
     def peer_input(self, data: bytes):
         proto = PeerProtocol(self.peers, clock=self.clock)
-        self._connect(proto, OTHER.id)
+        transport = self._connect(proto, OTHER.id)
         proto.dataReceived(data)
+        self._read_some(transport)
         proto.connectionLost(_closed)
+
+    def gateway_session(self, data: bytes):
+        """A hub that joins for real (rejoining, replacing itself, crowding one
+        address), then sends junk or an update; kept open for a while."""
+        ident, join, update = self.rng.choice(self.joins)
+        proto = GatewayProtocol(self.gateway, clock=self.clock, limits=LIMITS)
+        transport = self._connect(proto, ident.id, host=self.rng.choice(HOSTS))
+        if proto.peer_id:
+            self.gateway.connection_secured(proto)
+            choice = self.rng.random()
+            if choice < 0.2:
+                pass  # silent: it holds an unauthenticated place until its deadline
+            elif choice < 0.5:
+                proto.dataReceived(join + update)
+            else:
+                proto.dataReceived(join + data)
+        self._keep(proto, transport)
+
+    def peer_flood(self, data: bytes):
+        """A connection to the hub's peer listener that finishes TLS and, mostly,
+        never opens; kept open until a deadline drops it."""
+        proto = self.listener.buildProtocol(None)
+        transport = self._connect(proto, MALLORY.id, host=self.rng.choice(HOSTS + ["10.9.0.4"]))
+        if proto.peer_id:
+            proto.secured()  # what handshakeCompleted does, without a certificate
+            if self.rng.random() < 0.2:
+                proto.dataReceived(data)
+        self._keep(proto, transport)
+
+    def _keep(self, proto, transport):
+        self.open.append((proto, transport))
+        if len(self.open) > KEEP:
+            old, _ = self.open.pop(self.rng.randrange(len(self.open)))
+            old.connectionLost(_closed)
+        self._reap()
+
+    def _reap(self):
+        """What TCP does for the connections kept open: deliver some of what they
+        wrote, and report the loss of those that closed."""
+        kept = []
+        for proto, transport in self.open:
+            if proto.connected and self.rng.random() < 0.3:
+                self._read_some(transport)
+            if transport.disconnecting:
+                proto.connectionLost(_closed)
+            else:
+                kept.append((proto, transport))
+        self.open = kept
 
     def _watch(self, event):
         if event.get("log_failure") is not None or event.get("log_level") == LogLevel.critical:
@@ -177,14 +267,23 @@ class Target:
     def run(self, count: int, seed: int = 0):
         rng = random.Random(seed)
         frames = corpus()
-        inputs = (self.gateway_input, self.hub_input, self.peer_input)
+        self.rng = random.Random(seed + 1)
+        inputs = (self.gateway_input, self.hub_input, self.peer_input,
+                  self.gateway_input, self.hub_input, self.peer_input,
+                  self.gateway_session, self.peer_flood)
         globalLogPublisher.addObserver(self._watch)
         try:
             for n in range(count):
-                inputs[n % 3](mutate(rng, frames))
+                inputs[n % len(inputs)](mutate(rng, frames))
                 if n % 100 == 99:
-                    self.clock.advance(11)  # let timers (join deadlines, pings) run
-            self.clock.advance(2 * 86400)
+                    self.clock.advance(11)  # let timers (deadlines, pings) run
+                    self._reap()
+            for _ in range(4):  # every deadline, then the aborts they cause
+                self.clock.advance(86400)
+                self._reap()
+            for proto, _transport in self.open:
+                proto.connectionLost(_closed)
+            self.open = []
         finally:
             globalLogPublisher.removeObserver(self._watch)
 
@@ -193,8 +292,29 @@ class Target:
         assert not self.bugs, f"{len(self.bugs)} unhandled errors, first: {self.bugs[0]}"
         assert self.gateway.presence.hubs == {}, "a fuzz connection stayed admitted"
         assert not self.gateway.unauthenticated, "the unauthenticated count leaked"
+        assert not self.gateway.unauthenticated.by_address, "an address count leaked"
+        assert not self.gateway.presence.per_host, "the admitted-per-address count leaked"
+        assert not self.gateway.presence.joined_frames, "a joined frame outlived its hub"
+        assert len(self.gateway.presence.update_limit) <= len(JOINERS) + 2, \
+            "join and update budgets grew past the keys that used them"
+        assert not self.listener.openings, "the unopened peer-connection count leaked"
+        assert not self.listener.openings.by_address, "an unopened-per-address count leaked"
+        assert not self.open, "a kept connection was not closed"
         assert not self.peers.connections, "a fuzz connection stayed attached"
         assert len(self.handshakes.pending()) <= self.handshakes.max_pending
+
+    def covered(self) -> dict:
+        """How often each new limit was hit: a run that never hits one tests nothing."""
+        counters = self.gateway.counters
+        return {"joins refused": counters.joins_refused,
+                "hubs per address": counters.refused_per_address,
+                "unauthenticated per address": counters.refused_unauthenticated,
+                "send queue full": counters.send_queue_full,
+                "close timeouts": counters.close_timeouts,
+                "replaced": counters.replaced,
+                "unopened per address": self.listener.refusals["TooManyFromAddress"],
+                "unopened in total": self.listener.refusals["TooManyUnopened"],
+                "first-frame deadline": self.listener.refusals["FirstFrameTimeout"]}
 
     def close(self):
         self.store.close()

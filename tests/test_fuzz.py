@@ -19,6 +19,8 @@ class FuzzTests(SynchronousTestCase):
         self.addCleanup(target.close)
         target.run(COUNT, seed=1)
         target.check()
+        missed = [limit for limit, hits in target.covered().items() if not hits]
+        self.assertEqual(missed, [], f"limits never hit: {target.covered()}")
 
     def test_memory_does_not_grow_with_bad_inputs(self):
         path = self.mktemp()
