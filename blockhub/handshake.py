@@ -6,8 +6,9 @@ and A's listen port, when A listens), a timestamp, a random nonce and a note.  B
 the seal, the signature, that it is the addressee, that the sender is who the
 gateway (or the TLS connection) says, and the freshness window.  Replays are caught
 by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
-when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.  A rejection tells A that B did not
-keep its request (B's pending list was full), naming the request's nonce and why.
+when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
+A rejection tells A that B did not keep its request (B's pending list was full),
+naming the request's nonce and why.
 Pure code: the time is passed in.
 """
 

@@ -68,12 +68,17 @@ class LimitsTests(SynchronousTestCase):
         self.assertEqual(world.gateway.counters.relay_refused, 2)
 
     def test_pending_limit(self):
+        # A full list drops its oldest request from a stranger to make room (see
+        # tests/test_handshake_security.py); a list full of requests from hubs b knows
+        # (here: one b asked itself) refuses the newcomer instead.
         world = World(limits=Limits(max_pending=1))
         b = world.full_hub(self, "b")
         askers = [world.full_hub(self, n) for n in ("a", "c")]
+        b.handshakes.connect(askers[0].id)
+        world.flush()
         for asker in askers:
             asker.handshakes.connect(b.id)
-        world.flush()
+            world.flush()
         self.assertEqual(len(b.handshakes.pending()), 1)
         self.assertEqual(b.handshakes.refusals["TooManyPending"], 1)
 
