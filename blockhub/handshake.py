@@ -20,18 +20,18 @@ from blockhub.errors import BadMessage, StaleMessage
 from blockhub.identity import Identity
 from blockhub.records import parse_endpoint
 from blockhub.wire import canonical, envelope
-from blockhub.wire.schema import Bytes, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import MAX_TIME, Bytes, Id, Int, Optional, Str, check_fields
 
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500
 MAX_REASON = 200
 
 _REQUEST = {"from": Id(), "to": Id(), "address": Optional(Str(64)),
-            "endpoint": Optional(Str(64)), "at": Int(0), "nonce": Bytes(16, 16),
+            "endpoint": Optional(Str(64)), "at": Int(0, MAX_TIME), "nonce": Bytes(16, 16),
             "note": Str(MAX_NOTE)}
-_ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0),
+_ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0, MAX_TIME),
                "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
-_REJECTION = {"from": Id(), "to": Id(), "at": Int(0), "nonce": Bytes(16, 16),
+_REJECTION = {"from": Id(), "to": Id(), "at": Int(0, MAX_TIME), "nonce": Bytes(16, 16),
               "request": Bytes(16, 16), "reason": Str(MAX_REASON)}
 
 

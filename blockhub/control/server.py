@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.protocols import amp
 
 from blockhub.control.commands import Call, ControlError
-from blockhub.errors import UserError
+from blockhub.errors import ProtocolError, UserError
 
 SOCKET_NAME = "control.sock"
 MAX_UNIX_PATH = 100
@@ -55,7 +55,9 @@ class ControlProtocol(amp.AMP):
         return d
 
     def _failed(self, failure, op):
-        if failure.check(UserError, ControlError):
+        if failure.check(UserError, ControlError, ProtocolError):
+            # ProtocolError: an argument the wire format refuses (text with no UTF-8
+            # form, say), the caller's mistake, said in one line.
             raise ControlError(str(failure.value))
         log.failure("control operation {op} failed", failure, op=op)
         raise ControlError(f"internal error in {op}; see the daemon's log")
