@@ -100,6 +100,8 @@ class PeerListenerTests(SynchronousTestCase):
         self.assertEqual(factory.refusals["TooManyFromAddress"], 12)
         self.assertEqual(factory.refusals["TooManyUnopened"], 44)
         self.assertEqual(factory.openings.by_address["10.0.0.1"], 8)
+        self.assertEqual(factory.status(), {"unopened": 64, "addresses": 57, "refusals": {
+            "TooManyFromAddress": 12, "TooManyUnopened": 44}})
 
         a.peers.send(b.id, "during the flood")
         b.peers.send(a.id, "and back")

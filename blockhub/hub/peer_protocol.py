@@ -165,6 +165,10 @@ class PeerFactory(Factory):
     def buildProtocol(self, addr):
         return PeerProtocol(self.peers, listener=self, **self.kw)
 
+    def status(self) -> dict:
+        """For the hub's status: {"unopened": N, "addresses": N, "refusals": {...}}."""
+        return dict(self.openings.status(), refusals=dict(self.refusals))
+
     def accepted(self, proto):
         """Give a new connection a place among the unopened, or abort it now."""
         kind = self.openings.refuse(proto.host)
