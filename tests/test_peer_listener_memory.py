@@ -2,15 +2,10 @@
 has a deadline, and only a few may wait at once, per address and in total, while an
 established peer keeps exchanging messages (security review #4)."""
 
-from twisted.internet.address import IPv4Address
-from twisted.internet.protocol import Factory
-from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.limits import Limits
 from blockhub.net.framed import FramedProtocol
-from blockhub.net.tls import PinnedClientCreator
 from tests.memory import World, new_identity
 
 
@@ -34,29 +29,13 @@ def listener_of(world, hub):
     return world.listeners[f"127.0.0.1:{hub.hub.listen_port}"].wrappedFactory
 
 
-def dial_from(world, host, hub, proto, identity):
-    """Connect ``proto`` to ``hub``'s listener from ``host`` (World.connect_peer always
-    dials from 127.0.0.1)."""
-    client = TLSMemoryBIOFactory(PinnedClientCreator(identity, hub.id), True,
-                                 Factory.forProtocol(lambda: proto))
-    client._clock = world.clock
-    world.next_port += 1
-    near = IPv4Address("TCP", host, world.next_port)
-    far = IPv4Address("TCP", "127.0.0.1", hub.hub.listen_port)
-    server = world.listeners[f"127.0.0.1:{hub.hub.listen_port}"]
-    server_proto = server.buildProtocol(near)
-    client_proto = client.buildProtocol(far)
-    world.pumps.append(iosim.connect(
-        server_proto, iosim.FakeTransport(server_proto, True, far, near),
-        client_proto, iosim.FakeTransport(client_proto, False, near, far), greet=False))
-    return proto
-
-
 class PeerListenerTests(SynchronousTestCase):
     def flood(self, world, hub, hosts):
         who = new_identity()
-        silent = [dial_from(world, host, hub, Silent(clock=world.clock, limits=world.limits),
-                            who) for host in hosts]
+        server = world.listeners[f"127.0.0.1:{hub.hub.listen_port}"]
+        silent = [Silent(clock=world.clock, limits=world.limits) for _ in hosts]
+        for host, proto in zip(hosts, silent, strict=True):
+            world.connect_peer(who, hub.id, server, proto, host=host)
         world.flush()
         return silent
 
