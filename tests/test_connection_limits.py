@@ -233,3 +233,39 @@ class BigGatewayTests(SynchronousTestCase):
         self.assertLessEqual(sent * len(frame), self.limits.max_send_queue + len(frame))
         proto.connectionLost(None)
         self.assertFalse(NEWCOMER.id in self.gateway.presence.hubs)
+
+
+class PeerLinkPacingTests(SynchronousTestCase):
+    """A peer link sends from the outbox only while its transport takes more, so a
+    burst of large messages to a slow reader waits on disk, not in memory, and never
+    trips ``max_send_queue``."""
+
+    def test_a_burst_to_a_slow_reader_waits_in_the_outbox(self):
+        from blockhub.hub.peer_protocol import PeerProtocol
+        from blockhub.hub.peers import Peers
+        from blockhub.hub.store import Store
+
+        limits = Limits(max_send_queue=256 * 1024, max_inflight=256)
+        clock = Clock()
+        store = Store(self.mktemp())
+        self.addCleanup(store.close)
+        peers = Peers(GW, store, clock, None, limits)
+        proto = PeerProtocol(peers, clock=clock, limits=limits)
+        wire = transport()
+        proto.makeConnection(wire)
+        proto.peer_id = NEWCOMER.id
+        proto.status, proto.attached = "connected", True
+        store.add_peer(NEWCOMER.id, None, False, 0)
+        for _ in range(40):
+            peers.send(NEWCOMER.id, "x" * 30000)  # 1.2 MB in all
+        clock.advance(0)
+        peers.attach(proto)
+        seqs = []
+        for _ in range(100):
+            seqs += [m["seq"] for m in kinds(wire.drain()) if m.kind == "message"]
+            self.assertLessEqual(proto.queue.bytes, limits.max_send_queue)
+            if seqs:
+                peers.acked(proto, seqs[-1])
+        self.assertFalse(wire.aborted)
+        self.assertEqual(seqs, list(range(1, 41)))
+        self.assertLess(wire.most, 4 * BUFFER)

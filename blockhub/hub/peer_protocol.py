@@ -31,16 +31,8 @@ SEND_QUEUE_FULL = "SendQueueFull"
 CLOSE_TIMEOUT = "CloseTimeout"
 
 
-def link_send_queue(limits) -> int:
-    """The send-queue bound of a peer link.  The peers manager writes up to
-    ``max_inflight`` messages at once, each up to a frame, and a reader that keeps up
-    must not be dropped for that burst; the bound is what a stalled reader can cost."""
-    return limits.max_send_queue + limits.max_inflight * limits.max_frame
-
-
 class PeerProtocol(FramedProtocol):
     def __init__(self, peers, first=None, listener=None, **kw):
-        kw.setdefault("max_send_queue", link_send_queue(kw.get("limits") or peers.limits))
         super().__init__(**kw)
         self.peers = peers
         self.first = first  # (kind, fields) for the dialer; None when accepting
@@ -100,6 +92,10 @@ class PeerProtocol(FramedProtocol):
 
     def close_timed_out(self):
         self.count(CLOSE_TIMEOUT)
+
+    def drained(self):
+        if self.attached:
+            self.peers.drained(self)
 
     def messageReceived(self, message):
         kind = message.kind

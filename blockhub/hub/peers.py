@@ -153,8 +153,12 @@ class Peers:
 
     def _pump(self, proto):
         """Send queued messages, keeping at most ``max_inflight`` unacknowledged on the
-        wire, oldest first (so order per sender holds)."""
+        wire, oldest first (so order per sender holds), and only while the connection's
+        transport takes them: the rest waits in the outbox, not in memory, until
+        ``drained``."""
         hub_id = proto.peer_id
+        if proto.paused:
+            return
         inflight = self.store.count_unacked(hub_id, up_to=proto.sent_seq)
         room = self.limits.max_inflight - inflight
         if room <= 0:
@@ -162,6 +166,13 @@ class Peers:
         for row in self.store.unacked(hub_id, after=proto.sent_seq, limit=room):
             proto.send("message", seq=row["seq"], text=row["text"], at=row["at"])
             proto.sent_seq = row["seq"]
+            if proto.paused:
+                break
+
+    def drained(self, proto):
+        """The peer read what was waiting: send on."""
+        if self.connections.get(proto.peer_id) is proto:
+            self._pump(proto)
 
     def detach(self, proto, reason: str):
         hub_id = proto.peer_id

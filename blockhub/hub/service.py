@@ -47,6 +47,7 @@ class HubService(MultiService):
         self.handshakes = handshakes
         self.store = store
         self.listener = None
+        self.peer_factory = None  # the listener's PeerFactory, for what it refused
         self.gateway_list = None
 
     def startService(self):
@@ -81,6 +82,10 @@ class HubService(MultiService):
         status["refusals"] = dict(self.handshakes.refusals)
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
+        if self.peer_factory is not None:
+            listener = self.peer_factory.status()
+            status["refusals"].update(listener.pop("refusals"))
+            status["peer_listener"] = listener
         for row in status["gateways"]:
             row["fingerprint"] = fingerprint(row["id"])
         if self.hub.gateway is not None:
@@ -205,8 +210,8 @@ def make_hub_service(options, reactor) -> HubService:
     hub.link = link
     top = HubService(hub, link, peers, handshakes, store)
     if options["listen"]:
-        factory = TLSMemoryBIOFactory(ServerCreator(identity), False,
-                                      PeerFactory(peers, reactor, limits))
+        top.peer_factory = PeerFactory(peers, reactor, limits)
+        factory = TLSMemoryBIOFactory(ServerCreator(identity), False, top.peer_factory)
         top.listener = ListeningService(
             reactor, options["listen"], factory,
             on_listening=lambda address: setattr(hub, "listen_port", address.port))

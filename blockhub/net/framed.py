@@ -218,6 +218,12 @@ class FramedProtocol(Protocol, TimeoutMixin):
             self._draining = False
         if self.closing_reason and not self.queue:
             self._finish_close()
+        elif not self.queue and not self.paused and self.connected:
+            self.drained()
+
+    def drained(self):
+        """Hook: everything waiting was handed to the transport, which takes more now
+        (a sender that stopped while ``paused`` may go on)."""
 
     # -- closing ---------------------------------------------------------------------
     def _ping(self):
