@@ -31,7 +31,7 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.protocol import GatewayProtocol
-from blockhub.handshake import seal_request
+from blockhub.handshake import seal_rejection, seal_request
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
@@ -81,6 +81,8 @@ def corpus() -> list[bytes]:
                                  b"\x01" * 16, "hi"))
     sealed_wrong_key = b64(seal_request(OTHER, MALLORY.id, None, 1_700_000_000,
                                         b"\x02" * 16, "x"))
+    rejection = b64(seal_rejection(OTHER, HUB.id, 1_700_000_000, b"\x03" * 16,
+                                   b64(b"\x04" * 16), "the pending list was full"))
     wrong_domain = envelope.sign(HUB, "peer-hello", info["body"]).to_json()
     wrong_domain["kind"] = "hubinfo"
     samples = [
@@ -100,6 +102,9 @@ def corpus() -> list[bytes]:
         ("deliver", {"from": OTHER.id, "kind": "request", "sealed": sealed_wrong_key}),
         ("deliver", {"from": MALLORY.id, "kind": "request", "sealed": sealed_ok}),
         ("deliver", {"from": OTHER.id, "kind": "acceptance", "sealed": sealed_ok}),
+        ("deliver", {"from": OTHER.id, "kind": "rejection", "sealed": rejection}),
+        ("deliver", {"from": OTHER.id, "kind": "rejection", "sealed": sealed_ok}),
+        ("relay", dict(to=OTHER.id, kind="rejection", sealed=rejection)),
         ("relay-refused", dict(to=OTHER.id, reason="offline")),
         ("peer-request", dict(sealed=sealed_ok)),
         ("peer-ready", dict(status="connected", reason=None)),
