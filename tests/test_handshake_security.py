@@ -314,3 +314,19 @@ class OneBadMessageTests(SynchronousTestCase):
         self.assertIsNone(good.closed)
         self.assertEqual(bad.sent, [])
         self.assertIn("storage error", bad.closed)
+
+
+class AddressSourceTests(SynchronousTestCase):
+    """Finding 16: pending says whether an address was seen or only claimed."""
+
+    def test_a_direct_request_shows_the_address_seen(self):
+        from blockhub.gateway.admission import Admission
+
+        key = b"n" * 32
+        world = World(Admission(mode="open", network_key=key))
+        a = world.full_hub(self, "a", network_key=key)
+        b = world.full_hub(self, "b", network_key=key)
+        a.handshakes.connect(b.id)
+        world.flush()
+        [row] = b.handshakes.pending()
+        self.assertEqual((row["address"], row["address_source"]), ("127.0.0.1", "seen"))

@@ -355,8 +355,7 @@ class Handshakes:
         if save:
             self.store.save_request("in", request.sender, "received", self.now(), expires_at,
                                     request.note, request.endpoint, observed, request.nonce)
-        inc = Incoming(self, request, observed)
-        inc.seen = seen  # observed is the address we saw, not the requester's claim
+        inc = Incoming(self, request, observed, seen=seen)
         self.incoming[request.sender] = inc
         self._arm(inc, expires_at)
         return inc
@@ -452,7 +451,7 @@ class Handshakes:
         or only the requester's claim for a relayed request ("claimed")."""
         return [{"id": m.peer, "note": m.request.note, "endpoint": m.request.endpoint,
                  "address": m.observed, "expires_at": m.expires_at,
-                 "address_source": "seen" if getattr(m, "seen", False) else "claimed",
+                 "address_source": "seen" if m.seen else "claimed",
                  "reason": m.reason}
                 for m in self.incoming.values() if m.state == "pending"]
 
@@ -486,10 +485,10 @@ class Handshakes:
         decode_id(hub_id)
         if block:
             removed = self._block(hub_id)
+        elif self.store.peer(hub_id) is None and hub_id not in self.peers.connections:
+            raise UserError(f"{hub_id} is not a peer of this hub")
         else:
             removed = self._end(hub_id, "the operator ended the peering")
-        if not removed and not block:
-            raise UserError(f"{hub_id} is not a peer of this hub")
         return {"peer": hub_id, "removed": removed, "blocked": block}
 
     def _block(self, hub_id: str) -> bool:

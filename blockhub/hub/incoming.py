@@ -24,11 +24,13 @@ class Incoming:
     _machine = MethodicalMachine()
     _setTrace = _machine._setTrace
 
-    def __init__(self, manager, request, observed: str | None, how: str | None = None):
+    def __init__(self, manager, request, observed: str | None, how: str | None = None,
+                 seen: bool = False):
         self.manager = manager
         self.request = request
         self.peer = request.sender
         self.observed = observed
+        self.seen = seen  # observed is the address we saw, not the requester's claim
         self.how = how
         self.reason = None
         self.timer = None
