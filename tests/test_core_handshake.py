@@ -7,7 +7,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub import policy
 from blockhub.errors import BadMessage, BadSeal, StaleMessage, UserError
 from blockhub.handshake import open_acceptance, open_request, seal_acceptance, seal_request
-from blockhub.hub.store import SCHEMA_VERSION, Store
+from blockhub.hub.db_schemas import SCHEMA_VERSION
+from blockhub.hub.store import Store
 from tests.memory import new_identity
 
 A, B, C = new_identity(), new_identity(), new_identity()

@@ -2,24 +2,17 @@
 
 Short transactions on the reactor thread, each committed before the hub acts on it
 on the wire (a message is stored before it is acknowledged).  WAL with full sync, so
-a ``kill -9`` loses nothing committed.  The schema lives in ``schema.sql``; upgrades
-are numbered steps applied at open.
+a ``kill -9`` loses nothing committed.  The schema, its files and its upgrades are
+``db_schemas.py``'s; this module only reads and writes rows.
 """
 
-import os
 import sqlite3
-from importlib import resources
 from pathlib import Path
 
 from blockhub.errors import UserError
+from blockhub.hub.db_schemas import SchemaError, open_database
 
 DB_NAME = "hub.sqlite"
-SCHEMA_VERSION = 3
-UPGRADES: dict[int, str] = {  # version N -> SQL that turns N-1 into N
-    2: "CREATE INDEX IF NOT EXISTS outbox_unacked ON outbox (peer, acked, seq);",
-    3: "ALTER TABLE requests ADD COLUMN how TEXT;"
-       "CREATE TABLE gateway_issued (key TEXT PRIMARY KEY, issued INTEGER NOT NULL);",
-}
 
 
 class StoreError(UserError):
@@ -30,40 +23,15 @@ class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            if not self.path.exists():
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db = sqlite3.connect(str(self.path), isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
+            self.db = open_database(self.path)
+        except SchemaError as e:
+            raise StoreError(str(e))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> "Store":
         return cls(Path(data_dir) / DB_NAME)
-
-    def _migrate(self):
-        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
-        if "version" not in tables:
-            text = resources.files("blockhub.hub").joinpath("schema.sql").read_text()
-            sql = "\n".join(line.split("--")[0] for line in text.splitlines())
-            with self.transaction():
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("INSERT INTO version VALUES (?)", (SCHEMA_VERSION,))
-            return
-        (version,) = self.db.execute("SELECT version FROM version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer blockhub (schema {version})")
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in UPGRADES[step].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("UPDATE version SET version = ?", (step,))
 
     def transaction(self):
         return _Transaction(self.db)

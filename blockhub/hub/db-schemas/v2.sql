@@ -1,5 +1,6 @@
--- The hub's database at the newest version (store.SCHEMA_VERSION).  Older databases
--- are brought here by the numbered steps in store.py.
+-- The hub's database at schema version 2, in full.  A new database is made from the
+-- newest of these files; an older one is brought forward by upgrade-to-vN.sql, one
+-- step at a time (see store.py).  A version's file never changes once released.
 CREATE TABLE version (version INTEGER NOT NULL);
 
 CREATE TABLE approved_keys (id TEXT PRIMARY KEY, added_at INTEGER NOT NULL);
@@ -21,8 +22,6 @@ CREATE TABLE requests (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    how TEXT,                   -- what an 'in' request was accepted on: auto, auto-range,
-                                -- operator (NULL until accepted)
     PRIMARY KEY (direction, peer)
 );
 
@@ -55,9 +54,6 @@ CREATE TABLE inbox (
     received_at INTEGER NOT NULL,
     UNIQUE (peer, seq)
 );
-
--- The newest 'issued' of a signed gateway record taken, per gateway key (no rollback).
-CREATE TABLE gateway_issued (key TEXT PRIMARY KEY, issued INTEGER NOT NULL);
 
 -- What an archive hub saw: every presence change with its signed HubInfo.
 CREATE TABLE archive (
