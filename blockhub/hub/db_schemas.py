@@ -81,10 +81,10 @@ def _upgrade(path: Path):
     """Bring an older database to the newest schema, after keeping a copy of it.  This
     connection holds the exclusive lock from before the copy to the last step, so no
     other process has the database open meanwhile (a hub running on it is refused)."""
-    db = _connect(path, "locking_mode=EXCLUSIVE", "synchronous=FULL", timeout=LOCK_WAIT)
+    db = _connect(path, "locking_mode=EXCLUSIVE", timeout=LOCK_WAIT)
     try:
         try:
-            db.execute("BEGIN EXCLUSIVE")
+            db.execute("BEGIN EXCLUSIVE")  # the first use of the file: nothing read before
         except sqlite3.OperationalError as e:
             if e.sqlite_errorname != "SQLITE_BUSY":
                 raise
@@ -92,6 +92,7 @@ def _upgrade(path: Path):
                               "has it open (is a hub running on this data directory?)")
         version = _version(db, path)
         db.execute("COMMIT")  # the lock stays, in this locking mode
+        db.execute("PRAGMA synchronous=FULL")
         backup = _backup(db, path, version)
         log.info("upgrading the hub database {path} from schema {old} to {new}; a copy of "
                  "it is kept in {backup}", path=str(path), old=version, new=SCHEMA_VERSION,
