@@ -29,8 +29,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from blockhub.gateway.admission import Admission
-from blockhub.gateway.gateway import Gateway
-from blockhub.gateway.protocol import GatewayProtocol
+from blockhub.gateway.build import build_gateway
 from blockhub.handshake import seal_rejection, seal_request
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_link import GatewayLink
@@ -162,8 +161,9 @@ class Target:
     def __init__(self, data_dir: str):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
-        self.gateway = Gateway(GW, Admission(), self.clock, random=lambda n: b"\x05" * n,
-                               limits=LIMITS)
+        self.gateway_graph = build_gateway(GW, Admission(), self.clock, LIMITS,
+                                           random=lambda n: b"\x05" * n)
+        self.gateway = self.gateway_graph.gateway
         self.hub = Hub(HUB, "hub", self.clock, listen_port=7000)
         self.store = Store(os.path.join(data_dir, "fuzz.sqlite"))
         self.store.db.execute("PRAGMA synchronous=OFF")  # durability is not under test here
@@ -194,10 +194,10 @@ class Target:
             transport.drain()
 
     def gateway_input(self, data: bytes):
-        proto = GatewayProtocol(self.gateway, clock=self.clock, limits=LIMITS)
+        proto = self.gateway_graph.factory.buildProtocol(None)
         transport = self._connect(proto, OTHER.id)
         if proto.peer_id:
-            self.gateway.connection_secured(proto)
+            proto.secured()  # what handshakeCompleted does, without a certificate
             proto.dataReceived(data)
             self._read_some(transport)
         proto.connectionLost(_closed)
@@ -221,10 +221,10 @@ class Target:
         """A hub that joins for real (rejoining, replacing itself, crowding one
         address), then sends junk or an update; kept open for a while."""
         ident, join, update = self.rng.choice(self.joins)
-        proto = GatewayProtocol(self.gateway, clock=self.clock, limits=LIMITS)
+        proto = self.gateway_graph.factory.buildProtocol(None)
         transport = self._connect(proto, ident.id, host=self.rng.choice(HOSTS))
         if proto.peer_id:
-            self.gateway.connection_secured(proto)
+            proto.secured()
             choice = self.rng.random()
             if choice < 0.2:
                 pass  # silent: it holds an unauthenticated place until its deadline

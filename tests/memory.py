@@ -12,8 +12,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test import iosim
 
 from blockhub.gateway.admission import Admission
-from blockhub.gateway.gateway import Gateway
-from blockhub.gateway.protocol import GatewayFactory
+from blockhub.gateway.build import build_gateway
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
@@ -36,11 +35,11 @@ class World:
         self.clock.advance(1_700_000_000)
         self.identity = gateway_identity or new_identity()
         self.limits = attrs.evolve(limits or DEFAULT, idle_timeout=idle_timeout)
-        self.gateway = Gateway(self.identity, admission or Admission(), self.clock,
-                               random=lambda n: b"\x07" * n, limits=self.limits)
+        graph = build_gateway(self.identity, admission or Admission(), self.clock,
+                              self.limits, random=lambda n: b"\x07" * n)
+        self.gateway = graph.gateway
         self.idle_timeout = idle_timeout
-        factory = GatewayFactory(self.gateway, self.clock, self.limits)
-        self.server_factory = TLSMemoryBIOFactory(ServerCreator(self.identity), False, factory)
+        self.server_factory = graph.tls_factory
         # TLS aggregates small writes until the next reactor turn: make it our Clock's.
         self.server_factory._clock = self.clock
         self.pumps = []

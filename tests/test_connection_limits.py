@@ -10,8 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
-from blockhub.gateway.gateway import Gateway
-from blockhub.gateway.protocol import GatewayProtocol
+from blockhub.gateway.build import build_gateway
 from blockhub.identity import Identity
 from blockhub.ids import encode_id
 from blockhub.limits import Limits
@@ -172,8 +171,9 @@ class BigGatewayTests(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.limits = Limits(max_send_queue=256 * 1024, max_hubs=self.HUBS + 1)
-        self.gateway = Gateway(GW, Admission(), self.clock, random=lambda n: b"\x01" * n,
-                               limits=self.limits)
+        self.graph = build_gateway(GW, Admission(), self.clock, self.limits,
+                                   random=lambda n: b"\x01" * n)
+        self.gateway = self.graph.gateway
         presence = self.gateway.presence
         info = make_hubinfo(GW, "a hub with a name of some length", 1, {}).to_json()
         template = messages.encode(messages.make("presence", event="joined", hub=GW.id,
@@ -187,10 +187,10 @@ class BigGatewayTests(SynchronousTestCase):
         self.assertGreater(self.table_bytes, 4 * self.limits.max_send_queue)
 
     def newcomer(self):
-        proto = GatewayProtocol(self.gateway, clock=self.clock, limits=self.limits)
+        proto = self.graph.factory.buildProtocol(None)
         proto.makeConnection(transport("127.0.0.9"))
         proto.peer_id = NEWCOMER.id
-        self.gateway.connection_secured(proto)
+        proto.secured()
         info = make_hubinfo(NEWCOMER, "new", 1, {}).to_json()
         proto.dataReceived(messages.encode(messages.make("join", hubinfo=info, proof=None)))
         return proto

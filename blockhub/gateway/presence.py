@@ -15,36 +15,16 @@ the budget outlives a leave, so rejoining is no way around the update limit.
 
 import collections
 
-import attrs
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage
-from blockhub.limits import DEFAULT, Limits
+from blockhub.gateway.counters import Counters
+from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
 from blockhub.records import HubInfo, parse_endpoint
 from blockhub.wire import messages
 
 log = Logger()
-
-
-@attrs.define
-class Counters:
-    joined: int = 0
-    left: int = 0
-    replaced: int = 0
-    refused: int = 0
-    refused_full: int = 0
-    refused_unauthenticated: int = 0
-    tls_timeouts: int = 0
-    protocol_errors: int = 0
-    updates: int = 0
-    updates_refused: int = 0
-    relayed: int = 0
-    relay_refused: int = 0
-    joins_refused: int = 0          # over the per-key budget of joins and updates
-    refused_per_address: int = 0    # over --max-hubs-per-ip
-    send_queue_full: int = 0        # aborted: did not read, over --max-send-queue
-    close_timeouts: int = 0         # aborted: a close did not drain in --close-timeout
 
 
 class _Budget(RateLimiter):
@@ -76,12 +56,13 @@ class _Budget(RateLimiter):
 
 
 class Presence:
-    def __init__(self, mode: str, limits: Limits = DEFAULT):
+    def __init__(self, mode: str, limits: Limits, clock, counters: Counters):
         self.mode = mode
         self.limits = limits
+        self.clock = clock
         self.hubs: dict[str, tuple[object, HubInfo]] = {}
         self.joined_frames: dict[str, bytes] = {}  # hub id -> its current "joined" frame
-        self.counters = Counters()
+        self.counters = counters
         self.update_limit = _Budget(limits.updates_per_minute, limits.updates_burst)
         self.per_host: collections.Counter = collections.Counter()  # admitted hubs
 
@@ -135,7 +116,7 @@ class Presence:
             return
         if info.seq <= current[1].seq:
             raise BadMessage("hubinfo update does not increase seq")
-        if not self.update_limit.allow(info.id, conn.clock.seconds()):
+        if not self.update_limit.allow(info.id, self.clock.seconds()):
             self.counters.updates_refused += 1
             log.warn("hub {hub} updates its HubInfo too often; update ignored", hub=info.id)
             return

@@ -1,49 +1,58 @@
-"""The gateway's side of a hub connection: frames in, calls on ``Gateway`` out."""
+"""The gateway's side of a hub connection: frames in, calls on its session out.
+
+Each protocol owns the session it is built with (``make_session(self)``, given by the
+wiring in ``build.py``); the session decides what each event means.  The protocol only
+counts what the framed layer does to a connection on its own (TLS and close timeouts,
+a full send queue, a protocol error)."""
 
 from twisted.internet.protocol import Factory
 
+from blockhub.gateway.counters import Counters
 from blockhub.net.framed import FramedProtocol
 
 
 class GatewayProtocol(FramedProtocol):
-    def __init__(self, gateway, **kw):
+    def __init__(self, make_session, counters: Counters, **kw):
         super().__init__(**kw)
-        self.gateway = gateway
-        self.opening = None  # a slot among the unauthenticated until it joins
+        self.counters = counters
+        self.session = make_session(self)
 
     def connectionMade(self):
         super().connectionMade()
-        self.gateway.connection_made(self)
+        self.session.connected()
 
     def tls_timed_out(self):
-        self.gateway.counters.tls_timeouts += 1
+        self.counters.tls_timeouts += 1
 
     def send_queue_full(self):
-        self.gateway.counters.send_queue_full += 1
+        self.counters.send_queue_full += 1
 
     def close_timed_out(self):
-        self.gateway.counters.close_timeouts += 1
+        self.counters.close_timeouts += 1
 
     def protocol_error(self, error):
-        self.gateway.counters.protocol_errors += 1
+        self.counters.protocol_errors += 1
         super().protocol_error(error)
 
     def secured(self):
-        self.gateway.connection_secured(self)
+        self.session.secured()
 
     def messageReceived(self, message):
-        self.gateway.received(self, message)
+        self.session.received(message)
 
     def lost(self, reason):
-        self.gateway.connection_lost(self, reason)
+        self.session.lost(reason)
 
 
 class GatewayFactory(Factory):
+    """Builds each connection's protocol (with its session) with ``make_protocol``."""
+
     noisy = False
 
-    def __init__(self, gateway, clock, limits):
-        self.gateway = gateway
-        self.kw = dict(clock=clock, limits=limits)
+    def __init__(self, make_protocol):
+        self.make_protocol = make_protocol
 
     def buildProtocol(self, addr):
-        return GatewayProtocol(self.gateway, **self.kw)
+        proto = self.make_protocol()
+        proto.factory = self
+        return proto

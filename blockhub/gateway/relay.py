@@ -9,24 +9,24 @@ per minute).
 
 from twisted.logger import Logger
 
-from blockhub.limits import DEFAULT
+from blockhub.gateway.counters import Counters
+from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
 from blockhub.wire import messages
 
 log = Logger()
 
 
-
 class Relay:
-    def __init__(self, presence, clock, per_minute: int = DEFAULT.relay_per_minute,
-                 burst: int = DEFAULT.relay_burst):
+    def __init__(self, presence, counters: Counters, clock, limits: Limits):
         self.presence = presence
+        self.counters = counters
         self.clock = clock
-        self.limit = RateLimiter(per_minute, burst)
+        self.limit = RateLimiter(limits.relay_per_minute, limits.relay_burst)
 
     def relay(self, conn, message) -> None:
         sender, target = conn.peer_id, message["to"]
-        counters = self.presence.counters
+        counters = self.counters
         if not self.limit.allow(sender, self.clock.seconds()):
             counters.relay_refused += 1
             log.warn("relay limit reached for {hub}", hub=sender)

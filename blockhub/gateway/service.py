@@ -1,12 +1,12 @@
-"""Wire a gateway together from its options: identity, admission, the TLS listener,
-the relay and the control socket, as one MultiService."""
+"""The gateway daemon from its options: identity and admission, the object graph
+(``build.py``), the TLS listener, the HTTP record, the manhole and the control socket,
+as one MultiService."""
 
 from pathlib import Path
 
 import attrs
 from twisted.application.service import MultiService
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web.server import Site
 
 from blockhub import keystore, netkey
@@ -14,13 +14,12 @@ from blockhub.control.server import control_service
 from blockhub.errors import BadMessage, UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway.admission import Admission, load_allow_keys
+from blockhub.gateway.build import build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
-from blockhub.gateway.protocol import GatewayFactory
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
-from blockhub.net.tls import ServerCreator
 from blockhub.records import parse_endpoint
 
 log = Logger()
@@ -75,12 +74,9 @@ def make_gateway_service(options, reactor) -> GatewayService:
         allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
         network_key=(netkey.load_network_key(options["network-key"])
                      if options["network-key"] else None))
-    limits = limits_from_options(options)
-    gateway = Gateway(identity, admission, reactor, limits=limits)
-    factory = GatewayFactory(gateway, reactor, limits)
-    tls = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
-    listener = ListeningService(reactor, options["listen"], tls)
-    top = GatewayService(gateway, listener)
+    graph = build_gateway(identity, admission, reactor, limits_from_options(options))
+    listener = ListeningService(reactor, options["listen"], graph.tls_factory)
+    top = GatewayService(graph.gateway, listener)
     listener.setServiceParent(top)
     if options["http"]:
         ip, port = _public_address(options["public-address"])
@@ -88,9 +84,9 @@ def make_gateway_service(options, reactor) -> GatewayService:
         top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
         top.http.setServiceParent(top)
     if options["manhole"]:
-        namespace = {"service": top, "reactor": reactor, "gateway": gateway,
-                     "presence": gateway.presence, "relay": gateway.relay_handler,
-                     "counters": gateway.counters}
+        namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,
+                     "presence": graph.presence, "relay": graph.relay,
+                     "counters": graph.counters}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         namespace).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)

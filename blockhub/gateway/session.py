@@ -1,71 +1,254 @@
-"""One hub's connection to the gateway, as an Automat machine.
+"""One hub's connection to the gateway, as an Automat machine (the typed API).
 
-greeted (hello sent) -> admitted (join accepted) -> closed.  Only ``join`` is allowed
-before admission; ``update`` and ``relay`` only after.  Anything else is impossible and
-raises, which the protocol turns into a protocol error for that connection.
+new -> securing (TLS under way; holds an unauthenticated place) -> greeted (hello
+sent, join deadline running) -> admitted (in the presence table) -> closed.  A
+connection turned away (at the door, for its key, its join or a missed deadline) is
+refused until it is gone.  Only ``join`` is allowed once greeted, ``update`` and
+``relay`` only once admitted; anything else raises, and the protocol turns that into a
+protocol error for this connection alone.
+
+The machine asks ``Gateway`` for a verdict and gives it to itself as an input (``drop``,
+``greet``, ``admit``, ``refuse``); Automat queues such an input until the transition
+that sent it is done, so no output runs inside another.  The typed API has no state
+accessor, so every transition records the name of the state it enters in
+``GatewaySession.state`` (the manhole and error texts show it).
 """
 
-from automat import MethodicalMachine
+from __future__ import annotations
 
-from blockhub.machines import watch
+import functools
+from typing import Protocol
+
+import attrs
+from automat import NoTransition, TypeMachineBuilder
+from twisted.internet.interfaces import IDelayedCall
+
+from blockhub.errors import BadMessage
+from blockhub.gateway.gateway import Refused
+from blockhub.records import HubInfo
+from blockhub.timers import cancel
+from blockhub.wire.messages import Message
+
+
+class Inputs(Protocol):
+    def connected(self) -> None:
+        "TCP accepted (the protocol's connectionMade)"
+
+    def drop(self, reason: str) -> None:
+        "verdict: no unauthenticated place is left for its address"
+
+    def secured(self) -> None:
+        "TLS is up; the hub's key is known"
+
+    def greet(self) -> None:
+        "verdict: its key may join"
+
+    def join(self, message: Message) -> None:
+        "a join frame arrived"
+
+    def admit(self, info: HubInfo) -> None:
+        "verdict: the join is accepted"
+
+    def refuse(self, reason: str) -> None:
+        "verdict: turned away, with the reason it is told"
+
+    def update(self, message: Message) -> None:
+        "a HubInfo update arrived"
+
+    def relay(self, message: Message) -> None:
+        "a sealed handshake to relay arrived"
+
+    def join_timed_out(self) -> None:
+        "the join deadline passed"
+
+    def lost(self, reason: str) -> None:
+        "the connection is gone"
+
+
+@attrs.frozen
+class Greeting:
+    """What exists only while greeted: the challenge sent and the join deadline."""
+
+    challenge: bytes = attrs.field(repr=False)
+    deadline: IDelayedCall
 
 
 class GatewaySession:
-    _machine = MethodicalMachine()
-    _setTrace = _machine._setTrace
+    """The per-connection state: the machine, the place it holds among unauthenticated
+    connections and the name of its state.  The protocol calls ``connected``,
+    ``secured``, ``received`` and ``lost``; nothing else writes here."""
 
-    def __init__(self, conn, gateway):
+    def __init__(self, conn, gateway, presence, relay, clock, join_timeout: float,
+                 random):
         self.conn = conn
         self.gateway = gateway
-        watch(self, "greeted", "gateway session", quiet=True)
+        self.presence = presence
+        self.relay = relay
+        self.clock = clock
+        self.join_timeout = join_timeout
+        self.random = random
+        self.state = "new"
+        self.slot = None  # a blockhub.net.opening.Slot from connected until joined or gone
+        self._machine = _Machine(self)
+        self._handlers = {"join": self._machine.join, "update": self._machine.update,
+                          "relay": self._machine.relay}
 
-    @_machine.state(initial=True)
-    def greeted(self):
-        "hello sent; waiting for the hub's signed HubInfo (and network key proof)"
+    def connected(self) -> None:
+        self._machine.connected()
 
-    @_machine.state()
-    def admitted(self):
-        "in the presence table; its HubInfo is shared"
+    def secured(self) -> None:
+        self._machine.secured()
 
-    @_machine.state()
-    def closed(self):
-        "the connection is gone"
+    def received(self, message: Message) -> None:
+        handle = self._handlers.get(message.kind)
+        if handle is None:
+            raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
+        try:
+            handle(message)
+        except NoTransition:
+            raise BadMessage(f"{message.kind!r} is not allowed in state {self.state}")
 
-    @_machine.input()
-    def join(self, info):
-        "a valid join arrived"
+    def lost(self, reason: str) -> None:
+        self._machine.lost(reason)
 
-    @_machine.input()
-    def update(self, info):
-        "a valid HubInfo update arrived"
+    def release(self) -> None:
+        """Give the unauthenticated place back (joined, or gone)."""
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
 
-    @_machine.input()
-    def relay(self, message):
-        "a sealed handshake to relay"
 
-    @_machine.input()
-    def lost(self, reason):
-        "the connection closed"
+_builder = TypeMachineBuilder(Inputs, GatewaySession)
 
-    @_machine.output()
-    def _admit(self, info):
-        self.gateway.presence.join(self.conn, info)
 
-    @_machine.output()
-    def _update(self, info):
-        self.gateway.presence.update(self.conn, info)
+def _greeting(machine: Inputs, session: GatewaySession) -> Greeting:
+    """Entering greeted: a fresh challenge, the join deadline, and the hello."""
+    challenge = session.random(32)
+    deadline = session.clock.callLater(session.join_timeout, machine.join_timed_out)
+    session.gateway.hello(session.conn, challenge)
+    return Greeting(challenge, deadline)
 
-    @_machine.output()
-    def _relay(self, message):
-        self.gateway.relay(self.conn, message)
 
-    @_machine.output()
-    def _leave(self, reason):
-        self.gateway.presence.leave(self.conn, reason)
+new = _builder.state("new")
+securing = _builder.state("securing")
+greeted = _builder.state("greeted", _greeting)
+admitted = _builder.state("admitted")
+refused = _builder.state("refused")
+closed = _builder.state("closed")
 
-    greeted.upon(join, enter=admitted, outputs=[_admit])
-    greeted.upon(lost, enter=closed, outputs=[])
-    admitted.upon(update, enter=admitted, outputs=[_update])
-    admitted.upon(relay, enter=admitted, outputs=[_relay])
-    admitted.upon(lost, enter=closed, outputs=[_leave])
-    closed.upon(lost, enter=closed, outputs=[])
+
+def _on(old, inputs, new_state):
+    """Register the decorated behaviour for each of ``inputs`` in ``old``, entering
+    ``new_state``; the name of the state entered is recorded first."""
+    def register(behaviour):
+        @functools.wraps(behaviour)
+        def run(machine, session, *args):
+            session.state = new_state.name
+            return behaviour(machine, session, *args)
+
+        for one in inputs:
+            upon = old.upon(one)
+            (upon.loop() if new_state is old else upon.to(new_state))(run)
+        return behaviour
+    return register
+
+
+@_on(new, [Inputs.connected], securing)
+def _enter(machine: Inputs, session: GatewaySession) -> None:
+    try:
+        session.slot = session.gateway.take_slot(session.conn)
+    except Refused as refusal:
+        machine.drop(refusal.reason)
+
+
+@_on(securing, [Inputs.drop], refused)
+def _drop(machine: Inputs, session: GatewaySession, reason: str) -> None:
+    session.conn.close(reason, abort=True)
+
+
+@_on(securing, [Inputs.secured], securing)
+def _check_key(machine: Inputs, session: GatewaySession) -> None:
+    try:
+        session.gateway.check_key(session.conn)
+    except Refused as refusal:
+        machine.refuse(refusal.reason)
+    else:
+        machine.greet()
+
+
+@_on(securing, [Inputs.greet], greeted)
+def _greeted(machine: Inputs, session: GatewaySession) -> None:
+    """The hello went out as the greeting was made (``_greeting``)."""
+
+
+@_on(securing, [Inputs.join, Inputs.update, Inputs.relay], securing)
+def _too_early(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    raise BadMessage(f"{message.kind} before the TLS handshake completed")
+
+
+@_on(greeted, [Inputs.join], greeted)
+def _judge(machine: Inputs, session: GatewaySession, greeting: Greeting,
+           message: Message) -> None:
+    try:
+        info = session.gateway.judge_join(session.conn, message, greeting.challenge)
+    except Refused as refusal:
+        machine.refuse(refusal.reason)
+    else:
+        machine.admit(info)
+
+
+@_on(greeted, [Inputs.admit], admitted)
+def _admit(machine: Inputs, session: GatewaySession, greeting: Greeting,
+           info: HubInfo) -> None:
+    cancel(greeting.deadline)
+    session.release()
+    session.presence.join(session.conn, info)
+
+
+@_on(greeted, [Inputs.refuse], refused)
+def _refuse_greeted(machine: Inputs, session: GatewaySession, greeting: Greeting,
+                    reason: str) -> None:
+    cancel(greeting.deadline)
+    session.gateway.refuse(session.conn, reason)
+
+
+@_on(securing, [Inputs.refuse], refused)
+def _refuse(machine: Inputs, session: GatewaySession, reason: str) -> None:
+    session.gateway.refuse(session.conn, reason)
+
+
+@_on(greeted, [Inputs.join_timed_out], refused)
+def _missed_join(machine: Inputs, session: GatewaySession, greeting: Greeting) -> None:
+    session.gateway.missed_join(session.conn)
+
+
+@_on(admitted, [Inputs.update], admitted)
+def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    info = session.gateway.checked_info(session.conn, message["hubinfo"])
+    session.presence.update(session.conn, info)
+
+
+@_on(admitted, [Inputs.relay], admitted)
+def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    session.relay.relay(session.conn, message)
+
+
+@_on(admitted, [Inputs.lost], closed)
+def _leave(machine: Inputs, session: GatewaySession, reason: str) -> None:
+    session.presence.leave(session.conn, reason)
+
+
+@_on(greeted, [Inputs.lost], closed)
+def _gone_greeted(machine: Inputs, session: GatewaySession, greeting: Greeting,
+                  reason: str) -> None:
+    cancel(greeting.deadline)
+    session.release()
+
+
+@_on(securing, [Inputs.lost], closed)
+@_on(refused, [Inputs.lost], closed)
+def _gone(machine: Inputs, session: GatewaySession, reason: str) -> None:
+    session.release()
+
+
+_Machine = _builder.build()

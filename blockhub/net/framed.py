@@ -25,6 +25,7 @@ from blockhub.errors import ProtocolError
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id
+from blockhub.timers import cancel
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
 
@@ -95,9 +96,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
 
     def handshakeCompleted(self):
         """TLS is up and the peer's key is proven; subclasses continue in ``secured``."""
-        if self._tls_deadline is not None and self._tls_deadline.active():
-            self._tls_deadline.cancel()
-        self._tls_deadline = None
+        self._tls_deadline = cancel(self._tls_deadline)
         self.peer_id = peer_id(self.transport)
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = self.clock
@@ -112,9 +111,8 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.setTimeout(None)
         self.queue.clear()
         self._producing = False
-        for call in (self._tls_deadline, self._close_deadline):
-            if call is not None and call.active():
-                call.cancel()
+        self._tls_deadline = cancel(self._tls_deadline)
+        self._close_deadline = cancel(self._close_deadline)
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         self.lost(self.closing_reason or reason.getErrorMessage())

@@ -1,0 +1,55 @@
+"""The gateway's object graph, built in one place.
+
+Every object gets its collaborators in its constructor: one ``Counters``, the presence
+table, the relay, the decisions (``Gateway``) with its count of unauthenticated
+connections, and a factory whose every protocol is built with its own session machine.
+The twistd service, the in-memory test world and the fuzzer all build a gateway here.
+"""
+
+import os
+
+import attrs
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from blockhub.gateway.admission import Admission
+from blockhub.gateway.counters import Counters
+from blockhub.gateway.gateway import Gateway
+from blockhub.gateway.presence import Presence
+from blockhub.gateway.protocol import GatewayFactory, GatewayProtocol
+from blockhub.gateway.relay import Relay
+from blockhub.gateway.session import GatewaySession
+from blockhub.identity import Identity
+from blockhub.limits import DEFAULT, Limits
+from blockhub.net.opening import Openings
+from blockhub.net.tls import ServerCreator
+
+
+@attrs.frozen
+class GatewayGraph:
+    gateway: Gateway
+    presence: Presence
+    relay: Relay
+    counters: Counters
+    factory: GatewayFactory           # plain protocols, each with its session
+    tls_factory: TLSMemoryBIOFactory  # what the listener serves: TLS around ``factory``
+
+
+def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
+                  random=os.urandom) -> GatewayGraph:
+    """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges."""
+    counters = Counters()
+    presence = Presence(admission.mode, limits, clock, counters)
+    relay = Relay(presence, counters, clock, limits)
+    gateway = Gateway(identity, admission, clock, limits, presence, counters,
+                      Openings(limits.unauthenticated_per_ip))
+
+    def make_session(conn) -> GatewaySession:
+        return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,
+                              random)
+
+    def make_protocol() -> GatewayProtocol:
+        return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
+
+    factory = GatewayFactory(make_protocol)
+    tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
+    return GatewayGraph(gateway, presence, relay, counters, factory, tls_factory)
