@@ -31,13 +31,10 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
 from blockhub.handshake import seal_rejection, seal_request
+from blockhub.hub.build import HubSettings, build_hub
 from blockhub.hub.config import GatewayEntry
-from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
-from blockhub.hub.handshakes import Handshakes
-from blockhub.hub.hub import Hub
-from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
-from blockhub.hub.peers import Peers
+from blockhub.hub.peer_protocol import PeerProtocol
 from blockhub.hub.store import Store
 from blockhub.identity import Identity
 from blockhub.limits import Limits
@@ -164,16 +161,15 @@ class Target:
         self.gateway_graph = build_gateway(GW, Admission(), self.clock, LIMITS,
                                            random=lambda n: b"\x05" * n)
         self.gateway = self.gateway_graph.gateway
-        self.hub = Hub(HUB, "hub", self.clock, listen_port=7000)
-        self.store = Store(os.path.join(data_dir, "fuzz.sqlite"))
-        self.store.db.execute("PRAGMA synchronous=OFF")  # durability is not under test here
-        self.peers = Peers(HUB, self.store, self.clock,
-                           lambda hub_id, address, proto: fail(ConnectionRefusedError()))
-        self.handshakes = Handshakes(HUB, self.store, self.clock, self.hub, self.peers)
-        self.peers.handshakes = self.hub.handshakes = self.handshakes
-        self.link = GatewayLink([GatewayEntry(GW.id, "127.0.0.1", 6610)],
-                                lambda e: None, self.hub, self.clock)
-        self.listener = PeerFactory(self.peers, self.clock, LIMITS)
+        store = Store(os.path.join(data_dir, "fuzz.sqlite"))
+        store.db.execute("PRAGMA synchronous=OFF")  # durability is not under test here
+        graph = build_hub(HUB, store, self.clock, [GatewayEntry(GW.id, "127.0.0.1", 6610)],
+                          lambda hub_id, address, proto: fail(ConnectionRefusedError()),
+                          lambda entry, make_protocol: None,
+                          HubSettings(name="hub", listen_port=7000, limits=LIMITS))
+        self.hub, self.store, self.link = graph.hub, graph.store, graph.link
+        self.peers, self.handshakes = graph.peers, graph.handshakes
+        self.listener = graph.peer_factory
         self.joins = _joins()
         self.open: list = []  # (protocol, transport) kept open across inputs
         self.rng = random.Random(0)
@@ -203,7 +199,7 @@ class Target:
         proto.connectionLost(_closed)
 
     def hub_input(self, data: bytes):
-        proto = HubGatewayProtocol(self.link, self.hub, clock=self.clock)
+        proto = HubGatewayProtocol(self.link, self.hub, self.handshakes, clock=self.clock)
         transport = self._connect(proto, GW.id)
         proto.admitted = True
         proto.dataReceived(data)
@@ -211,7 +207,7 @@ class Target:
         proto.connectionLost(_closed)
 
     def peer_input(self, data: bytes):
-        proto = PeerProtocol(self.peers, clock=self.clock)
+        proto = PeerProtocol(self.peers, self.handshakes, clock=self.clock)
         transport = self._connect(proto, OTHER.id)
         proto.dataReceived(data)
         self._read_some(transport)

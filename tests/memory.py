@@ -14,6 +14,7 @@ from twisted.test import iosim
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
 from blockhub.hub.config import GatewayEntry
+from blockhub.hub.gateway_channel import GatewayChannel
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.hub import Hub
@@ -50,22 +51,27 @@ class World:
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
                 listen_port=None, start=True):
+        """A hub with presence only (no store, no handshakes): ``hub.link`` is its link."""
         identity = identity or new_identity()
-        hub = Hub(identity, name, self.clock, network_key=network_key,
+        hub = Hub(identity, name, self.clock, GatewayChannel(), network_key=network_key,
                   listen_port=listen_port)
         entry = GatewayEntry(pin or self.identity.id, "127.0.0.1", 6610, "gw")
-        link = GatewayLink([entry], lambda e: self._dial(identity, e, link, hub), hub,
+
+        def make_protocol(pin):
+            return HubGatewayProtocol(link, hub, _NoRelays(), pin=pin, clock=self.clock,
+                                      limits=self.limits)
+
+        link = GatewayLink([entry], lambda e: self._dial(identity, e, make_protocol), hub,
                            self.clock)
-        hub.link = link
+        hub.link = link  # for the tests' eyes only: nothing in blockhub reads it
         if start:
             link.start()
             self.flush()
         return hub
 
-    def _dial(self, identity, entry, link, hub):
-        proto = HubGatewayProtocol(link, hub, clock=self.clock, limits=self.limits)
+    def _dial(self, identity, entry, make_protocol):
         creator = PinnedClientCreator(identity, entry.id)
-        proto.pin = creator
+        proto = make_protocol(creator)
         client = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: proto))
         client._clock = self.clock
         self.next_port += 1
@@ -112,6 +118,16 @@ class World:
                 break
 
 
+class _NoRelays:
+    """What a presence-only hub does with relayed handshakes: nothing."""
+
+    def delivered(self, message):
+        pass
+
+    def relay_refused(self, message):
+        pass
+
+
 class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
@@ -119,44 +135,37 @@ class FullHub:
                  request_ttl=3600):
         from twisted.internet.defer import fail
 
-        from blockhub.hub.handshakes import Handshakes
-        from blockhub.hub.peer_protocol import PeerFactory
-        from blockhub.hub.peers import Peers
+        from blockhub.hub.build import HubSettings, build_hub
         from blockhub.hub.store import Store
 
         self.world = world
         self.path = path
-        self.store = Store(path)
         identity = identity or new_identity()
         self.identity = identity
-        self.hub = Hub(identity, name, world.clock, network_key=network_key,
-                       listen_port=listen_port)
 
-        def connector(hub_id, address, proto):
+        def connect_peer(hub_id, address, proto):
             target = world.listeners.get(address)
             if target is None:
                 return fail(ConnectionRefusedError(f"nothing listens at {address}"))
             return world.connect_peer(identity, hub_id, target, proto)
 
-        self.peers = Peers(identity, self.store, world.clock, connector, world.limits)
-        self.handshakes = Handshakes(identity, self.store, world.clock, self.hub, self.peers,
-                                     request_ttl=request_ttl, random=world.random,
-                                     max_pending=world.limits.max_pending)
-        self.peers.handshakes = self.hub.handshakes = self.handshakes
+        settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
+                               request_ttl=request_ttl, limits=world.limits)
+        entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
+        self.graph = build_hub(identity, Store(path), world.clock, [entry], connect_peer,
+                               lambda e, make: world._dial(identity, e, make), settings,
+                               random=world.random)
+        self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store
+        self.peers, self.handshakes = self.graph.peers, self.graph.handshakes
         if listen_port:
-            peer_factory = PeerFactory(self.peers, world.clock, world.limits)
-            server = TLSMemoryBIOFactory(ServerCreator(identity), False, peer_factory)
+            server = TLSMemoryBIOFactory(ServerCreator(identity), False,
+                                         self.graph.peer_factory)
             server._clock = world.clock
             world.listeners[f"127.0.0.1:{listen_port}"] = server
         self.id = identity.id
 
     def start(self):
         world = self.world
-        entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
-        self.link = GatewayLink([entry], lambda e: world._dial(self.identity, e, self.link,
-                                                               self.hub),
-                                self.hub, world.clock)
-        self.hub.link = self.link
         self.handshakes.start()
         self.peers.start()
         self.link.start()

@@ -249,8 +249,8 @@ class PeerLinkPacingTests(SynchronousTestCase):
         clock = Clock()
         store = Store(self.mktemp())
         self.addCleanup(store.close)
-        peers = Peers(GW, store, clock, None, limits)
-        proto = PeerProtocol(peers, clock=clock, limits=limits)
+        peers = Peers(GW, store, clock, None, None, limits)
+        proto = PeerProtocol(peers, None, clock=clock, limits=limits)
         wire = transport()
         proto.makeConnection(wire)
         proto.peer_id = NEWCOMER.id

@@ -19,7 +19,7 @@ class Captured:
 
     def __init__(self, hub):
         self.frames = []
-        proto = hub.hub.gateway_proto
+        proto = hub.link.proto
         original = proto.send
 
         def send(kind, /, **fields):
@@ -122,7 +122,7 @@ class PrivateModeTests(SynchronousTestCase):
         self.connect()
         kind, fields = [f for f in captured.frames if f[0] == "relay"][0]
         self.b.handshakes.reject(self.a.id)
-        self.a.hub.gateway_proto.send("relay", **fields)
+        self.a.link.proto.send("relay", **fields)
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["Replayed"], 1)
         self.assertEqual(state(self.b, "in", self.a), "rejected")
@@ -132,7 +132,7 @@ class PrivateModeTests(SynchronousTestCase):
         sealed = seal_request(self.a.identity, c.id, None, int(self.world.clock.seconds()),
                               b"\x01" * 16, "for c")
         # Sealed to c but relayed to b: b cannot open it.
-        self.a.hub.gateway_proto.send("relay", to=self.b.id, kind="request",
+        self.a.link.proto.send("relay", to=self.b.id, kind="request",
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["BadSeal"], 1)
@@ -143,7 +143,7 @@ class PrivateModeTests(SynchronousTestCase):
         body = {"from": self.a.id, "to": new_identity().id, "at":
                 int(self.world.clock.seconds()), "nonce": b64(b"\x02" * 16), "note": ""}
         sealed = envelope.seal(self.b.id, envelope.sign(self.a.identity, "handshake", body))
-        self.a.hub.gateway_proto.send("relay", to=self.b.id, kind="request",
+        self.a.link.proto.send("relay", to=self.b.id, kind="request",
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["BadMessage"], 1)
@@ -153,7 +153,7 @@ class PrivateModeTests(SynchronousTestCase):
         sealed = seal_request(mallory, self.b.id, None, int(self.world.clock.seconds()),
                               b"\x03" * 16, "i am a")
         # a relays a request signed by someone else: signer != authenticated sender.
-        self.a.hub.gateway_proto.send("relay", to=self.b.id, kind="request",
+        self.a.link.proto.send("relay", to=self.b.id, kind="request",
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["BadMessage"], 1)
@@ -162,7 +162,7 @@ class PrivateModeTests(SynchronousTestCase):
     def test_stale_request_is_refused(self):
         sealed = seal_request(self.a.identity, self.b.id, None,
                               int(self.world.clock.seconds()) - 3600, b"\x04" * 16, "old")
-        self.a.hub.gateway_proto.send("relay", to=self.b.id, kind="request",
+        self.a.link.proto.send("relay", to=self.b.id, kind="request",
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["StaleMessage"], 1)

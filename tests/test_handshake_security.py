@@ -25,14 +25,15 @@ def claim_address(world, sender, receiver, address, port=7100, nonce=b"\x09" * 1
     """Relay a request from ``sender`` that claims ``address`` and an endpoint there."""
     sealed = seal_request(sender.identity, receiver.id, f"{address}:{port}",
                           int(world.clock.seconds()), nonce, "let me in", address)
-    sender.hub.gateway_proto.send("relay", to=receiver.id, kind="request",
+    sender.link.proto.send("relay", to=receiver.id, kind="request",
                                   sealed=b64(sealed))
     world.flush()
 
 
 def hello(world, sender, receiver, host="127.0.0.1"):
     """``sender`` dials ``receiver``'s listener with peer-hello from ``host``."""
-    proto = PeerProtocol(sender.peers, first=sender.peers.hello_for(receiver.id),
+    proto = PeerProtocol(sender.peers, sender.handshakes,
+                         first=sender.peers.hello_for(receiver.id),
                          clock=world.clock, limits=world.limits)
     outcome = []
     proto.ready.addBoth(outcome.append)
@@ -120,9 +121,7 @@ class RestartKeepsTheAcceptanceTests(SynchronousTestCase):
         self.b.peers.connector = lambda hub_id, address, proto: Deferred()
         claim_address(self.world, self.a, self.b, CLAIMED)
         self.assertEqual(self.b.store.requests("in")[0]["how"], "auto-range")
-        b = self.restart_b()
-        b.hub.link = None
-        b.start()
+        b = self.restart_b().start()
         captured = Captured(b)
         self.world.flush()
         self.assertEqual(state(b, "in", self.a), "pending")
@@ -301,7 +300,7 @@ class OneBadMessageTests(SynchronousTestCase):
         clock = Clock()
         store = Store(self.mktemp())
         self.addCleanup(store.close)
-        peers = Peers(new_identity(), store, clock, None)
+        peers = Peers(new_identity(), store, clock, None, None)
         good, bad = _FakePeerConnection(new_identity().id), _FakePeerConnection(
             new_identity().id)
         peers.message_received(good, messages.Message("message", {"seq": 1, "text": "fine",

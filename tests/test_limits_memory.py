@@ -61,7 +61,7 @@ class LimitsTests(SynchronousTestCase):
         world = World(limits=Limits(relay_per_minute=1, relay_burst=1))
         a, b = world.full_hub(self, "a"), world.full_hub(self, "b")
         for peer in range(3):
-            a.handshakes.connect(b.id) if peer == 0 else a.hub.gateway_proto.send(
+            a.handshakes.connect(b.id) if peer == 0 else a.link.proto.send(
                 "relay", to=b.id, kind="request", sealed="AAAA")
         world.flush()
         self.assertEqual(world.gateway.counters.relayed, 1)

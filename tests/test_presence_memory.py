@@ -112,7 +112,7 @@ class PresenceTests(SynchronousTestCase):
         a = world.add_hub("a")
         b = world.add_hub("b")
         info = make_hubinfo(a.identity, "a", 10**13, endpoint="127.0.0.1:9")
-        a.gateway_proto.send("update", hubinfo=info.to_json())
+        a.link.proto.send("update", hubinfo=info.to_json())
         world.flush()
         self.assertEqual(b.hubs(), [])
         self.assertNotEqual(a.link.state, "online")
@@ -121,14 +121,14 @@ class PresenceTests(SynchronousTestCase):
         world = World()
         a = world.add_hub("a")
         forged = make_hubinfo(new_identity(), "x", 10**13)
-        a.gateway_proto.send("update", hubinfo=forged.to_json())
+        a.link.proto.send("update", hubinfo=forged.to_json())
         world.flush()
         self.assertNotEqual(a.link.state, "online")
 
     def test_junk_closes_only_that_connection(self):
         world = World()
         a, b = world.add_hub("a"), world.add_hub("b")
-        a.gateway_proto.transport.write(b"\xff\xff\xff\xff junk")
+        a.link.proto.transport.write(b"\xff\xff\xff\xff junk")
         world.flush()
         self.assertNotEqual(a.link.state, "online")
         self.assertEqual(b.link.state, "online")
@@ -137,14 +137,14 @@ class PresenceTests(SynchronousTestCase):
     def test_oversized_frame_closes(self):
         world = World()
         a = world.add_hub("a")
-        a.gateway_proto.transport.write(b"\x10\x00\x00\x00")
+        a.link.proto.transport.write(b"\x10\x00\x00\x00")
         world.flush()
         self.assertNotEqual(a.link.state, "online")
 
     def test_join_twice_is_a_protocol_error(self):
         world = World()
         a = world.add_hub("a")
-        a.gateway_proto.send("join", hubinfo=a.hubinfo().to_json(), proof=None)
+        a.link.proto.send("join", hubinfo=a.hubinfo().to_json(), proof=None)
         world.flush()
         self.assertNotEqual(a.link.state, "online")
 

@@ -1,16 +1,18 @@
-"""The hub's side of its gateway connection: frames in, calls on the link and hub out."""
+"""The hub's side of its gateway connection: frames in, calls on the link, the hub and
+the handshakes (``relays``: what the gateway delivers or could not relay) out."""
 
 from blockhub.errors import BadMessage
 from blockhub.net.framed import FramedProtocol
 
 
 class HubGatewayProtocol(FramedProtocol):
-    def __init__(self, link, hub, **kw):
+    def __init__(self, link, hub, relays, pin=None, **kw):
         super().__init__(**kw)
         self.link = link
         self.hub = hub
+        self.relays = relays
         self.admitted = False
-        self.pin = None  # the PinnedClientCreator of this connection, to explain a refusal
+        self.pin = pin  # the PinnedClientCreator of this connection, to explain a refusal
 
     def messageReceived(self, message):
         kind = message.kind
@@ -29,8 +31,10 @@ class HubGatewayProtocol(FramedProtocol):
             raise BadMessage(f"gateway sent {kind!r} before admitting us")
         elif kind == "presence":
             self.hub.presence(message)
-        elif kind in ("deliver", "relay-refused"):
-            self.hub.gateway_message(message)
+        elif kind == "deliver":
+            self.relays.delivered(message)
+        elif kind == "relay-refused":
+            self.relays.relay_refused(message)
         else:
             raise BadMessage(f"a gateway may not send {kind!r}")
 

@@ -41,6 +41,7 @@ from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT
 from blockhub.ratelimit import RateLimiter
 from blockhub.records import parse_endpoint
+from blockhub.wire import envelope
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
@@ -52,13 +53,14 @@ REJECTIONS_PER_MINUTE, REJECTIONS_BURST = 10, 5
 
 
 class Handshakes:
-    def __init__(self, identity, store, clock, hub, peers, request_ttl: int = DEFAULT_TTL,
-                 window: int = DEFAULT_WINDOW, max_pending: int = DEFAULT.max_pending,
-                 random=os.urandom):
+    def __init__(self, identity, store, clock, hub, channel, peers,
+                 request_ttl: int = DEFAULT_TTL, window: int = DEFAULT_WINDOW,
+                 max_pending: int = DEFAULT.max_pending, random=os.urandom):
         self.identity = identity
         self.store = store
         self.clock = clock
-        self.hub = hub
+        self.hub = hub  # where we are reachable (observed, mode, peer_endpoint), directory
+        self.channel = channel  # the only way to the gateway
         self.peers = peers
         self.ttl = request_ttl
         self.window = window
@@ -191,8 +193,7 @@ class Handshakes:
                               nonce, out.note, address)
         if info is not None and info.endpoint and self.hub.mode == "open":
             self._direct(out, info.endpoint, sealed)
-        elif info is not None and self.hub.gateway_proto is not None:
-            self.hub.gateway_proto.send("relay", to=out.peer, kind="request", sealed=b64(sealed))
+        elif info is not None and self.channel.relay(out.peer, "request", sealed):
             out.relayed()
         else:
             out.not_delivered("the hub is not online at our gateway; waiting for it")
@@ -212,9 +213,7 @@ class Handshakes:
         def failed(failure):
             log.info("direct request to {peer} failed ({error}); relaying instead",
                      peer=out.peer, error=failure.getErrorMessage())
-            if self.hub.gateway_proto is not None:
-                self.hub.gateway_proto.send("relay", to=out.peer, kind="request",
-                                            sealed=b64(sealed))
+            if self.channel.relay(out.peer, "request", sealed):
                 out.relayed()
 
         d.addCallbacks(answered, failed)
@@ -360,6 +359,21 @@ class Handshakes:
         self._arm(inc, expires_at)
         return inc
 
+    def inbound(self, proto, message):
+        """Decide about a connection that opened with peer-hello or peer-request."""
+        if message.kind == "peer-request":
+            return self.inbound_request(proto, unb64(message["sealed"]))
+        hello = envelope.verify(message["hello"], "peer-hello")
+        body = hello.body
+        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
+            raise BadMessage("peer-hello is not signed by the connected hub")
+        if body.get("to") != self.identity.id:
+            raise BadMessage("peer-hello is addressed to another hub")
+        at = body.get("at")
+        if not isinstance(at, int) or abs(self.now() - at) > self.window:
+            return "rejected", "stale peer-hello (check the clocks)"
+        return self.inbound_hello(proto)
+
     def inbound_request(self, proto, sealed):
         """Open mode: a request made on a direct connection to us."""
         try:
@@ -420,32 +434,40 @@ class Handshakes:
         """We could not reach the requester, accepted by key or by the operator (never by
         address range alone): tell it (only it) where to reach us."""
         endpoint = self.hub.peer_endpoint()
-        if self.hub.gateway_proto is None or endpoint is None:
+        if not self.channel.online or endpoint is None:
             log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
                      "request will expire", peer=inc.peer, reason=inc.reason)
             return
         sealed = seal_acceptance(self.identity, inc.peer, endpoint, self.now(),
                                  self.random(16), inc.request.nonce)
-        self.hub.gateway_proto.send("relay", to=inc.peer, kind="acceptance", sealed=b64(sealed))
+        self.channel.relay(inc.peer, "acceptance", sealed)
 
     def send_rejection(self, inc: Incoming, reason: str):
         self._tell_not_kept(inc.peer, inc.request.nonce, reason)
 
     def _tell_not_kept(self, hub_id: str, request_nonce: str, reason: str):
         """Tell a requester, sealed and signed, that its request was not kept."""
-        if self.hub.gateway_proto is None or not request_nonce:
+        if not self.channel.online or not request_nonce:
             return
         if not self._rejections.allow("all", self.clock.seconds()):
             return
         sealed = seal_rejection(self.identity, hub_id, self.now(), self.random(16),
                                 request_nonce, reason)
-        self.hub.gateway_proto.send("relay", to=hub_id, kind="rejection", sealed=b64(sealed))
+        self.channel.relay(hub_id, "rejection", sealed)
 
     def unwanted(self, machine):
         """A link came up for a request the operator has since refused: close it."""
         self.peers.remove(machine.peer, "refused by the operator")
 
     # -- the operator -----------------------------------------------------------------
+    def send(self, hub_id: str, text: str):
+        """Queue a message to a peer, or to a hub we are still shaking hands with."""
+        decode_id(hub_id)
+        if self.store.peer(hub_id) is None and not self.knows(hub_id):
+            raise UserError(f"{hub_id} is not a peer of this hub; ask first with "
+                            f"blockhub connect")
+        return self.peers.send(hub_id, text)
+
     def pending(self) -> list[dict]:
         """``address`` is what we saw on a direct connection (``address_source`` "seen"),
         or only the requester's claim for a relayed request ("claimed")."""

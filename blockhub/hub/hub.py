@@ -1,5 +1,9 @@
 """The hub's own state and decisions about its gateway link: what HubInfo to publish,
-how to answer the gateway's hello, and the list of online hubs it hears about."""
+how to answer the gateway's hello, and the list of online hubs it hears about.
+
+It writes to the gateway only through the ``GatewayChannel`` and tells the rest of the
+hub what happened through the callables it was built with (``on_online`` when a
+gateway admits us, ``on_joined`` when a hub appears), so it needs no other object."""
 
 from twisted.logger import Logger
 
@@ -11,26 +15,30 @@ from blockhub.ids import decode_id
 from blockhub.records import format_endpoint, make_hubinfo, parse_endpoint
 from blockhub.wire.canonical import b64, unb64
 
+
+def _nothing(*args):
+    pass
+
 log = Logger()
 
 
 class Hub:
-    def __init__(self, identity: Identity, name: str, clock, network_key: bytes | None = None,
-                 listen_port: int | None = None, meta: dict | None = None,
-                 remember_gateway=None, archive=None):
+    def __init__(self, identity: Identity, name: str, clock, channel,
+                 network_key: bytes | None = None, listen_port: int | None = None,
+                 meta: dict | None = None, remember_gateway=None, archive=None,
+                 on_online=_nothing, on_joined=_nothing):
         self.identity = identity
         self.name = name
         self.clock = clock
+        self.channel = channel
         self.network_key = network_key
         self.listen_port = listen_port
         self.meta = meta or {}
         self.remember_gateway = remember_gateway
         self.directory = Directory(identity.id, observer=self._presence_changed)
         self.archive = archive  # called with (gateway id, event, hub id, HubInfo | None)
-        self.handshakes = None
-        self.link = None
-        self.gateway = None
-        self.gateway_proto = None
+        self.on_online = on_online  # called with nothing once a gateway admitted us
+        self.on_joined = on_joined  # called with the id of a hub that appeared
         self.observed: str | None = None
         self.mode: str | None = None
         self._seq = 0
@@ -58,17 +66,21 @@ class Hub:
         if self.network_key is not None:
             proof = b64(netkey.proof(self.network_key, unb64(hello["challenge"]),
                                      decode_id(entry.id), self.identity.public_key))
-        proto.send("join", hubinfo=self.hubinfo().to_json(), proof=proof)
+        self.channel.join(proto, self.hubinfo().to_json(), proof)
+
+    @property
+    def gateway(self):
+        """The gateway we are admitted at, or None."""
+        return self.channel.gateway
 
     def online(self, entry, proto) -> None:
-        self.gateway, self.gateway_proto = entry, proto
+        self.channel.attach(entry, proto)
         if self.remember_gateway is not None:
             self.remember_gateway(entry)
-        if self.handshakes is not None:
-            self.handshakes.gateway_online()
+        self.on_online()
 
     def offline(self, entry) -> None:
-        self.gateway = self.gateway_proto = None
+        self.channel.detach()
         self.observed = self.mode = None
         if self.archive is not None:
             for hub_id in list(self.directory.hubs):
@@ -78,18 +90,12 @@ class Hub:
     def _presence_changed(self, event, hub_id, info):
         if self.archive is not None:
             self.archive(self.gateway.id if self.gateway else None, event, hub_id, info)
-        if event == "joined" and self.handshakes is not None:
-            self.handshakes.hub_appeared(hub_id)
+        if event == "joined":
+            self.on_joined(hub_id)
 
     # -- called by the gateway protocol ----------------------------------------------
     def presence(self, message) -> None:
         self.directory.apply(message)
-
-    def gateway_message(self, message) -> None:
-        if message.kind == "deliver":
-            self.handshakes.delivered(message)
-        else:
-            self.handshakes.relay_refused(message)
 
     def publish(self, name: str | None = None, meta: dict | None = None) -> None:
         """Change what we share and send the new HubInfo if we are online."""
@@ -97,13 +103,12 @@ class Hub:
             self.name = name
         if meta is not None:
             self.meta = meta
-        if self.gateway_proto is not None:
-            self.gateway_proto.send("update", hubinfo=self.hubinfo().to_json())
+        if self.channel.online:
+            self.channel.update(self.hubinfo().to_json())
 
     # -- for the operator -----------------------------------------------------------
     def status(self) -> dict:
         return {"role": "hub", "id": self.identity.id, "name": self.name,
-                "gateways": self.link.status() if self.link else [],
                 "gateway": self.gateway.id if self.gateway else None,
                 "observed": self.observed, "mode": self.mode,
                 "online_hubs": len(self.directory.hubs),

@@ -32,9 +32,13 @@ CLOSE_TIMEOUT = "CloseTimeout"
 
 
 class PeerProtocol(FramedProtocol):
-    def __init__(self, peers, first=None, listener=None, **kw):
+    """``peers`` carries messages on a connected link; ``opener`` decides whether an
+    accepted connection's peer-hello or peer-request makes one (the handshakes)."""
+
+    def __init__(self, peers, opener, first=None, listener=None, **kw):
         super().__init__(**kw)
         self.peers = peers
+        self.opener = opener
         self.first = first  # (kind, fields) for the dialer; None when accepting
         self.listener = listener  # the PeerFactory that accepted us, for its counts
         self.opening = None  # our slot among the listener's unopened connections
@@ -115,7 +119,7 @@ class PeerProtocol(FramedProtocol):
                 raise BadMessage(f"expected peer-ready, got {kind!r}")
             self._decided(message["status"], message["reason"])
         elif kind in ("peer-hello", "peer-request"):
-            status, reason = self.peers.inbound(self, message)
+            status, reason = self.opener.inbound(self, message)
             self.send("peer-ready", status=status, reason=reason)
             self._decided(status, reason)
         else:
@@ -152,14 +156,15 @@ class PeerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, peers, clock, limits):
+    def __init__(self, peers, opener, clock, limits):
         self.peers = peers
+        self.opener = opener
         self.kw = dict(clock=clock, limits=limits)
         self.openings = Openings(limits.unopened_per_ip, limits.max_unopened)
         self.refusals: collections.Counter = collections.Counter()
 
     def buildProtocol(self, addr):
-        return PeerProtocol(self.peers, listener=self, **self.kw)
+        return PeerProtocol(self.peers, self.opener, listener=self, **self.kw)
 
     def status(self) -> dict:
         """For the hub's status: {"unopened": N, "addresses": N, "refusals": {...}}."""

@@ -15,34 +15,30 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage, UserError
-from blockhub.handshake import DEFAULT_WINDOW
 from blockhub.hub.peer_link import PeerLink
-from blockhub.hub.peer_protocol import PeerProtocol
 from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
 from blockhub.wire import envelope
-from blockhub.wire.canonical import unb64
 
 log = Logger()
 
 
 class Peers:
-    def __init__(self, identity, store, clock, connector, limits: Limits = DEFAULT,
-                 window: int = DEFAULT_WINDOW):
+    def __init__(self, identity, store, clock, connector, dialer_protocol,
+                 limits: Limits = DEFAULT):
         self.identity = identity
         self.store = store
         self.clock = clock
         self.connector = connector  # (hub id, "HOST:PORT", protocol) -> Deferred
+        self.dialer_protocol = dialer_protocol  # (opening frame) -> a PeerProtocol
         self.limits = limits
-        self.window = window
         self.storage_errors = 0
         self._arrived = []  # (protocol, message) waiting for the next group commit
         self._commit_call = None
         self._queued = []  # (hub id, text, Deferred) waiting to be committed to the outbox
         self._queue_call = None
-        self.handshakes = None  # wired by the service
-        self.connections: dict[str, PeerProtocol] = {}
+        self.connections: dict = {}  # hub id -> its attached PeerProtocol
         self.links: dict[str, PeerLink] = {}
 
     def now(self) -> int:
@@ -70,7 +66,7 @@ class Peers:
     def dial(self, hub_id: str, address: str, first):
         """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the
         other side answers peer-ready, or fails when the connection does."""
-        proto = PeerProtocol(self, first=first, clock=self.clock, limits=self.limits)
+        proto = self.dialer_protocol(first)
         ready = proto.ready
         d = self.connector(hub_id, address, proto)
         d.addCallback(lambda _: ready)
@@ -121,22 +117,6 @@ class Peers:
             log.info("peering with {peer} ended: {reason}", peer=hub_id, reason=reason)
         return was_peer or proto is not None
 
-    # -- accepting --------------------------------------------------------------------
-    def inbound(self, proto, message):
-        """Decide about a connection that opened with peer-hello or peer-request."""
-        if message.kind == "peer-request":
-            return self.handshakes.inbound_request(proto, unb64(message["sealed"]))
-        hello = envelope.verify(message["hello"], "peer-hello")
-        body = hello.body
-        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
-            raise BadMessage("peer-hello is not signed by the connected hub")
-        if body.get("to") != self.identity.id:
-            raise BadMessage("peer-hello is addressed to another hub")
-        at = body.get("at")
-        if not isinstance(at, int) or abs(self.now() - at) > self.window:
-            return "rejected", "stale peer-hello (check the clocks)"
-        return self.handshakes.inbound_hello(proto)
-
     # -- live connections -----------------------------------------------------------
     def attach(self, proto):
         hub_id = proto.peer_id
@@ -184,11 +164,9 @@ class Peers:
 
     # -- messages -------------------------------------------------------------------
     def send(self, hub_id: str, text: str) -> Deferred:
-        """Queue a message; the Deferred fires with its seq once it is committed."""
+        """Queue a message; the Deferred fires with its seq once it is committed.  Whether
+        ``hub_id`` may be sent to is the caller's decision (``Handshakes.send``)."""
         decode_id(hub_id)
-        if self.store.peer(hub_id) is None and not self.handshakes.knows(hub_id):
-            raise UserError(f"{hub_id} is not a peer of this hub; ask first with "
-                            f"blockhub connect")
         if len(text) > 60 * 1024:
             raise UserError("the message is longer than 60 KiB")
         d = Deferred()

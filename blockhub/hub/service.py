@@ -14,13 +14,8 @@ from blockhub.control.server import control_service
 from blockhub.errors import UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.hub import config as hubconfig
-from blockhub.hub.gateway_link import GatewayLink
+from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.gateway_list import GatewayList, http_client
-from blockhub.hub.gateway_protocol import HubGatewayProtocol
-from blockhub.hub.handshakes import Handshakes
-from blockhub.hub.hub import Hub
-from blockhub.hub.peer_protocol import PeerFactory
-from blockhub.hub.peers import Peers
 from blockhub.hub.store import Store
 from blockhub.ids import decode_id
 from blockhub.limits import limits_from_options
@@ -38,17 +33,20 @@ CONNECT_TIMEOUT = 10
 class HubService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
-    def __init__(self, hub: Hub, link: GatewayLink, peers: Peers, handshakes: Handshakes,
-                 store: Store):
+    def __init__(self, graph: HubGraph, listener: ListeningService | None = None,
+                 gateway_list: GatewayList | None = None):
         super().__init__()
-        self.hub = hub
-        self.link = link
-        self.peers = peers
-        self.handshakes = handshakes
-        self.store = store
-        self.listener = None
-        self.peer_factory = None  # the listener's PeerFactory, for what it refused
-        self.gateway_list = None
+        self.hub = graph.hub
+        self.link = graph.link
+        self.peers = graph.peers
+        self.handshakes = graph.handshakes
+        self.store = graph.store
+        self.listener = listener
+        # The listener's PeerFactory, for what it refused; None when not listening.
+        self.peer_factory = graph.peer_factory if listener is not None else None
+        self.gateway_list = gateway_list
+        if listener is not None:
+            listener.setServiceParent(self)
 
     def startService(self):
         super().startService()
@@ -75,6 +73,7 @@ class HubService(MultiService):
     # -- the control socket's operations --------------------------------------------
     def control_status(self):
         status = self.hub.status()
+        status["gateways"] = self.link.status()
         status["listen"] = self.listener.address if self.listener else None
         status["requests"] = self.handshakes.status()
         status["peers"] = len(self.store.peers())
@@ -116,7 +115,7 @@ class HubService(MultiService):
         return self.peers.snapshot()
 
     def control_send(self, hub, text):
-        d = self.peers.send(_hub_id(hub), text)
+        d = self.handshakes.send(_hub_id(hub), text)
         return d.addCallback(lambda seq: {"peer": hub, "seq": seq})
 
     def control_messages(self):
@@ -180,50 +179,41 @@ def make_hub_service(options, reactor) -> HubService:
         store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
                       canonical.dumps(info.to_json()).decode() if info else None)
 
-    hub = Hub(identity, options["name"] or record.get("name", ""), reactor,
-              network_key=network_key, remember_gateway=remember,
-              archive=archive if options["archive"] else None)
-    limits = limits_from_options(options)
-
-    def connector(hub_id, address, proto):
+    def connect_peer(hub_id, address, proto):
         host, port = parse_endpoint(address)
         endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
                                  HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT))
         return connectProtocol(endpoint, proto)
 
-    peers = Peers(identity, store, reactor, connector, limits)
-    handshakes = Handshakes(identity, store, reactor, hub, peers,
-                            request_ttl=int(options["request-ttl"]),
-                            max_pending=limits.max_pending)
-    peers.handshakes = hub.handshakes = handshakes
-
-    def dial(entry):
+    def connect_gateway(entry, make_protocol):
         creator = PinnedClientCreator(identity, entry.id)
         endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, entry.host, entry.port,
                                                            timeout=CONNECT_TIMEOUT))
-        proto = HubGatewayProtocol(link, hub, clock=reactor, limits=limits)
-        proto.pin = creator
-        return connectProtocol(endpoint, proto)
+        return connectProtocol(endpoint, make_protocol(creator))
 
-    link = GatewayLink(gateways, dial, hub, reactor,
-                       rotate_interval=options["rotate-interval"] or None)
-    hub.link = link
-    top = HubService(hub, link, peers, handshakes, store)
+    settings = HubSettings(name=options["name"] or record.get("name", ""),
+                           network_key=network_key, request_ttl=int(options["request-ttl"]),
+                           rotate_interval=options["rotate-interval"] or None,
+                           limits=limits_from_options(options))
+    graph = build_hub(identity, store, reactor, gateways, connect_peer, connect_gateway,
+                      settings, remember_gateway=remember,
+                      archive=archive if options["archive"] else None)
+    hub, link = graph.hub, graph.link
+    listener = gateway_list = None
     if options["listen"]:
-        top.peer_factory = PeerFactory(peers, reactor, limits)
-        factory = TLSMemoryBIOFactory(ServerCreator(identity), False, top.peer_factory)
-        top.listener = ListeningService(
+        factory = TLSMemoryBIOFactory(ServerCreator(identity), False, graph.peer_factory)
+        listener = ListeningService(
             reactor, options["listen"], factory,
             on_listening=lambda address: setattr(hub, "listen_port", address.port))
-        top.listener.setServiceParent(top)
     if options["gateway-list"]:
-        top.gateway_list = GatewayList(reactor, options["gateway-list"],
-                                       options["gateway-list-interval"],
-                                       http_client(reactor, options["ca-file"]), link,
-                                       on_moved=remember, issued=store)
+        gateway_list = GatewayList(reactor, options["gateway-list"],
+                                   options["gateway-list-interval"],
+                                   http_client(reactor, options["ca-file"]), link,
+                                   on_moved=remember, issued=store)
+    top = HubService(graph, listener, gateway_list)
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "hub": hub, "link": link,
-                     "handshakes": handshakes, "peers": peers, "store": store,
+                     "handshakes": graph.handshakes, "peers": graph.peers, "store": store,
                      "directory": hub.directory}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         namespace).setServiceParent(top)

@@ -33,7 +33,7 @@ class _Recorder:
     made by the real ``Peers``."""
 
     def __init__(self, identity, reactor):
-        self.hello_for = Peers(identity, None, reactor, None).hello_for
+        self.hello_for = Peers(identity, None, reactor, None, None).hello_for
         self.acked_seq = defer.Deferred()
 
     def attach(self, proto):
@@ -61,7 +61,7 @@ def main(reactor, *argv):
     args = p.parse_args(argv)
     identity = keystore.load_identity(args.data_dir)
     recorder = _Recorder(identity, reactor)
-    proto = PeerProtocol(recorder, first=recorder.hello_for(args.to), clock=reactor,
+    proto = PeerProtocol(recorder, None, first=recorder.hello_for(args.to), clock=reactor,
                          limits=DEFAULT)
     host, port = parse_endpoint(args.address)
     endpoint = wrapClientTLS(PinnedClientCreator(identity, args.to),

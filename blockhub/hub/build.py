@@ -1,0 +1,78 @@
+"""The hub's object graph, built in one place with every collaborator in a constructor.
+
+The twistd service, the in-memory test world and the fuzzer all call ``build_hub``;
+they differ only in how bytes move (``connect_peer``, ``connect_gateway``) and in the
+clock.  Where two objects need each other (the hub tells the handshakes when a gateway
+admits us; the peer protocols ask the handshakes whether to accept a link), the
+callable handed to the first refers to the second by name, bound here once it exists,
+so no object is patched after it is built.
+"""
+
+import os
+
+import attrs
+
+from blockhub.handshake import DEFAULT_WINDOW
+from blockhub.hub.gateway_channel import GatewayChannel
+from blockhub.hub.gateway_link import GatewayLink
+from blockhub.hub.gateway_protocol import HubGatewayProtocol
+from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
+from blockhub.hub.hub import Hub
+from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
+from blockhub.hub.peers import Peers
+from blockhub.limits import DEFAULT, Limits
+
+
+@attrs.frozen
+class HubGraph:
+    hub: Hub
+    channel: GatewayChannel
+    store: object
+    peers: Peers
+    handshakes: Handshakes
+    link: GatewayLink
+    peer_factory: PeerFactory  # builds the protocols of the --listen endpoint
+
+
+@attrs.frozen
+class HubSettings:
+    """What the operator chose, beside the identity and the gateways."""
+
+    name: str = ""
+    network_key: bytes | None = attrs.field(default=None, repr=False)
+    listen_port: int | None = None
+    request_ttl: int = DEFAULT_TTL
+    rotate_interval: float | None = None
+    window: int = DEFAULT_WINDOW
+    limits: Limits = DEFAULT
+
+
+def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
+              settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
+              random=os.urandom) -> HubGraph:
+    """``connect_peer(hub_id, "HOST:PORT", protocol)`` and ``connect_gateway(entry,
+    make_protocol)`` (``make_protocol(pin)`` gives the protocol for a TLS pin) each
+    return a Deferred firing once connected."""
+    limits = settings.limits
+    channel = GatewayChannel()
+    hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
+              listen_port=settings.listen_port, remember_gateway=remember_gateway,
+              archive=archive, on_online=lambda: handshakes.gateway_online(),
+              on_joined=lambda hub_id: handshakes.hub_appeared(hub_id))
+
+    def dialer_protocol(first):
+        return PeerProtocol(peers, handshakes, first=first, clock=clock, limits=limits)
+
+    peers = Peers(identity, store, clock, connect_peer, dialer_protocol, limits)
+    handshakes = Handshakes(identity, store, clock, hub, channel, peers,
+                            request_ttl=settings.request_ttl, window=settings.window,
+                            max_pending=limits.max_pending, random=random)
+
+    def dial_gateway(entry):
+        return connect_gateway(entry, lambda pin: HubGatewayProtocol(
+            link, hub, handshakes, pin=pin, clock=clock, limits=limits))
+
+    link = GatewayLink(gateways, dial_gateway, hub, clock,
+                       rotate_interval=settings.rotate_interval)
+    return HubGraph(hub, channel, store, peers, handshakes, link,
+                    PeerFactory(peers, handshakes, clock, limits))

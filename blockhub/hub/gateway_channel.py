@@ -1,0 +1,45 @@
+"""The hub's one way to write to its gateway: a send method per kind of frame.
+
+The gateway link decides which connection is the admitted one and hands it here
+(``attach``) or takes it back (``detach``); everything else that has something for the
+gateway (a HubInfo update, a relayed handshake) calls a method below and learns from
+its answer whether it went out.  Nothing waits here for a gateway that is not there:
+the callers keep their own state (a request stays ``requested`` until it is sent).
+"""
+
+from blockhub.wire.canonical import b64
+
+
+class GatewayChannel:
+    def __init__(self):
+        self.gateway = None  # the GatewayEntry we are admitted at, or None
+        self._proto = None
+
+    @property
+    def online(self) -> bool:
+        return self._proto is not None
+
+    def attach(self, entry, proto) -> None:
+        self.gateway, self._proto = entry, proto
+
+    def detach(self) -> None:
+        self.gateway = self._proto = None
+
+    @staticmethod
+    def join(proto, hubinfo: dict, proof: str | None) -> None:
+        """Answer a gateway's hello on the connection being admitted (not attached yet:
+        the gateway has not said welcome)."""
+        proto.send("join", hubinfo=hubinfo, proof=proof)
+
+    def update(self, hubinfo: dict) -> bool:
+        return self._send("update", hubinfo=hubinfo)
+
+    def relay(self, to: str, kind: str, sealed: bytes) -> bool:
+        """Ask the gateway to deliver a sealed handshake box to ``to``."""
+        return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
+
+    def _send(self, frame_kind: str, /, **fields) -> bool:
+        if self._proto is None:
+            return False
+        self._proto.send(frame_kind, **fields)
+        return True
