@@ -39,8 +39,8 @@ class Limit:
 
     def in_table(self) -> str:
         """The default as the table's default cell starts: "10 s", "burst 5"."""
-        number = f"{self.default:g}" if self.default != int(self.default) else \
-            str(int(self.default))
+        whole = self.default == int(self.default)
+        number = str(int(self.default)) if whole else f"{self.default:g}"
         if self.unit == "burst":
             return f"burst {number}"
         return f"{number} {self.unit}" if self.unit else number
