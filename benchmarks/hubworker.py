@@ -30,8 +30,8 @@ now = time.monotonic
 
 def hub_options(data_dir, gateway):
     """Options exactly as ``twistd blockhub-hub`` would parse them."""
-    from twisted.plugins.blockhub_plugins import HubOptions
-    options = HubOptions()
+    from blockhub.hub.tap import Options
+    options = Options()
     options.parseOptions(["--data-dir", data_dir, "--gateway", gateway,
                           "--listen", "tcp:0:interface=127.0.0.1"])
     return options
@@ -119,7 +119,7 @@ class HubWorker:
         for index, peer in pairs:
             s = self.services[index]
             t0 = now()
-            s.handshakes.connect(peer, "benchmark")
+            s.operator.connect(peer, "benchmark")
             items.append([s.hub.identity.id, peer, t0])
         emit("connecting", items=items)
 

@@ -168,7 +168,8 @@ class Target:
                           lambda entry, make_protocol: None,
                           HubSettings(name="hub", listen_port=7000, limits=LIMITS))
         self.hub, self.store, self.link = graph.hub, graph.store, graph.link
-        self.peers, self.handshakes = graph.peers, graph.handshakes
+        self.peers, self.handshakes, self.operator = graph.peers, graph.handshakes, \
+            graph.operator
         self.listener = graph.peer_factory
         self.joins = _joins()
         self.open: list = []  # (protocol, transport) kept open across inputs
@@ -302,7 +303,7 @@ class Target:
         assert not self.listener.openings.by_address, "an unopened-per-address count leaked"
         assert not self.open, "a kept connection was not closed"
         assert not self.peers.connections, "a fuzz connection stayed attached"
-        assert len(self.handshakes.pending()) <= self.handshakes.max_pending
+        assert len(self.operator.pending()) <= self.handshakes.max_pending
 
     def covered(self) -> dict:
         """How often each new limit was hit: a run that never hits one tests nothing."""

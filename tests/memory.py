@@ -157,6 +157,7 @@ class FullHub:
                                random=world.random)
         self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store
         self.peers, self.handshakes = self.graph.peers, self.graph.handshakes
+        self.operator = self.graph.operator
         if listen_port:
             server = TLSMemoryBIOFactory(ServerCreator(identity), False,
                                          self.graph.peer_factory)

@@ -9,7 +9,7 @@ from tests.memory import FullHub, World, new_identity
 
 
 def state(hub, direction, peer):
-    rows = [r for r in hub.handshakes.status()
+    rows = [r for r in hub.operator.status()
             if r["direction"] == direction and r["peer"] == peer.id]
     return rows[0]["state"] if rows else None
 
@@ -36,16 +36,16 @@ class PrivateModeTests(SynchronousTestCase):
         self.b = self.world.full_hub(self, "b")
 
     def connect(self, note="hi"):
-        self.a.handshakes.connect(self.b.id, note)
+        self.a.operator.connect(self.b.id, note)
         self.world.flush()
 
     def test_manual_approval_then_b_dials_a(self):
         self.connect("please")
         self.assertEqual(state(self.a, "out", self.b), "sent")
         self.assertEqual(state(self.b, "in", self.a), "pending")
-        [pending] = self.b.handshakes.pending()
+        [pending] = self.b.operator.pending()
         self.assertEqual((pending["id"], pending["note"]), (self.a.id, "please"))
-        self.b.handshakes.approve(self.a.id)
+        self.b.operator.approve(self.a.id)
         self.world.flush()
         self.assertEqual(state(self.a, "out", self.b), "connected")
         self.assertEqual(state(self.b, "in", self.a), "connected")
@@ -108,20 +108,20 @@ class PrivateModeTests(SynchronousTestCase):
 
     def test_reject_and_block(self):
         self.connect()
-        self.b.handshakes.reject(self.a.id, block=True)
+        self.b.operator.reject(self.a.id, block=True)
         self.assertEqual(state(self.b, "in", self.a), "rejected")
         self.world.clock.advance(1)
         self.connect()  # asking again sends a fresh request, which is refused
         self.assertEqual(state(self.a, "out", self.b), "sent")
         self.assertEqual(state(self.b, "in", self.a), "rejected")
         self.assertEqual(self.b.handshakes.refusals["Blocked"], 1)
-        self.assertEqual(self.b.handshakes.pending(), [])
+        self.assertEqual(self.b.operator.pending(), [])
 
     def test_replayed_request_is_refused(self):
         captured = Captured(self.a)
         self.connect()
         kind, fields = [f for f in captured.frames if f[0] == "relay"][0]
-        self.b.handshakes.reject(self.a.id)
+        self.b.operator.reject(self.a.id)
         self.a.link.proto.send("relay", **fields)
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["Replayed"], 1)
@@ -136,7 +136,7 @@ class PrivateModeTests(SynchronousTestCase):
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["BadSeal"], 1)
-        self.assertEqual(self.b.handshakes.pending(), [])
+        self.assertEqual(self.b.operator.pending(), [])
 
     def test_request_naming_another_receiver_is_refused(self):
         from blockhub.wire import envelope
@@ -157,7 +157,7 @@ class PrivateModeTests(SynchronousTestCase):
                                       sealed=b64(sealed))
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["BadMessage"], 1)
-        self.assertEqual(self.b.handshakes.pending(), [])
+        self.assertEqual(self.b.operator.pending(), [])
 
     def test_stale_request_is_refused(self):
         sealed = seal_request(self.a.identity, self.b.id, None,
@@ -183,8 +183,8 @@ class PrivateModeTests(SynchronousTestCase):
         self.b.stop()
         again = FullHub(self.world, "b", self.b.path, self.b.hub.listen_port,
                         identity=self.b.identity).start()
-        self.assertEqual([p["note"] for p in again.handshakes.pending()], ["remember me"])
-        again.handshakes.approve(self.a.id)
+        self.assertEqual([p["note"] for p in again.operator.pending()], ["remember me"])
+        again.operator.approve(self.a.id)
         self.world.flush()
         self.assertEqual(state(self.a, "out", again), "connected")
 
@@ -201,7 +201,7 @@ class OfflineAndNatTests(SynchronousTestCase):
         world = World()
         a = world.full_hub(self, "a")
         ghost = new_identity()
-        a.handshakes.connect(ghost.id, "anyone?")
+        a.operator.connect(ghost.id, "anyone?")
         world.flush()
         self.assertEqual(a.handshakes.outgoing[ghost.id].state, "requested")
         world.clock.advance(3601)
@@ -211,7 +211,7 @@ class OfflineAndNatTests(SynchronousTestCase):
         world = World()
         a = world.full_hub(self, "a")
         b_identity = new_identity()
-        a.handshakes.connect(b_identity.id)
+        a.operator.connect(b_identity.id)
         world.flush()
         b = world.full_hub(self, "b", identity=b_identity)
         world.flush()
@@ -222,7 +222,7 @@ class OfflineAndNatTests(SynchronousTestCase):
         a = world.full_hub(self, "a", listen=False)  # cannot be reached
         b = world.full_hub(self, "b")
         b.store.add_approved_key(a.id, 0)
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
         self.assertEqual(state(a, "out", b), "connected")
         self.assertEqual(state(b, "in", a), "connected")
@@ -239,17 +239,17 @@ class OpenModeTests(SynchronousTestCase):
     def test_direct_request_auto_accepted_on_the_same_connection(self):
         self.b.store.add_approved_key(self.a.id, 0)
         captured = Captured(self.a)
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.assertEqual(state(self.a, "out", self.b), "connected")
         self.assertEqual(state(self.b, "in", self.a), "connected")
         self.assertEqual([f for f in captured.frames if f[0] == "relay"], [])
 
     def test_direct_request_pending_then_b_dials_a(self):
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.assertEqual(state(self.b, "in", self.a), "pending")
         self.assertEqual(self.b.peers.connections, {})
-        self.b.handshakes.approve(self.a.id)
+        self.b.operator.approve(self.a.id)
         self.world.flush()
         self.assertEqual(state(self.a, "out", self.b), "connected")

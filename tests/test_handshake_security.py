@@ -64,7 +64,7 @@ class ApproveByRangeTests(SynchronousTestCase):
         self.assertEqual(state(self.b, "in", self.attacker), "pending")
         self.assertIsNone(self.b.handshakes.incoming[self.attacker.id].how)
         self.assertEqual(relayed_kinds(captured), [])  # no acceptance, no endpoint
-        [row] = self.b.handshakes.pending()
+        [row] = self.b.operator.pending()
         self.assertEqual((row["address"], row["address_source"]), (CLAIMED, "claimed"))
 
     def test_hello_from_outside_the_range_is_refused_and_stores_nothing(self):
@@ -94,7 +94,7 @@ class ApproveByRangeTests(SynchronousTestCase):
         port = honest.hub.listen_port
         honest.hub.observed = f"{CLAIMED}:40001"
         self.world.listeners[f"{CLAIMED}:{port}"] = self.world.listeners[f"127.0.0.1:{port}"]
-        honest.handshakes.connect(self.b.id)
+        honest.operator.connect(self.b.id)
         self.world.flush()
         self.assertEqual(state(self.b, "in", honest), "connected")
         self.assertEqual(state(honest, "out", self.b), "connected")
@@ -135,10 +135,10 @@ class RestartKeepsTheAcceptanceTests(SynchronousTestCase):
         self.assertEqual(state(b, "in", self.a), "pending")
 
     def test_an_operator_approval_survives_a_restart(self):
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.b.peers.connector = lambda hub_id, address, proto: Deferred()
-        self.b.handshakes.approve(self.a.id)
+        self.b.operator.approve(self.a.id)
         self.world.flush()
         self.assertEqual(self.b.store.requests("in")[0]["how"], "operator")
         b = self.restart_b().start()
@@ -154,12 +154,12 @@ class BlockAndUnpeerTests(SynchronousTestCase):
         self.a = self.world.full_hub(self, "a")
         self.b = self.world.full_hub(self, "b")
         self.b.store.add_approved_key(self.a.id, 0)
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.assertIn(self.a.id, self.b.peers.connections)
 
     def test_block_closes_the_link_stops_redials_and_refuses_hellos(self):
-        result = self.b.handshakes.reject(self.a.id, block=True)
+        result = self.b.operator.reject(self.a.id, block=True)
         self.assertTrue(result["removed"])
         self.world.flush()
         self.assertNotIn(self.a.id, self.b.peers.connections)
@@ -175,31 +175,31 @@ class BlockAndUnpeerTests(SynchronousTestCase):
         self.assertEqual(self.b.store.messages(), [])
 
     def test_a_blocked_key_asking_again_is_refused(self):
-        self.b.handshakes.reject(self.a.id, block=True)
+        self.b.operator.reject(self.a.id, block=True)
         self.world.flush()
         self.world.clock.advance(1)
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.assertEqual(self.b.handshakes.refusals["Blocked"], 1)
         self.assertNotIn(self.a.id, self.b.peers.connections)
 
     def test_unpeer_ends_the_peering_and_its_redials(self):
-        result = self.b.handshakes.unpeer(self.a.id)
+        result = self.b.operator.unpeer(self.a.id)
         self.assertEqual(result, {"peer": self.a.id, "removed": True, "blocked": False})
         self.world.clock.advance(300)
         self.world.flush()
         self.assertNotIn(self.a.id, self.b.peers.connections)
         self.assertEqual(hello(self.world, self.a, self.b), ("rejected", "unsolicited"))
-        self.assertRaises(UserError, self.b.handshakes.unpeer, self.a.id)
+        self.assertRaises(UserError, self.b.operator.unpeer, self.a.id)
         # Not blocked: a fresh request is heard again.
         self.world.clock.advance(1)
-        self.a.handshakes.connect(self.b.id)
+        self.a.operator.connect(self.b.id)
         self.world.flush()
         self.assertIn(self.a.id, self.b.peers.connections)
 
     def test_connect_to_a_blocked_hub_is_a_clear_error(self):
-        self.b.handshakes.unpeer(self.a.id, block=True)
-        error = self.assertRaises(UserError, self.b.handshakes.connect, self.a.id)
+        self.b.operator.unpeer(self.a.id, block=True)
+        error = self.assertRaises(UserError, self.b.operator.connect, self.a.id)
         self.assertIn("blocked", str(error))
 
 
@@ -217,12 +217,12 @@ class RejectAnyOpenRequestTests(SynchronousTestCase):
             return dials[-1][1]
 
         b.peers.connector = held
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
-        b.handshakes.approve(a.id)
+        b.operator.approve(a.id)
         world.flush()
         self.assertEqual(state(b, "in", a), "dialing")
-        b.handshakes.reject(a.id)
+        b.operator.reject(a.id)
         self.assertEqual(state(b, "in", a), "rejected")
         # The dial that was under way connects after all: the link is closed again.
         args, d = dials[0]
@@ -237,12 +237,12 @@ class RejectAnyOpenRequestTests(SynchronousTestCase):
         b = world.full_hub(self, "b")
         b.peers.connector = lambda *args: Deferred()
         a.peers.connector = lambda *args: Deferred()
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
-        b.handshakes.approve(a.id)
+        b.operator.approve(a.id)
         b.handshakes.incoming[a.id].dial_failed("unreachable")
         self.assertEqual(state(b, "in", a), "awaiting")
-        b.handshakes.reject(a.id)
+        b.operator.reject(a.id)
         self.assertEqual(state(b, "in", a), "rejected")
 
 
@@ -255,7 +255,7 @@ class FullPendingListTests(SynchronousTestCase):
 
     def ask(self, name):
         hub = self.world.full_hub(self, name, listen=False)
-        hub.handshakes.connect(self.b.id, name)
+        hub.operator.connect(self.b.id, name)
         self.world.flush()
         self.world.clock.advance(1)
         return hub
@@ -263,7 +263,7 @@ class FullPendingListTests(SynchronousTestCase):
     def test_the_oldest_stranger_is_dropped_and_told(self):
         junk = [self.ask(f"junk{n}") for n in range(3)]
         real = self.ask("real")
-        notes = sorted(p["note"] for p in self.b.handshakes.pending())
+        notes = sorted(p["note"] for p in self.b.operator.pending())
         self.assertEqual(notes, ["junk1", "junk2", "real"])
         self.assertEqual(state(self.b, "in", junk[0]), "dropped")
         self.assertEqual(state(junk[0], "out", self.b), "rejected")
@@ -273,12 +273,12 @@ class FullPendingListTests(SynchronousTestCase):
 
     def test_a_request_from_a_hub_we_asked_is_kept(self):
         first = self.ask("first")
-        self.b.handshakes.connect(first.id)  # b asked it: not a stranger
+        self.b.operator.connect(first.id)  # b asked it: not a stranger
         self.world.flush()
         for n in range(3):
             self.ask(f"junk{n}")
-        self.assertIn("first", [p["note"] for p in self.b.handshakes.pending()])
-        self.assertEqual(len(self.b.handshakes.pending()), 3)
+        self.assertIn("first", [p["note"] for p in self.b.operator.pending()])
+        self.assertEqual(len(self.b.operator.pending()), 3)
 
 
 class _FakePeerConnection:
@@ -325,7 +325,7 @@ class AddressSourceTests(SynchronousTestCase):
         world = World(Admission(mode="open", network_key=key))
         a = world.full_hub(self, "a", network_key=key)
         b = world.full_hub(self, "b", network_key=key)
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
-        [row] = b.handshakes.pending()
+        [row] = b.operator.pending()
         self.assertEqual((row["address"], row["address_source"]), ("127.0.0.1", "seen"))

@@ -61,7 +61,7 @@ class LimitsTests(SynchronousTestCase):
         world = World(limits=Limits(relay_per_minute=1, relay_burst=1))
         a, b = world.full_hub(self, "a"), world.full_hub(self, "b")
         for peer in range(3):
-            a.handshakes.connect(b.id) if peer == 0 else a.link.proto.send(
+            a.operator.connect(b.id) if peer == 0 else a.link.proto.send(
                 "relay", to=b.id, kind="request", sealed="AAAA")
         world.flush()
         self.assertEqual(world.gateway.counters.relayed, 1)
@@ -74,19 +74,19 @@ class LimitsTests(SynchronousTestCase):
         world = World(limits=Limits(max_pending=1))
         b = world.full_hub(self, "b")
         askers = [world.full_hub(self, n) for n in ("a", "c")]
-        b.handshakes.connect(askers[0].id)
+        b.operator.connect(askers[0].id)
         world.flush()
         for asker in askers:
-            asker.handshakes.connect(b.id)
+            asker.operator.connect(b.id)
             world.flush()
-        self.assertEqual(len(b.handshakes.pending()), 1)
+        self.assertEqual(len(b.operator.pending()), 1)
         self.assertEqual(b.handshakes.refusals["TooManyPending"], 1)
 
     def test_inflight_window_keeps_order_and_delivers_all(self):
         world = World(limits=Limits(max_inflight=3))
         a, b = world.full_hub(self, "a"), world.full_hub(self, "b")
         b.store.add_approved_key(a.id, 0)
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
         proto = a.peers.connections[b.id]
         sent = []
@@ -114,7 +114,7 @@ class LimitsTests(SynchronousTestCase):
         world = World()
         a, b = world.full_hub(self, "a"), world.full_hub(self, "b")
         b.store.add_approved_key(a.id, 0)
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
         real = b.store.store_received_many
 

@@ -66,7 +66,7 @@ class PeerListenerTests(SynchronousTestCase):
         self.addCleanup(a.stop)
         self.addCleanup(b.stop)
         b.store.add_approved_key(a.id, 0)
-        a.handshakes.connect(b.id)
+        a.operator.connect(b.id)
         world.flush()
         self.assertIn(b.id, a.peers.connections)
         factory = listener_of(world, b)

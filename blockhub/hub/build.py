@@ -18,6 +18,7 @@ from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.hub import Hub
+from blockhub.hub.operator import Operator
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.limits import DEFAULT, Limits
@@ -30,6 +31,7 @@ class HubGraph:
     store: object
     peers: Peers
     handshakes: Handshakes
+    operator: Operator
     link: GatewayLink
     peer_factory: PeerFactory  # builds the protocols of the --listen endpoint
 
@@ -74,5 +76,6 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
 
     link = GatewayLink(gateways, dial_gateway, hub, clock,
                        rotate_interval=settings.rotate_interval)
-    return HubGraph(hub, channel, store, peers, handshakes, link,
+    operator = Operator(identity, store, clock, handshakes.book, handshakes, peers)
+    return HubGraph(hub, channel, store, peers, handshakes, operator, link,
                     PeerFactory(peers, handshakes, clock, limits))

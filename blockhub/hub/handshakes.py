@@ -19,7 +19,6 @@ from blockhub.errors import (
     ProtocolError,
     Replayed,
     TooManyPending,
-    UserError,
 )
 from blockhub.handshake import (
     DEFAULT_WINDOW,
@@ -32,12 +31,10 @@ from blockhub.handshake import (
     seal_request,
 )
 from blockhub.hub import incoming
-from blockhub.hub.incoming import FINAL as IN_FINAL
 from blockhub.hub.incoming import Incoming
-from blockhub.hub.outgoing import FINAL as OUT_FINAL
 from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.request_book import RequestBook
 from blockhub.hub.store import StoreError
-from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT
 from blockhub.ratelimit import RateLimiter
 from blockhub.records import parse_endpoint
@@ -66,41 +63,38 @@ class Handshakes:
         self.window = window
         self.max_pending = max_pending
         self.random = random
-        self.outgoing: dict[str, Outgoing] = {}
-        self.incoming: dict[str, Incoming] = {}
+        self.book = RequestBook(store, clock)
         self.refusals: collections.Counter = collections.Counter()
-        self._state_writes: list = []  # (direction, peer, state, time) for the next commit
-        self._write_call = None
         self._rejections = RateLimiter(REJECTIONS_PER_MINUTE, REJECTIONS_BURST)
+
+    @property
+    def outgoing(self) -> dict:
+        return self.book.outgoing
+
+    @property
+    def incoming(self) -> dict:
+        return self.book.incoming
 
     def now(self) -> int:
         return int(self.clock.seconds())
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self):
-        """Bring back what was in flight before a restart."""
+        """Bring back what was in flight before a restart: an outgoing request is sent
+        again (a fresh nonce), an incoming one resumes on what it was accepted on."""
         now = self.now()
-        for row in self.store.requests():
-            live = row["expires_at"] > now
-            if row["direction"] == "in" and row["state"] not in IN_FINAL:
-                if not live:
-                    self.store.set_request_state("in", row["peer"], "expired", now)
-                    continue
+        for direction, row in self.book.open_rows():
+            if direction == "in":
                 request = Request(row["peer"], self.identity.id, row["endpoint"],
                                   row["created_at"], row["nonce"] or "", row["note"],
                                   row["observed"])
-                inc = self._new_incoming(request, row["observed"], row["expires_at"],
-                                         save=False)
+                inc = Incoming(self, request, row["observed"])
+                self.book.add(inc, row["expires_at"])
                 self._resume(inc, row["state"], row["how"])
-            elif row["direction"] == "out" and row["state"] in ("requested", "sent",
-                                                                "connecting"):
-                if not live:
-                    self.store.set_request_state("out", row["peer"], "expired", now)
-                    continue
+            else:
                 out = Outgoing(self, row["peer"], row["note"])
                 self.store.set_request_state("out", row["peer"], "requested", now)
-                self._arm(out, row["expires_at"])
-                self.outgoing[row["peer"]] = out
+                self.book.add(out, row["expires_at"])
 
     def _resume(self, inc: Incoming, state: str, how: str | None):
         """Bring a restored request back on exactly what it was accepted on: a range
@@ -116,72 +110,27 @@ class Handshakes:
             inc.hold()
 
     def stop(self):
-        for m in list(self.outgoing.values()) + list(self.incoming.values()):
-            if m.timer is not None and m.timer.active():
-                m.timer.cancel()
-        if self._write_call is not None and self._write_call.active():
-            self._write_call.cancel()
-        self._commit_states()
+        self.book.stop()
 
-    def _arm(self, machine, expires_at: int):
-        machine.expires_at = expires_at
-        machine.timer = self.clock.callLater(max(0, expires_at - self.now()),
-                                             machine.timed_out)
-
+    # -- what the machines report -----------------------------------------------------
     def state_changed(self, machine, old, new):
-        """Persist the new state with the others of this reactor turn, in one commit: a
-        handshake passes through several states within a turn or two, and a restart
-        that finds the previous state resumes from there."""
-        direction = "out" if isinstance(machine, Outgoing) else "in"
-        self._state_writes.append((direction, machine, new, self.now()))
-        if self._write_call is None:
-            self._write_call = self.clock.callLater(0, self._commit_states)
-
-    def _commit_states(self):
-        self._write_call = None
-        writes = [(direction, m.peer, state, now, getattr(m, "how", None))
-                  for direction, m, state, now in self._state_writes]
-        self._state_writes = []
-        if writes:
-            try:
-                self.store.set_request_states(writes)
-            except StoreError as e:
-                log.error("cannot record {n} request state(s): {error}", n=len(writes),
-                          error=str(e))
+        self.book.state_changed(machine, old, new)
 
     def finished(self, machine):
-        if machine.timer is not None and machine.timer.active():
-            machine.timer.cancel()
+        self.book.finished(machine)
 
     def knows(self, hub_id: str) -> bool:
-        """True while a request to or from ``hub_id`` is still open."""
-        out, inc = self.outgoing.get(hub_id), self.incoming.get(hub_id)
-        return ((out is not None and out.state not in OUT_FINAL)
-                or (inc is not None and inc.state not in IN_FINAL))
+        return self.book.knows(hub_id)
 
     # -- asking ---------------------------------------------------------------------
-    def connect(self, hub_id: str, note: str = "") -> dict:
-        decode_id(hub_id)
-        if hub_id == self.identity.id:
-            raise UserError("a hub cannot connect to itself")
-        if hub_id in self.store.blocked_keys():
-            raise UserError(f"{hub_id} is blocked on this hub")
-        if hub_id in self.peers.connections:
-            return {"peer": hub_id, "state": "connected", "detail": "already connected"}
-        if len(note) > 500:
-            raise UserError("--note is longer than 500 characters")
-        current = self.outgoing.get(hub_id)
-        if current is not None and current.state not in OUT_FINAL:
-            current.note = note or current.note
-            current.ask_again()
-            return {"peer": hub_id, "state": current.state, "detail": "asked again"}
+    def ask(self, hub_id: str, note: str) -> Outgoing:
+        """Make a new request to ``hub_id`` and send it as soon as it can go."""
         now = self.now()
         out = Outgoing(self, hub_id, note)
-        self.outgoing[hub_id] = out
         self.store.save_request("out", hub_id, "requested", now, now + self.ttl, note=note)
-        self._arm(out, now + self.ttl)
+        self.book.add(out, now + self.ttl)
         out.try_send()
-        return {"peer": hub_id, "state": out.state}
+        return out
 
     def send_request(self, out: Outgoing):
         """Relay the request through the gateway, or in open mode dial the receiver."""
@@ -308,8 +257,8 @@ class Handshakes:
             verdict = policy.PENDING
         if verdict == policy.BLOCKED:
             raise Blocked("the sender is blocked")
-        current = self.incoming.get(request.sender)
-        if current is not None and current.state not in IN_FINAL:
+        current = self.book.open_incoming(request.sender)
+        if current is not None:
             self.store.save_request("in", request.sender, current.state, now, now + self.ttl,
                                     request.note, request.endpoint, host, request.nonce)
             current.renewed(request, host)
@@ -335,7 +284,7 @@ class Handshakes:
         drops its oldest request from a key we know nothing of (not a peer, not one we
         asked), and that requester is told.  Throwaway ids then only push each other
         out.  Only a list full of requests from known keys refuses the new one."""
-        waiting = [m for m in self.incoming.values() if m.state == "pending"]
+        waiting = self.book.waiting()
         if len(waiting) < self.max_pending:
             return
         strangers = [m for m in waiting
@@ -349,14 +298,11 @@ class Handshakes:
                  n=len(waiting), peer=oldest.peer)
         oldest.evict("the pending list was full")
 
-    def _new_incoming(self, request, observed, expires_at, save=True,
-                      seen=False) -> Incoming:
-        if save:
-            self.store.save_request("in", request.sender, "received", self.now(), expires_at,
-                                    request.note, request.endpoint, observed, request.nonce)
+    def _new_incoming(self, request, observed, expires_at, seen=False) -> Incoming:
+        self.store.save_request("in", request.sender, "received", self.now(), expires_at,
+                                request.note, request.endpoint, observed, request.nonce)
         inc = Incoming(self, request, observed, seen=seen)
-        self.incoming[request.sender] = inc
-        self._arm(inc, expires_at)
+        self.book.add(inc, expires_at)
         return inc
 
     def inbound(self, proto, message):
@@ -458,81 +404,3 @@ class Handshakes:
     def unwanted(self, machine):
         """A link came up for a request the operator has since refused: close it."""
         self.peers.remove(machine.peer, "refused by the operator")
-
-    # -- the operator -----------------------------------------------------------------
-    def send(self, hub_id: str, text: str):
-        """Queue a message to a peer, or to a hub we are still shaking hands with."""
-        decode_id(hub_id)
-        if self.store.peer(hub_id) is None and not self.knows(hub_id):
-            raise UserError(f"{hub_id} is not a peer of this hub; ask first with "
-                            f"blockhub connect")
-        return self.peers.send(hub_id, text)
-
-    def pending(self) -> list[dict]:
-        """``address`` is what we saw on a direct connection (``address_source`` "seen"),
-        or only the requester's claim for a relayed request ("claimed")."""
-        return [{"id": m.peer, "note": m.request.note, "endpoint": m.request.endpoint,
-                 "address": m.observed, "expires_at": m.expires_at,
-                 "address_source": "seen" if m.seen else "claimed",
-                 "reason": m.reason}
-                for m in self.incoming.values() if m.state == "pending"]
-
-    def approve(self, hub_id: str) -> dict:
-        inc = self.incoming.get(hub_id)
-        if inc is None or inc.state != "pending":
-            raise UserError(f"no pending request from {hub_id}")
-        inc.approve()
-        return {"peer": hub_id, "state": inc.state}
-
-    def reject(self, hub_id: str, block: bool = False) -> dict:
-        """Refuse a request in any state short of connected; with ``block``, also end
-        any peering with that key and refuse it from now on."""
-        decode_id(hub_id)
-        inc = self.incoming.get(hub_id)
-        live = inc is not None and inc.state not in IN_FINAL
-        if not live and not block:
-            raise UserError(f"no open request from {hub_id}")
-        removed = False
-        if block:
-            removed = self._block(hub_id)
-        else:
-            inc.reject("rejected by the operator")
-        return {"peer": hub_id, "state": inc.state if live else "blocked", "blocked": block,
-                "removed": removed}
-
-    def unpeer(self, hub_id: str, block: bool = False) -> dict:
-        """End the peering with ``hub_id``: close its link, stop redialing it, forget it
-        as a peer (unacknowledged messages stay in the outbox); with ``block``, refuse
-        it from now on."""
-        decode_id(hub_id)
-        if block:
-            removed = self._block(hub_id)
-        elif self.store.peer(hub_id) is None and hub_id not in self.peers.connections:
-            raise UserError(f"{hub_id} is not a peer of this hub")
-        else:
-            removed = self._end(hub_id, "the operator ended the peering")
-        return {"peer": hub_id, "removed": removed, "blocked": block}
-
-    def _block(self, hub_id: str) -> bool:
-        self.store.block(hub_id, self.now())
-        return self._end(hub_id, "blocked by the operator")
-
-    def _end(self, hub_id: str, reason: str) -> bool:
-        """Close every open request with ``hub_id`` and the peering; True if it was a
-        peer or connected."""
-        out, inc = self.outgoing.get(hub_id), self.incoming.get(hub_id)
-        if out is not None and out.state not in OUT_FINAL:
-            out.cancel(reason)
-        if inc is not None and inc.state not in IN_FINAL:
-            inc.reject(reason)
-        return self.peers.remove(hub_id, reason)
-
-    def status(self) -> list[dict]:
-        rows = []
-        for m in self.outgoing.values():
-            rows.append({"direction": "out", "peer": m.peer, "state": m.state,
-                         "note": m.note, "reason": m.reason})
-        for m in self.incoming.values():
-            rows.append({"direction": "in", "peer": m.peer, "state": m.state,
-                         "note": m.request.note, "how": m.how, "reason": m.reason})
-        return rows

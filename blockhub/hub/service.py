@@ -40,6 +40,7 @@ class HubService(MultiService):
         self.link = graph.link
         self.peers = graph.peers
         self.handshakes = graph.handshakes
+        self.operator = graph.operator
         self.store = graph.store
         self.listener = listener
         # The listener's PeerFactory, for what it refused; None when not listening.
@@ -75,7 +76,7 @@ class HubService(MultiService):
         status = self.hub.status()
         status["gateways"] = self.link.status()
         status["listen"] = self.listener.address if self.listener else None
-        status["requests"] = self.handshakes.status()
+        status["requests"] = self.operator.status()
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
         status["refusals"] = dict(self.handshakes.refusals)
@@ -97,25 +98,25 @@ class HubService(MultiService):
         return self.hub.hubs()
 
     def control_connect(self, hub, note=""):
-        return self.handshakes.connect(_hub_id(hub), note)
+        return self.operator.connect(_hub_id(hub), note)
 
     def control_pending(self):
-        return self.handshakes.pending()
+        return self.operator.pending()
 
     def control_approve(self, hub):
-        return self.handshakes.approve(_hub_id(hub))
+        return self.operator.approve(_hub_id(hub))
 
     def control_reject(self, hub, block=False):
-        return self.handshakes.reject(_hub_id(hub), bool(block))
+        return self.operator.reject(_hub_id(hub), bool(block))
 
     def control_unpeer(self, hub, block=False):
-        return self.handshakes.unpeer(_hub_id(hub), bool(block))
+        return self.operator.unpeer(_hub_id(hub), bool(block))
 
     def control_peers(self):
         return self.peers.snapshot()
 
     def control_send(self, hub, text):
-        d = self.handshakes.send(_hub_id(hub), text)
+        d = self.operator.send(_hub_id(hub), text)
         return d.addCallback(lambda seq: {"peer": hub, "seq": seq})
 
     def control_messages(self):
@@ -213,7 +214,8 @@ def make_hub_service(options, reactor) -> HubService:
     top = HubService(graph, listener, gateway_list)
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "hub": hub, "link": link,
-                     "handshakes": graph.handshakes, "peers": graph.peers, "store": store,
+                     "handshakes": graph.operator, "requests": graph.handshakes.book,
+                     "handshaking": graph.handshakes, "peers": graph.peers, "store": store,
                      "directory": hub.directory}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         namespace).setServiceParent(top)

@@ -1,0 +1,115 @@
+"""The book of this hub's handshake requests: which are open, what the database says
+of them, and when each expires.
+
+One ``Outgoing`` machine per hub we asked and one ``Incoming`` per hub that asked us.
+Every change of state is written with the others of the same reactor turn, in one
+commit (a handshake passes through several states within a turn or two), together with
+what an incoming request was accepted on, so a restart finds each where it was; each
+open request has a timer for its TTL.  What a request means is decided elsewhere
+(``Handshakes``); this only keeps and restores.
+"""
+
+from twisted.logger import Logger
+
+from blockhub.hub.incoming import FINAL as IN_FINAL
+from blockhub.hub.outgoing import FINAL as OUT_FINAL
+from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.store import StoreError
+from blockhub.timers import cancel
+
+log = Logger()
+
+OUT_OPEN = ("requested", "sent", "connecting")
+
+
+class RequestBook:
+    def __init__(self, store, clock):
+        self.store = store
+        self.clock = clock
+        self.outgoing: dict = {}  # hub id -> Outgoing
+        self.incoming: dict = {}  # hub id -> Incoming
+        self._writes: list = []  # (direction, machine, state, time) for the next commit
+        self._write_call = None
+
+    def now(self) -> int:
+        return int(self.clock.seconds())
+
+    # -- restoring ------------------------------------------------------------------
+    def open_rows(self):
+        """The requests a restart must bring back, (direction, row) in creation order;
+        those whose TTL passed while we were down are marked expired instead."""
+        now = self.now()
+        for row in self.store.requests():
+            direction, state = row["direction"], row["state"]
+            if (direction == "in" and state in IN_FINAL) or \
+                    (direction == "out" and state not in OUT_OPEN):
+                continue
+            if row["expires_at"] <= now:
+                self.store.set_request_state(direction, row["peer"], "expired", now)
+                continue
+            yield direction, row
+
+    # -- keeping --------------------------------------------------------------------
+    def add(self, machine, expires_at: int) -> None:
+        """Keep ``machine`` (replacing a finished one for the same hub) until its TTL."""
+        book = self.outgoing if isinstance(machine, Outgoing) else self.incoming
+        book[machine.peer] = machine
+        machine.expires_at = expires_at
+        machine.timer = self.clock.callLater(max(0, expires_at - self.now()),
+                                             machine.timed_out)
+
+    def state_changed(self, machine, old, new) -> None:
+        direction = "out" if isinstance(machine, Outgoing) else "in"
+        self._writes.append((direction, machine, new, self.now()))
+        if self._write_call is None:
+            self._write_call = self.clock.callLater(0, self._commit)
+
+    def _commit(self) -> None:
+        self._write_call = None
+        writes = [(direction, m.peer, state, now, getattr(m, "how", None))
+                  for direction, m, state, now in self._writes]
+        self._writes = []
+        if writes:
+            try:
+                self.store.set_request_states(writes)
+            except StoreError as e:
+                log.error("cannot record {n} request state(s): {error}", n=len(writes),
+                          error=str(e))
+
+    def finished(self, machine) -> None:
+        machine.timer = cancel(machine.timer)
+
+    def stop(self) -> None:
+        """Cancel every timer and write what is still waiting."""
+        for m in list(self.outgoing.values()) + list(self.incoming.values()):
+            m.timer = cancel(m.timer)
+        self._write_call = cancel(self._write_call)
+        self._commit()
+
+    # -- looking up -----------------------------------------------------------------
+    def open_outgoing(self, hub_id: str):
+        out = self.outgoing.get(hub_id)
+        return out if out is not None and out.state not in OUT_FINAL else None
+
+    def open_incoming(self, hub_id: str):
+        inc = self.incoming.get(hub_id)
+        return inc if inc is not None and inc.state not in IN_FINAL else None
+
+    def knows(self, hub_id: str) -> bool:
+        """True while a request to or from ``hub_id`` is still open."""
+        return self.open_outgoing(hub_id) is not None or \
+            self.open_incoming(hub_id) is not None
+
+    def waiting(self) -> list:
+        """The incoming requests waiting for the operator, oldest first."""
+        return [m for m in self.incoming.values() if m.state == "pending"]
+
+    def status(self) -> list[dict]:
+        rows = []
+        for m in self.outgoing.values():
+            rows.append({"direction": "out", "peer": m.peer, "state": m.state,
+                         "note": m.note, "reason": m.reason})
+        for m in self.incoming.values():
+            rows.append({"direction": "in", "peer": m.peer, "state": m.state,
+                         "note": m.request.note, "how": m.how, "reason": m.reason})
+        return rows
