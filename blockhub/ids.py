@@ -56,6 +56,12 @@ def _decode(text: str) -> bytes:
     return key
 
 
+def normalise_id(text: str) -> str:
+    """The one spelling of an id: checked (``BadId`` otherwise), stripped, lower case."""
+    decode_id(text)
+    return text.strip().lower()
+
+
 def is_id(text: object) -> bool:
     """True when ``text`` is a well-formed id with a valid checksum."""
     try:

@@ -8,7 +8,6 @@ passphrase instead (Argon2id).  Every file here is 0600 in a 0700 directory, and
 loaders refuse files that group or others can read or write.
 """
 
-import base64
 import json
 import os
 import secrets
@@ -20,6 +19,7 @@ from nacl.exceptions import CryptoError
 
 from blockhub.errors import UserError
 from blockhub.identity import Identity
+from blockhub.wire.canonical import b64, unb64
 
 IDENTITY_FILE = "identity.json"
 KEYRING_ENV = "BLOCKHUB_KEYRING"
@@ -76,14 +76,6 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
 def _passphrase_key(passphrase: str, salt: bytes, ops: int, mem: int) -> bytes:
     return pwhash.argon2id.kdf(secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"),
                                salt, opslimit=ops, memlimit=mem)
@@ -108,7 +100,7 @@ def create_identity(data_dir: Path, phrase: str, name: str = "",
         salt = secrets.token_bytes(pwhash.argon2id.SALTBYTES)
         ops, mem = pwhash.argon2id.OPSLIMIT_INTERACTIVE, pwhash.argon2id.MEMLIMIT_INTERACTIVE
         key = _passphrase_key(passphrase, salt, ops, mem)
-        record["protection"] = {"kind": "passphrase", "salt": _b64(salt),
+        record["protection"] = {"kind": "passphrase", "salt": b64(salt),
                                 "opslimit": ops, "memlimit": mem}
     else:
         ring = ensure_private_dir(keyring or default_keyring())
@@ -116,7 +108,7 @@ def create_identity(data_dir: Path, phrase: str, name: str = "",
         key = secrets.token_bytes(secret.SecretBox.KEY_SIZE)
         write_private(ring / f"{entry}.key", key)
         record["protection"] = {"kind": "keyring", "entry": entry}
-    record["sealed_phrase"] = _b64(bytes(secret.SecretBox(key).encrypt(phrase.encode())))
+    record["sealed_phrase"] = b64(bytes(secret.SecretBox(key).encrypt(phrase.encode())))
     write_private(target, json.dumps(record, indent=2).encode() + b"\n")
     return identity
 
@@ -152,7 +144,7 @@ def load_phrase(data_dir: Path, keyring: Path | None = None,
             if not passphrase:
                 raise UserError(f"the identity in {data_dir} is sealed with a passphrase; "
                                 f"set {PASSPHRASE_ENV}")
-            key = _passphrase_key(passphrase, _unb64(protection["salt"]),
+            key = _passphrase_key(passphrase, unb64(protection["salt"]),
                                   int(protection["opslimit"]), int(protection["memlimit"]))
         elif protection.get("kind") == "keyring":
             ring = Path(keyring or default_keyring())
@@ -166,7 +158,7 @@ def load_phrase(data_dir: Path, keyring: Path | None = None,
             key = key_path.read_bytes()
         else:
             raise UserError(f"unknown protection in {data_dir / IDENTITY_FILE}")
-        phrase = secret.SecretBox(key).decrypt(_unb64(record["sealed_phrase"])).decode()
+        phrase = secret.SecretBox(key).decrypt(unb64(record["sealed_phrase"])).decode()
     except CryptoError:
         raise UserError(f"cannot unseal the identity in {data_dir}: wrong passphrase or key")
     except (KeyError, ValueError, TypeError) as e:

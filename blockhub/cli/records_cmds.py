@@ -10,7 +10,7 @@ from blockhub.cli.output import say
 from blockhub.errors import BadId, UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway_records import check_record, make_record, records_of
-from blockhub.ids import decode_id
+from blockhub.ids import normalise_id
 
 
 def register(sub):
@@ -101,8 +101,8 @@ def cmd_fingerprint(args, stdin, stdout):
         raise UserError("give either an ID or --data-dir DIR")
     hub_id = args.id if args.id else keystore.read_record(args.data_dir)["id"]
     try:
-        decode_id(hub_id)
+        hub_id = normalise_id(hub_id)
     except BadId as e:
         raise UserError(str(e))
-    print(fingerprint(hub_id.strip().lower()), file=stdout)
+    print(fingerprint(hub_id), file=stdout)
     return 0

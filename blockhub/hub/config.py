@@ -12,8 +12,9 @@ from pathlib import Path
 import attrs
 
 from blockhub.errors import BadId, UserError
-from blockhub.ids import decode_id
+from blockhub.ids import normalise_id
 from blockhub.keystore import write_private
+from blockhub.records import format_endpoint
 
 DEFAULT_PORT = 6610
 
@@ -29,15 +30,14 @@ class GatewayEntry:
     def address(self) -> str | None:
         if self.host is None:
             return None
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_endpoint(self.host, self.port)
 
 
 def _check_id(text, where: str) -> str:
     try:
-        decode_id(text)
+        return normalise_id(text)
     except BadId as e:
         raise UserError(f"{where}: {e}")
-    return text.strip().lower()
 
 
 def _port(value, where: str) -> int:

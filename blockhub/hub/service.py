@@ -17,7 +17,7 @@ from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.gateway_list import GatewayList, http_client
 from blockhub.hub.store import Store
-from blockhub.ids import decode_id
+from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
@@ -127,8 +127,7 @@ class HubService(MultiService):
 
 
 def _hub_id(text) -> str:
-    decode_id(text)
-    return text.strip().lower()
+    return normalise_id(text)
 
 
 def gateways_from_options(options, data_dir: Path):
