@@ -14,6 +14,7 @@ queued or sent.
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from blockhub.batching import EndOfTurn
 from blockhub.errors import BadMessage, UserError
 from blockhub.hub.peer_link import PeerLink
 from blockhub.hub.store import StoreError
@@ -34,10 +35,10 @@ class Peers:
         self.dialer_protocol = dialer_protocol  # (opening frame) -> a PeerProtocol
         self.limits = limits
         self.storage_errors = 0
-        self._arrived = []  # (protocol, message) waiting for the next group commit
-        self._commit_call = None
-        self._queued = []  # (hub id, text, Deferred) waiting to be committed to the outbox
-        self._queue_call = None
+        # (protocol, message) received, and (hub id, text, Deferred) to send, each
+        # committed together at the end of the reactor turn.
+        self._arrived = EndOfTurn(clock, self._commit)
+        self._queued = EndOfTurn(clock, self._commit_queued)
         self.connections: dict = {}  # hub id -> its attached PeerProtocol
         self.links: dict[str, PeerLink] = {}
 
@@ -110,7 +111,7 @@ class Peers:
         if proto is not None:
             proto.send("error", reason=reason, fatal=True)
             proto.close(reason)
-        self._arrived = [(p, m) for p, m in self._arrived if p.peer_id != hub_id]
+        self._arrived.keep(lambda item: item[0].peer_id != hub_id)
         was_peer = self.store.peer(hub_id) is not None
         if was_peer:
             self.store.remove_peer(hub_id)
@@ -170,14 +171,10 @@ class Peers:
         if len(text) > 60 * 1024:
             raise UserError("the message is longer than 60 KiB")
         d = Deferred()
-        self._queued.append((hub_id, text, d))
-        if self._queue_call is None:
-            self._queue_call = self.clock.callLater(0, self._commit_queued)
+        self._queued.add((hub_id, text, d))
         return d
 
-    def _commit_queued(self):
-        self._queue_call = None
-        batch, self._queued = self._queued, []
+    def _commit_queued(self, batch):
         try:
             seqs = self.store.queue_messages([(hub, text) for hub, text, _ in batch],
                                              self.now())
@@ -194,20 +191,14 @@ class Peers:
 
     def message_received(self, proto, message):
         """Queue for the group commit at the end of this reactor turn."""
-        self._arrived.append((proto, message))
-        if self._commit_call is None:
-            self._commit_call = self.clock.callLater(0, self._commit)
+        self._arrived.add((proto, message))
 
-    def _commit(self):
+    def _commit(self, batch):
         """Commit what arrived, then acknowledge.  If the disk refuses, no
         acknowledgement goes out and the links are closed: the senders keep the
         messages and send them again.  When the whole batch fails, each connection's
         messages are tried on their own, so one peer's bad message never costs another
         peer's their acknowledgement."""
-        self._commit_call = None
-        batch, self._arrived = self._arrived, []
-        if not batch:
-            return
         if self._store_batch(batch):
             self._acknowledge(batch)
             return

@@ -11,6 +11,7 @@ open request has a timer for its TTL.  What a request means is decided elsewhere
 
 from twisted.logger import Logger
 
+from blockhub.batching import EndOfTurn
 from blockhub.hub.incoming import FINAL as IN_FINAL
 from blockhub.hub.outgoing import FINAL as OUT_FINAL
 from blockhub.hub.outgoing import Outgoing
@@ -28,8 +29,8 @@ class RequestBook:
         self.clock = clock
         self.outgoing: dict = {}  # hub id -> Outgoing
         self.incoming: dict = {}  # hub id -> Incoming
-        self._writes: list = []  # (direction, machine, state, time) for the next commit
-        self._write_call = None
+        # (direction, machine, state, time), committed together at the end of the turn
+        self._writes = EndOfTurn(clock, self._commit)
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -60,21 +61,16 @@ class RequestBook:
 
     def state_changed(self, machine, old, new) -> None:
         direction = "out" if isinstance(machine, Outgoing) else "in"
-        self._writes.append((direction, machine, new, self.now()))
-        if self._write_call is None:
-            self._write_call = self.clock.callLater(0, self._commit)
+        self._writes.add((direction, machine, new, self.now()))
 
-    def _commit(self) -> None:
-        self._write_call = None
+    def _commit(self, batch) -> None:
         writes = [(direction, m.peer, state, now, getattr(m, "how", None))
-                  for direction, m, state, now in self._writes]
-        self._writes = []
-        if writes:
-            try:
-                self.store.set_request_states(writes)
-            except StoreError as e:
-                log.error("cannot record {n} request state(s): {error}", n=len(writes),
-                          error=str(e))
+                  for direction, m, state, now in batch]
+        try:
+            self.store.set_request_states(writes)
+        except StoreError as e:
+            log.error("cannot record {n} request state(s): {error}", n=len(writes),
+                      error=str(e))
 
     def finished(self, machine) -> None:
         machine.timer = cancel(machine.timer)
@@ -83,8 +79,7 @@ class RequestBook:
         """Cancel every timer and write what is still waiting."""
         for m in list(self.outgoing.values()) + list(self.incoming.values()):
             m.timer = cancel(m.timer)
-        self._write_call = cancel(self._write_call)
-        self._commit()
+        self._writes.run()
 
     # -- looking up -----------------------------------------------------------------
     def open_outgoing(self, hub_id: str):
