@@ -25,6 +25,7 @@ from blockhub.errors import ProtocolError
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id
+from blockhub.records import format_endpoint
 from blockhub.timers import cancel
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
@@ -32,8 +33,7 @@ from blockhub.wire.framing import FrameDecoder
 
 def format_address(address) -> str:
     """``HOST:PORT`` for an IPv4 or IPv6 Twisted address, IPv6 in brackets."""
-    host, port = getattr(address, "host", "?"), getattr(address, "port", 0)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_endpoint(getattr(address, "host", "?"), getattr(address, "port", 0))
 
 
 # How much a drain writes in one go: enough to refill a TCP buffer (64 KiB).
