@@ -7,6 +7,11 @@ to the next gateway on schedule (rotating), the seed's mitigation against a
 compromised gateway.  The machine never touches a socket: it calls ``dial`` and the
 hub's callbacks, and hears back through the methods at the bottom, which ignore
 events from a connection that is no longer the current one.
+
+Why not Twisted's ``ClientService``: it keeps one endpoint connected with a backoff
+policy, while this link moves between several gateways on failure and on a schedule,
+re-aims at a gateway whose signed record says it moved, and is online only once the
+gateway admitted us (after hello and join), not when TCP connects.
 """
 
 import random
@@ -16,6 +21,7 @@ from automat import MethodicalMachine
 from twisted.logger import Logger
 
 from blockhub.machines import watch
+from blockhub.timers import cancel
 
 log = Logger()
 
@@ -24,13 +30,6 @@ def backoff_delay(failures: int, base: float, cap: float, rand) -> float:
     """Exponential backoff with jitter: half to all of ``base * 2**(failures-1)``."""
     raw = min(cap, base * (2 ** max(0, min(failures - 1, 30))))
     return raw * (0.5 + rand() / 2)
-
-
-def _cancelled(call):
-    """Cancel a pending delayed call, if any; always returns None to clear the slot."""
-    if call is not None and call.active():
-        call.cancel()
-    return None
 
 
 class GatewayLink:
@@ -193,7 +192,7 @@ class GatewayLink:
 
     @_machine.output()
     def _cancel_rotation(self):
-        self._rotate_timer = _cancelled(self._rotate_timer)
+        self._rotate_timer = cancel(self._rotate_timer)
 
     @_machine.output()
     def _advance(self):
@@ -214,8 +213,8 @@ class GatewayLink:
         if self._attempt is not None:
             self._attempt.cancel()
             self._attempt = None
-        self._retry_timer = _cancelled(self._retry_timer)
-        self._rotate_timer = _cancelled(self._rotate_timer)
+        self._retry_timer = cancel(self._retry_timer)
+        self._rotate_timer = cancel(self._rotate_timer)
 
     # -- transitions -----------------------------------------------------------------
     idle.upon(start, enter=connecting, outputs=[_dial])

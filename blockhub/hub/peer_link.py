@@ -12,6 +12,7 @@ from automat import MethodicalMachine
 
 from blockhub.hub.gateway_link import backoff_delay
 from blockhub.machines import watch
+from blockhub.timers import cancel
 
 
 class PeerLink:
@@ -88,9 +89,7 @@ class PeerLink:
 
     @_machine.output()
     def _cancel(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._timer = cancel(self._timer)
 
     idle.upon(start, enter=dialing, outputs=[_dial])
     idle.upon(up, enter=connected, outputs=[_reset])

@@ -23,6 +23,7 @@ from blockhub.errors import BadMessage, Refused
 from blockhub.net import opening
 from blockhub.net.framed import FramedProtocol
 from blockhub.net.opening import Openings
+from blockhub.timers import cancel
 
 log = Logger()
 
@@ -80,9 +81,7 @@ class PeerProtocol(FramedProtocol):
 
     def _opened(self):
         """The opening is over (decided or gone): give back the place it held."""
-        if self._first_deadline is not None and self._first_deadline.active():
-            self._first_deadline.cancel()
-        self._first_deadline = None
+        self._first_deadline = cancel(self._first_deadline)
         if self.opening is not None:
             self.opening.release()
             self.opening = None
