@@ -9,6 +9,7 @@ address.  A list is ``{"gateways": [record, ...]}``.  Pure code: time is passed 
 
 import binascii
 import ipaddress
+from typing import Any
 
 from nacl.exceptions import BadSignatureError
 
@@ -22,12 +23,12 @@ DEFAULT_DAYS = 7.0
 SIGNED_FIELDS = ("pubKey", "IP", "Port", "issued", "expires")
 
 
-def _body(record: dict) -> dict:
+def _body(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record[name] for name in SIGNED_FIELDS}
 
 
 def make_record(identity: Identity, ip: str, port: int, now: int,
-                days: float = DEFAULT_DAYS) -> dict:
+                days: float = DEFAULT_DAYS) -> dict[str, Any]:
     ip = str(ipaddress.ip_address(ip))
     if not 0 < int(port) < 65536:
         raise ValueError("port must be from 1 to 65535")
@@ -39,11 +40,11 @@ def make_record(identity: Identity, ip: str, port: int, now: int,
     return dict(body, signature=canonical.b64(sig))
 
 
-def _is_int(value, low: int, high: int) -> bool:
+def _is_int(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _shape_problem(record: dict) -> str | None:
+def _shape_problem(record: dict[str, Any]) -> str | None:
     """Why a record's fields have the wrong types or bounds, before any of them is used."""
     if not isinstance(record["pubKey"], str):
         return "bad pubKey"
@@ -58,7 +59,7 @@ def _shape_problem(record: dict) -> str | None:
     return None
 
 
-def check_record(record, now: int) -> str | None:
+def check_record(record: Any, now: int) -> str | None:
     """None when the record is well-formed, correctly signed and unexpired; else why not.
     Total: any JSON value gives an answer, never an exception, so one malformed record
     in a list is judged alone."""
@@ -89,8 +90,9 @@ def check_record(record, now: int) -> str | None:
     return None
 
 
-def records_of(document) -> list:
+def records_of(document: Any) -> list[Any]:
     """The records in a list document, or ValueError when it is not one."""
     if not isinstance(document, dict) or not isinstance(document.get("gateways"), list):
         raise ValueError('expected {"gateways": [...]}')
-    return document["gateways"]
+    gateways: list[Any] = document["gateways"]
+    return gateways

@@ -13,6 +13,7 @@ Pure code: the time is passed in.
 """
 
 import ipaddress
+from typing import Any
 
 import attrs
 
@@ -20,7 +21,7 @@ from blockhub.errors import BadMessage, StaleMessage
 from blockhub.identity import Identity
 from blockhub.records import parse_endpoint
 from blockhub.wire import canonical, envelope
-from blockhub.wire.schema import MAX_TIME, Bytes, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
 
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500
@@ -95,7 +96,8 @@ def seal_rejection(identity: Identity, to_id: str, now: int, nonce: bytes,
     return envelope.seal(to_id, envelope.sign(identity, "rejection", body))
 
 
-def _open(identity, sealed, kind, fields, sender, now, window):
+def _open(identity: Identity, sealed: bytes, kind: str, fields: dict[str, Field],
+          sender: str | None, now: int, window: int) -> dict[str, Any]:
     env = envelope.open_sealed(identity, sealed, kind)
     body = check_fields(kind, fields, env.body)
     if body["from"] != env.signer:

@@ -7,6 +7,7 @@ reached the requester there, so the caller confirms it before revealing anything
 """
 
 import ipaddress
+from collections.abc import Collection, Iterable
 
 from blockhub.errors import UserError
 
@@ -21,8 +22,8 @@ def parse_cidr(text: str) -> str:
         raise UserError(f"not an address range: {text!r} (expected CIDR like 10.0.0.0/8)")
 
 
-def decide(hub_id: str, address: str | None, approved_keys, approved_ranges,
-           blocked_keys) -> str:
+def decide(hub_id: str, address: str | None, approved_keys: Collection[str],
+           approved_ranges: Iterable[str], blocked_keys: Collection[str]) -> str:
     """BLOCKED, AUTO (approved key), AUTO_RANGE (approved address range) or PENDING
     for a request from ``hub_id`` at ``address``."""
     if hub_id in blocked_keys:

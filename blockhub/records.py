@@ -8,6 +8,7 @@ when the gateway runs in open mode.
 """
 
 import ipaddress
+from typing import Any
 
 import attrs
 
@@ -47,16 +48,16 @@ def format_endpoint(host: str, port: int) -> str:
 class HubInfo:
     id: str
     name: str
-    meta: dict
+    meta: dict[str, Any]
     seq: int
     endpoint: str | None
     signed: envelope.Envelope = attrs.field(eq=False, repr=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return self.signed.to_json()
 
 
-def make_hubinfo(identity: Identity, name: str, seq: int, meta: dict | None = None,
+def make_hubinfo(identity: Identity, name: str, seq: int, meta: dict[str, Any] | None = None,
                  endpoint: str | None = None) -> HubInfo:
     body = {"id": identity.id, "name": name[:MAX_NAME], "meta": meta or {}, "seq": seq}
     if endpoint is not None:
@@ -64,7 +65,7 @@ def make_hubinfo(identity: Identity, name: str, seq: int, meta: dict | None = No
     return _from_envelope(envelope.sign(identity, "hubinfo", body))
 
 
-def verify_hubinfo(value) -> HubInfo:
+def verify_hubinfo(value: Any) -> HubInfo:
     """Check a HubInfo envelope from the wire: signature, shape, bounds, self-consistency."""
     return _from_envelope(envelope.verify(value, "hubinfo"))
 

@@ -6,15 +6,16 @@ same value always gives the same bytes on every machine.
 
 import base64
 import json
+from typing import Any
 
 from blockhub.errors import BadFrame, BadMessage
 
 
-def _no_floats(value: str):
+def _no_floats(value: str) -> Any:
     raise ValueError("floats are not allowed")
 
 
-def dumps(value) -> bytes:
+def dumps(value: Any) -> bytes:
     """The canonical bytes of ``value``; ``BadMessage`` when its text holds a lone
     surrogate, which has no UTF-8 form (never a bare ``UnicodeEncodeError``)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"),
@@ -25,7 +26,7 @@ def dumps(value) -> bytes:
         raise BadMessage("text is not valid Unicode (it holds a lone surrogate)")
 
 
-def loads(data: bytes):
+def loads(data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"), parse_float=_no_floats,
                           parse_constant=_no_floats)

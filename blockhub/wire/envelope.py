@@ -7,6 +7,8 @@ A sealed box (NaCl ``SealedBox``, the recipient's Ed25519 key converted to X2551
 carries an envelope to one hub; only that hub can open it.
 """
 
+from typing import Any
+
 import attrs
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import SealedBox
@@ -23,7 +25,7 @@ DOMAIN = b"blockhub/v1/"
 KINDS = ("hubinfo", "handshake", "acceptance", "rejection", "gateway-record", "peer-hello")
 
 
-def signed_bytes(kind: str, signer_key: bytes, body: dict) -> bytes:
+def signed_bytes(kind: str, signer_key: bytes, body: dict[str, Any]) -> bytes:
     if kind not in KINDS:
         raise ValueError(f"unknown envelope kind {kind!r}")
     return DOMAIN + kind.encode("ascii") + b"\x00" + signer_key + canonical.dumps(body)
@@ -37,20 +39,20 @@ _ENVELOPE_FIELDS = {"kind": Str(32, KINDS), "signer": Id(), "body": Dict(),
 class Envelope:
     kind: str
     signer: str
-    body: dict
+    body: dict[str, Any]
     sig: bytes
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "signer": self.signer, "body": self.body,
                 "sig": canonical.b64(self.sig)}
 
 
-def sign(identity: Identity, kind: str, body: dict) -> Envelope:
+def sign(identity: Identity, kind: str, body: dict[str, Any]) -> Envelope:
     data = signed_bytes(kind, identity.public_key, body)
     return Envelope(kind, identity.id, body, identity.sign(data))
 
 
-def verify(value, kind: str) -> Envelope:
+def verify(value: Any, kind: str) -> Envelope:
     """Parse and verify an envelope of ``kind``; raise a ``ProtocolError`` otherwise."""
     checked = check_fields("envelope", _ENVELOPE_FIELDS, value)
     if checked["kind"] != kind:
@@ -86,7 +88,7 @@ def open_sealed(identity: Identity, sealed: bytes, kind: str) -> Envelope:
 class EnvelopeField(Field):
     """An envelope inside a message: shape only; ``verify`` checks the signature."""
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         check_fields(name, _ENVELOPE_FIELDS, value)
         return value
 

@@ -6,13 +6,25 @@ or raises a ``ProtocolError``.  Adding a message means adding one line here and 
 paragraph in docs/protocol.md.
 """
 
+from typing import Any
+
 import attrs
 
 from blockhub.errors import BadFrame
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
 from blockhub.wire.framing import DEFAULT_MAX_FRAME, encode_frame
-from blockhub.wire.schema import MAX_TIME, Bool, Bytes, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import (
+    MAX_TIME,
+    Bool,
+    Bytes,
+    Field,
+    Id,
+    Int,
+    Optional,
+    Str,
+    check_fields,
+)
 
 ADDRESS = Str(300)
 REASON = Str(500)
@@ -20,7 +32,7 @@ TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
 RELAYED = Str(16, ("request", "acceptance", "rejection"))
 
 # name: (type code, body schema)
-SCHEMAS: dict[str, tuple[int, dict]] = {
+SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     # gateway <-> hub
     "hello": (1, {"gateway": Id(), "observed": ADDRESS, "challenge": Bytes(32, 32),
                   "mode": Str(16, ("private", "open")), "time": TIME}),
@@ -52,13 +64,13 @@ assert len(_BY_CODE) == len(SCHEMAS), "type codes must be unique"
 @attrs.frozen
 class Message:
     kind: str
-    fields: dict = attrs.field(factory=dict)
+    fields: dict[str, Any] = attrs.field(factory=dict)
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self.fields[name]
 
 
-def make(kind: str, /, **fields) -> Message:
+def make(kind: str, /, **fields: Any) -> Message:
     """Build a message, checking its fields as the receiver will."""
     _code, spec = SCHEMAS[kind]
     return Message(kind, check_fields(kind, spec, fields))

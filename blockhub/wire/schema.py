@@ -7,6 +7,7 @@ here.  Every text field, and every key and value inside a ``Dict``, is refused h
 """
 
 import binascii
+from typing import Any
 
 from blockhub.errors import BadId, BadMessage
 from blockhub.ids import decode_id
@@ -17,7 +18,7 @@ from blockhub.wire.canonical import dumps, unb64
 MAX_TIME = 253402300799
 
 
-def _encodable(name: str, value: str):
+def _encodable(name: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -27,15 +28,15 @@ def _encodable(name: str, value: str):
 class Field:
     optional = False
 
-    def check(self, name: str, value):
+    def check(self, name: str, value: Any) -> Any:
         raise NotImplementedError
 
 
 class Str(Field):
-    def __init__(self, max_len: int = 1024, choices: tuple[str, ...] = ()):
+    def __init__(self, max_len: int = 1024, choices: tuple[str, ...] = ()) -> None:
         self.max_len, self.choices = max_len, choices
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise BadMessage(f"{name} must be a string")
         if len(value) > self.max_len:
@@ -47,10 +48,10 @@ class Str(Field):
 
 
 class Int(Field):
-    def __init__(self, low: int = 0, high: int = 2**63 - 1):
+    def __init__(self, low: int = 0, high: int = 2**63 - 1) -> None:
         self.low, self.high = low, high
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise BadMessage(f"{name} must be an integer")
         if not self.low <= value <= self.high:
@@ -59,7 +60,7 @@ class Int(Field):
 
 
 class Bool(Field):
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise BadMessage(f"{name} must be true or false")
         return value
@@ -68,10 +69,10 @@ class Bool(Field):
 class Bytes(Field):
     """Base64 text carrying at most ``max_len`` bytes."""
 
-    def __init__(self, max_len: int = 1024, exact: int | None = None):
+    def __init__(self, max_len: int = 1024, exact: int | None = None) -> None:
         self.max_len, self.exact = max_len, exact
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > (self.max_len * 4) // 3 + 4:
             raise BadMessage(f"{name} must be base64 of at most {self.max_len} bytes")
         try:
@@ -84,7 +85,7 @@ class Bytes(Field):
 
 
 class Id(Field):
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         try:
             decode_id(value)
         except BadId as e:
@@ -96,10 +97,10 @@ class Dict(Field):
     """A JSON object of string keys; contents checked by whoever uses it, except that all
     of its text, at any depth, must have a canonical form (no lone surrogate)."""
 
-    def __init__(self, max_keys: int = 64):
+    def __init__(self, max_keys: int = 64) -> None:
         self.max_keys = max_keys
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, dict) or len(value) > self.max_keys:
             raise BadMessage(f"{name} must be an object of at most {self.max_keys} keys")
         try:
@@ -114,21 +115,21 @@ class Dict(Field):
 class Optional(Field):
     optional = True
 
-    def __init__(self, inner: Field):
+    def __init__(self, inner: Field) -> None:
         self.inner = inner
 
-    def check(self, name, value):
+    def check(self, name: str, value: Any) -> Any:
         return None if value is None else self.inner.check(name, value)
 
 
-def check_fields(kind: str, spec: dict[str, Field], body) -> dict:
+def check_fields(kind: str, spec: dict[str, Field], body: Any) -> dict[str, Any]:
     """Validate a whole body: exactly the known fields, each valid."""
     if not isinstance(body, dict):
         raise BadMessage(f"{kind}: body must be an object")
     unknown = set(body) - set(spec)
     if unknown:
         raise BadMessage(f"{kind}: unknown field {sorted(unknown)[0]!r}")
-    checked = {}
+    checked: dict[str, Any] = {}
     for name, field in spec.items():
         if name not in body:
             if field.optional:
