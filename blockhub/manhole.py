@@ -44,7 +44,7 @@ from twisted.conch.ssh import connection, keys, transport, userauth
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import ISSHPrivateKey
 from twisted.cred.error import UnauthorizedLogin
-from twisted.cred.portal import Portal
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -55,7 +55,7 @@ from blockhub.net.framed import format_address
 from blockhub.net.listening import ListeningService
 
 HOST_KEY_FILE = "manhole_host_key"
-LOGIN_GRACE = 120.0  # seconds an unauthenticated connection may take to log in
+LOGIN_GRACE = 120  # seconds an unauthenticated connection may take to log in
 STOP_GRACE = 5.0  # seconds open sessions get to close when the service stops
 
 # Signature algorithms Twisted verifies for user keys (SHA-1 "ssh-rsa" left out, as
@@ -227,12 +227,17 @@ class _Session(TerminalSession):
             self._terminal.loseConnection()
 
 
+@implementer(IRealm)  # as Twisted's TerminalRealm does not say it
 class _Realm(TerminalRealm):
     sessionFactory = _Session
 
     def __init__(self, namespace: dict):
         super().__init__()
-        self.chainedProtocolFactory = lambda: insults.ServerProtocol(_Manhole, namespace)
+        def chained() -> insults.ServerProtocol:
+            return insults.ServerProtocol(_Manhole, namespace)
+
+        # Twisted types this as the class, though it only ever calls it.
+        self.chainedProtocolFactory = chained  # type: ignore[assignment]
 
 
 class _UserAuth(userauth.SSHUserAuthServer):
@@ -271,8 +276,8 @@ class _Transport(transport.SSHServerTransport):
         for d in waiting:
             d.callback(None)
 
-    def when_gone(self) -> Deferred:
-        d = Deferred()
+    def when_gone(self) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
         self._gone.append(d)
         return d
 
@@ -295,8 +300,9 @@ class _Factory(ConchFactory):
         self.reactor = reactor
         # Instance attributes: ConchFactory's are class-level dicts shared by everyone.
         self.publicKeys = {host_key.sshType(): host_key.public()}
-        self.privateKeys = {host_key.sshType(): host_key}
-        self.connections = set()
+        # ConchFactory types its keys as bytes, but SSHFactory uses them as Key objects.
+        self.privateKeys = {host_key.sshType(): host_key}  # type: ignore[dict-item]
+        self.connections: set[_Transport] = set()
 
     def close_all(self, grace: float) -> Deferred:
         """Disconnect every open connection; abort those still open after ``grace``."""

@@ -6,10 +6,10 @@ from __future__ import annotations
 from twisted.internet.interfaces import IDelayedCall
 
 
-def cancel(call: IDelayedCall | None) -> None:
+def cancel(call: IDelayedCall | None) -> IDelayedCall | None:
     """Cancel ``call`` if it is still pending; None, or a call that already ran or was
     cancelled, is left alone.  Returns None, so ``self.timer = cancel(self.timer)``
-    clears the slot in the same line."""
+    clears the slot in the same line (typed as the slot, so that mypy allows it)."""
     if call is not None and call.active():
         call.cancel()
     return None

@@ -25,7 +25,7 @@ def _read_exact(sock, n: int) -> bytes:
 
 
 def _read_box(sock) -> dict[bytes, bytes]:
-    box = {}
+    box: dict[bytes, bytes] = {}
     while True:
         (klen,) = struct.unpack(">H", _read_exact(sock, 2))
         if klen == 0:

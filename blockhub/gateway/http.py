@@ -7,6 +7,7 @@ update the file without a restart) and served as they are: hubs verify every rec
 
 import json
 from pathlib import Path
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -27,7 +28,7 @@ class GatewaysResource(Resource):
         self.clock = clock
         self.ip, self.port = ip, port
         self.records_file = Path(records_file) if records_file else None
-        self._own = None
+        self._own: dict[str, Any] | None = None
 
     def own_record(self) -> dict:
         now = int(self.clock.seconds())

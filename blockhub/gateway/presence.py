@@ -14,6 +14,7 @@ the budget outlives a leave, so rejoining is no way around the update limit.
 """
 
 import collections
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -60,7 +61,8 @@ class Presence:
         self.mode = mode
         self.limits = limits
         self.clock = clock
-        self.hubs: dict[str, tuple[object, HubInfo]] = {}
+        # Each hub's connection (a GatewayProtocol, a layer above) and its HubInfo.
+        self.hubs: dict[str, tuple[Any, HubInfo]] = {}
         self.joined_frames: dict[str, bytes] = {}  # hub id -> its current "joined" frame
         self.counters = counters
         self.update_limit = _Budget(limits.updates_per_minute, limits.updates_burst)

@@ -32,7 +32,7 @@ class GatewayService(MultiService):
         super().__init__()
         self.gateway = gateway
         self.listener = listener
-        self.http = None
+        self.http: ListeningService | None = None
 
     def startService(self):
         super().startService()

@@ -10,6 +10,7 @@ working from its config.
 """
 
 import json
+from typing import Any
 
 import treq
 from twisted.internet import ssl
@@ -73,7 +74,7 @@ class _Body(Protocol):
         self.limit = limit
         self.size = 0
         self.chunks: list[bytes] = []
-        self.done = Deferred()
+        self.done: Deferred[bytes] = Deferred()
 
     def dataReceived(self, data: bytes):
         if self.done.called:
@@ -97,7 +98,8 @@ class _Body(Protocol):
             return
         self.chunks = []
         if self.transport is not None:
-            self.transport.stopProducing()
+            # The response body's transport is also its producer.
+            self.transport.stopProducing()  # type: ignore[attr-defined]
         self.done.errback(error)
 
 
@@ -172,7 +174,7 @@ def fetch_blocking(url: str, ca_file=None):
     from twisted.internet import reactor
 
     client = http_client(reactor, ca_file)
-    outcome = []
+    outcome: list[Any] = []
 
     def start():
         # Started once the reactor runs, so a fetch that fails at once can still stop it.

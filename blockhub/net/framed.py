@@ -14,6 +14,8 @@ graceful close waits for the queue and the transport to drain, for ``close_timeo
 at most, then aborts.
 """
 
+from typing import Any
+
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
@@ -46,11 +48,15 @@ class FramedProtocol(Protocol, TimeoutMixin):
 
     log = Logger()
     closing_reason: str | None = None
+    # A TLS transport (ITransport, ITCPTransport and the producer interfaces), set by
+    # makeConnection.
+    transport: Any
 
     def __init__(self, clock, limits: Limits = DEFAULT, max_frame: int | None = None,
                  idle_timeout: float | None = None, max_send_queue: int | None = None):
         self.clock = clock
-        self.callLater = clock.callLater  # TimeoutMixin's timer comes from our clock
+        # TimeoutMixin's timer comes from our clock.
+        self.callLater = clock.callLater  # type: ignore[method-assign]
         self.limits = limits
         self.max_frame = max_frame or limits.max_frame
         self.idle_timeout = idle_timeout or limits.idle_timeout
