@@ -1,4 +1,5 @@
-"""The hub's JSON config file, in the seed's shape, and the ``--gateway`` option.
+"""The hub's JSON config file (``Hub.Gateways``, see docs/design.md), and the
+``--gateway`` option.
 
 ``{"Hub": {"Gateways": [{"name", "pubKey", "lastKnownIP", "port"}]}}``.  ``pubKey`` is
 the gateway's id.  When the hub learns where a gateway is, it writes ``lastKnownIP``

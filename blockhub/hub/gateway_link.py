@@ -3,7 +3,7 @@
 idle -> connecting -> authenticating -> online; any failure -> backing_off, which
 retries after an exponential, jittered delay, moving to the next configured gateway
 (failover).  With several gateways and a rotation interval, an online link moves on
-to the next gateway on schedule (rotating), the seed's mitigation against a
+to the next gateway on schedule (rotating), the design's mitigation against a
 compromised gateway.  The machine never touches a socket: it calls ``dial`` and the
 hub's callbacks, and hears back through the methods at the bottom, which ignore
 events from a connection that is no longer the current one.

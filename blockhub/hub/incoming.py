@@ -52,7 +52,7 @@ class Incoming:
 
     @_machine.state()
     def dialing(self):
-        "accepted by key or by the operator; we dial the requester (seed step 6)"
+        "accepted by key or by the operator; we dial the requester (the receiver dials)"
 
     @_machine.state()
     def awaiting(self):

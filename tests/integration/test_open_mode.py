@@ -1,4 +1,4 @@
-"""Open mode (the seed's Scenario 1) with real processes: endpoints are shared among
+"""Open mode (Scenario 1 in docs/design.md) with real processes: endpoints are shared among
 hubs admitted by the network key, requests go straight to the receiver, and the
 gateway relays nothing."""
 
