@@ -1,7 +1,10 @@
-"""Run ruff and the whole trial suite; end with one line ``N passed, M failed``.
+"""Run ruff, import-linter, mypy and the whole trial suite; end with one line
+``N passed, M failed``.
 
-The counts come from trial's result object, not from its printed summary, and ruff
-counts as one check.  The exit status is non-zero when anything failed.
+The counts come from trial's result object, not from its printed summary; ruff,
+import-linter (the layers, in .importlinter) and mypy (over blockhub/, configured in
+pyproject.toml) count as one check each.  The exit status is non-zero when anything
+failed.
 """
 
 import os
@@ -18,6 +21,29 @@ def run_ruff() -> bool:
     return done.returncode == 0
 
 
+def run_tool(name: str, argv: list[str]) -> bool:
+    """Run a checker quietly: its whole output when it fails, its last line otherwise."""
+    done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0:
+        print(done.stdout, end="")
+        print(f"{name} failed")
+    else:
+        print(f"{name}: {lines[-1] if lines else 'ok'}")
+    return done.returncode == 0
+
+
+def run_import_linter() -> bool:
+    lint_imports = os.path.join(os.path.dirname(sys.executable), "lint-imports")
+    cache = os.path.join(ROOT, ".venv", "import-linter-cache")
+    return run_tool("import-linter", [lint_imports, "--cache-dir", cache])
+
+
+def run_mypy() -> bool:
+    return run_tool("mypy", [sys.executable, "-m", "mypy"])
+
+
 def run_trial(names: list[str]):
     sys.path.insert(0, ROOT)
     os.chdir(ROOT)
@@ -30,13 +56,13 @@ def run_trial(names: list[str]):
 
 
 def main() -> int:
-    lint_ok = run_ruff()
+    checks = [run_ruff(), run_import_linter(), run_mypy()]
     result = run_trial(sys.argv[1:])
     failed = (len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-              + (0 if lint_ok else 1))
+              + checks.count(False))
     skipped = len(result.skips)
     passed = result.testsRun - len(result.failures) - len(result.errors) \
-        - len(result.unexpectedSuccesses) - skipped + (1 if lint_ok else 0)
+        - len(result.unexpectedSuccesses) - skipped + checks.count(True)
     summary = f"{passed} passed, {failed} failed"
     if skipped:
         summary += f", {skipped} skipped"
