@@ -1,5 +1,13 @@
-"""A small helper shared by every Automat machine: expose the current state by name and
-log each transition with structured fields, so operators and tests can see it."""
+"""Small helpers shared by the Automat machines: expose the current state by name and
+log each transition with structured fields, so operators and tests can see it.
+
+``watch`` serves the ``MethodicalMachine`` ones (through its tracer); ``on`` registers
+behaviours of a typed machine (``TypeMachineBuilder``, which has no tracer and no state
+accessor) so that each transition first records the name of the state it enters in
+``core.state``.
+"""
+
+import functools
 
 from twisted.logger import Logger
 
@@ -26,3 +34,20 @@ def watch(machine_owner, initial: str, what: str, quiet: bool = False,
         return None
 
     machine_owner._setTrace(tracer)
+
+
+def on(old, inputs, new):
+    """Decorate a behaviour of a typed machine: run it for each of ``inputs`` in state
+    ``old``, entering ``new`` (the same state: a loop), after writing ``new``'s name to
+    the core's ``state``."""
+    def register(behaviour):
+        @functools.wraps(behaviour)
+        def run(machine, core, *args):
+            core.state = new.name
+            return behaviour(machine, core, *args)
+
+        for one in inputs:
+            upon = old.upon(one)
+            (upon.loop() if new is old else upon.to(new))(run)
+        return behaviour
+    return register

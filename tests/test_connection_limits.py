@@ -235,6 +235,11 @@ class BigGatewayTests(SynchronousTestCase):
         self.assertFalse(NEWCOMER.id in self.gateway.presence.hubs)
 
 
+class _AcceptEveryone:
+    def inbound(self, proto, message):
+        return "connected", None
+
+
 class PeerLinkPacingTests(SynchronousTestCase):
     """A peer link sends from the outbox only while its transport takes more, so a
     burst of large messages to a slow reader waits on disk, not in memory, and never
@@ -250,16 +255,18 @@ class PeerLinkPacingTests(SynchronousTestCase):
         store = Store(self.mktemp())
         self.addCleanup(store.close)
         peers = Peers(GW, store, clock, None, None, limits)
-        proto = PeerProtocol(peers, None, clock=clock, limits=limits)
+        opener = _AcceptEveryone()
+        proto = PeerProtocol(peers, opener, clock=clock, limits=limits)
         wire = transport()
         proto.makeConnection(wire)
         proto.peer_id = NEWCOMER.id
-        proto.status, proto.attached = "connected", True
+        proto.secured()
+        proto.messageReceived(messages.Message("peer-hello", {"hello": {}}))  # linked
+        wire.drain()
         store.add_peer(NEWCOMER.id, None, False, 0)
         for _ in range(40):
             peers.send(NEWCOMER.id, "x" * 30000)  # 1.2 MB in all
-        clock.advance(0)
-        peers.attach(proto)
+        clock.advance(0)  # committed to the outbox, then sent as the link takes them
         seqs = []
         for _ in range(100):
             seqs += [m["seq"] for m in kinds(wire.drain()) if m.kind == "message"]

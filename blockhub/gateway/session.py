@@ -16,13 +16,13 @@ accessor, so every transition records the name of the state it enters in
 
 from __future__ import annotations
 
-import functools
 from typing import Protocol
 
 import attrs
 from automat import NoTransition, TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 
+from blockhub import machines
 from blockhub.errors import BadMessage
 from blockhub.gateway.gateway import Refused
 from blockhub.records import HubInfo
@@ -137,20 +137,7 @@ refused = _builder.state("refused")
 closed = _builder.state("closed")
 
 
-def _on(old, inputs, new_state):
-    """Register the decorated behaviour for each of ``inputs`` in ``old``, entering
-    ``new_state``; the name of the state entered is recorded first."""
-    def register(behaviour):
-        @functools.wraps(behaviour)
-        def run(machine, session, *args):
-            session.state = new_state.name
-            return behaviour(machine, session, *args)
-
-        for one in inputs:
-            upon = old.upon(one)
-            (upon.loop() if new_state is old else upon.to(new_state))(run)
-        return behaviour
-    return register
+_on = machines.on
 
 
 @_on(new, [Inputs.connected], securing)

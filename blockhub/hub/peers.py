@@ -123,7 +123,6 @@ class Peers:
         hub_id = proto.peer_id
         old = self.connections.get(hub_id)
         if old is not None and old is not proto:
-            old.attached = False
             old.close("replaced by a newer connection")
         self.connections[hub_id] = proto
         log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)

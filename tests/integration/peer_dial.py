@@ -45,6 +45,9 @@ class _Recorder:
     def message_received(self, proto, message):
         pass
 
+    def drained(self, proto):
+        pass
+
     def acked(self, proto, seq):
         if not self.acked_seq.called:
             self.acked_seq.callback(seq)
