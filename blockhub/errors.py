@@ -18,6 +18,11 @@ class BadId(UserError, ValueError):
     """A hub or gateway id that is malformed or fails its checksum."""
 
 
+class StoreError(UserError):
+    """The hub's database refused a read or a write; reported in one line.  Here, below
+    every layer, so the decisions that meet it need not import the storage."""
+
+
 class ProtocolError(BlockhubError):
     """A peer sent something that breaks the protocol; its connection is closed."""
 

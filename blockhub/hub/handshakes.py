@@ -18,6 +18,7 @@ from blockhub.errors import (
     Blocked,
     ProtocolError,
     Replayed,
+    StoreError,
     TooManyPending,
 )
 from blockhub.handshake import (
@@ -34,7 +35,6 @@ from blockhub.hub import incoming
 from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import Outgoing
 from blockhub.hub.request_book import RequestBook
-from blockhub.hub.store import StoreError
 from blockhub.limits import DEFAULT
 from blockhub.ratelimit import RateLimiter
 from blockhub.records import parse_endpoint

@@ -76,7 +76,7 @@ class PeerSession:
         self.count = count  # called with a refusal kind, for the listener's figures
         self.state = "tls"
         self.slot = None
-        self.ready = Deferred() if first is not None else None
+        self.ready: Deferred | None = Deferred() if first is not None else None
         self._machine = _Machine(self)
 
     @property

@@ -15,9 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
-from blockhub.errors import BadMessage, UserError
+from blockhub.errors import BadMessage, StoreError, UserError
 from blockhub.hub.peer_link import PeerLink
-from blockhub.hub.store import StoreError
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
 from blockhub.wire import envelope

@@ -12,10 +12,10 @@ open request has a timer for its TTL.  What a request means is decided elsewhere
 from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
+from blockhub.errors import StoreError
 from blockhub.hub.incoming import FINAL as IN_FINAL
 from blockhub.hub.outgoing import FINAL as OUT_FINAL
 from blockhub.hub.outgoing import Outgoing
-from blockhub.hub.store import StoreError
 from blockhub.timers import cancel
 
 log = Logger()

@@ -9,14 +9,11 @@ a ``kill -9`` loses nothing committed.  The schema, its files and its upgrades a
 import sqlite3
 from pathlib import Path
 
-from blockhub.errors import UserError
+from blockhub.errors import StoreError
 from blockhub.hub.db_schemas import SchemaError, open_database
 
 DB_NAME = "hub.sqlite"
-
-
-class StoreError(UserError):
-    """The database refused a read or a write; reported in one line."""
+__all__ = ["DB_NAME", "Store", "StoreError"]
 
 
 class Store:
