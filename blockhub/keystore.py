@@ -173,3 +173,19 @@ def load_identity(data_dir: Path, keyring: Path | None = None,
     if identity.id != read_record(data_dir)["id"]:
         raise UserError(f"identity file in {data_dir} does not match its sealed phrase")
     return identity
+
+
+def load_network_key(path: Path) -> bytes:
+    """The shared network key in ``path`` (64 hex characters, 0600), or ``UserError``."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"network key file {path} does not exist "
+                        f"(make one with: blockhub network-key --out {path})")
+    check_private(path)
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise UserError(f"{path} is not a network key (64 hex characters expected)")
+    return key

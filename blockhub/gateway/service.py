@@ -9,7 +9,7 @@ from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.web.server import Site
 
-from blockhub import keystore, netkey
+from blockhub import keystore
 from blockhub.control.server import control_service
 from blockhub.errors import BadMessage, UserError
 from blockhub.fingerprint import fingerprint
@@ -72,7 +72,7 @@ def make_gateway_service(options, reactor) -> GatewayService:
     admission = Admission(
         mode=options["mode"],
         allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
-        network_key=(netkey.load_network_key(options["network-key"])
+        network_key=(keystore.load_network_key(options["network-key"])
                      if options["network-key"] else None))
     graph = build_gateway(identity, admission, reactor, limits_from_options(options))
     listener = ListeningService(reactor, options["listen"], graph.tls_factory)

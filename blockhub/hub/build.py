@@ -56,6 +56,7 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     make_protocol)`` (``make_protocol(pin)`` gives the protocol for a TLS pin) each
     return a Deferred firing once connected."""
     limits = settings.limits
+    handshakes: Handshakes  # made below; the callables given to Hub call it later
     channel = GatewayChannel()
     hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
               listen_port=settings.listen_port, remember_gateway=remember_gateway,

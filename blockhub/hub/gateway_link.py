@@ -35,6 +35,7 @@ def backoff_delay(failures: int, base: float, cap: float, rand) -> float:
 class GatewayLink:
     _machine = MethodicalMachine()
     _setTrace = _machine._setTrace
+    state: str  # the current state's name, kept by machines.watch
 
     def __init__(self, gateways, dial, hub, clock, rotate_interval: float | None = None,
                  base_delay: float = 1.0, max_delay: float = 30.0, rand=random.random):

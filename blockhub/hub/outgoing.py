@@ -23,7 +23,7 @@ class Outgoing:
         self.manager = manager
         self.peer = peer
         self.note = note
-        self.nonce = None  # of the latest request sent, which an acceptance must name
+        self.nonce: str | None = None  # of the latest request sent; an acceptance names it
         self.reason = None
         self.timer = None
         watch(self, "requested", f"request to {peer[:14]}…",

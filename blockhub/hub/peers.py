@@ -20,6 +20,7 @@ from blockhub.hub.peer_link import PeerLink
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
 from blockhub.wire import envelope
+from blockhub.wire.messages import MAX_TEXT
 
 log = Logger()
 
@@ -166,9 +167,9 @@ class Peers:
         """Queue a message; the Deferred fires with its seq once it is committed.  Whether
         ``hub_id`` may be sent to is the caller's decision (``Handshakes.send``)."""
         decode_id(hub_id)
-        if len(text) > 60 * 1024:
-            raise UserError("the message is longer than 60 KiB")
-        d = Deferred()
+        if len(text) > MAX_TEXT:
+            raise UserError(f"the message is longer than {MAX_TEXT // 1024} KiB")
+        d: Deferred = Deferred()
         self._queued.add((hub_id, text, d))
         return d
 

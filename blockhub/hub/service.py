@@ -9,7 +9,7 @@ from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapCl
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from blockhub import keystore, netkey
+from blockhub import keystore
 from blockhub.control.server import control_service
 from blockhub.errors import UserError
 from blockhub.fingerprint import fingerprint
@@ -137,7 +137,7 @@ def gateways_from_options(options, data_dir: Path):
     entries = hubconfig.load_config(config_path) if config_path else []
     for text in options["gateway"]:
         entries.append(hubconfig.parse_gateway_arg(text))
-    unique = {}
+    unique: dict[str, hubconfig.GatewayEntry] = {}
     for entry in entries:  # --gateway overrides the file's address, keeping its name
         old = unique.get(entry.id)
         if old is not None:
@@ -154,7 +154,7 @@ def make_hub_service(options, reactor) -> HubService:
     identity = keystore.load_identity(data_dir)
     record = keystore.read_record(data_dir)
     gateways, config_path = gateways_from_options(options, data_dir)
-    network_key = (netkey.load_network_key(options["network-key"])
+    network_key = (keystore.load_network_key(options["network-key"])
                    if options["network-key"] else None)
 
     def remember(entry):

@@ -241,7 +241,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         if self.closing_reason or not self.connected:
             return
         if refuse:
-            self.send("refused", reason=reason[:500])
+            self.send("refused", reason=reason[:messages.MAX_REASON])
         self.closing_reason = reason
         if abort:
             self.queue.clear()

@@ -27,7 +27,9 @@ from blockhub.wire.schema import (
 )
 
 ADDRESS = Str(300)
-REASON = Str(500)
+MAX_REASON = 500  # characters of a refusal or error reason
+MAX_TEXT = 60 * 1024  # characters of a peer message's text
+REASON = Str(MAX_REASON)
 TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
 RELAYED = Str(16, ("request", "acceptance", "rejection"))
 
@@ -53,7 +55,7 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     "peer-request": (21, {"sealed": Bytes(16 * 1024)}),
     "peer-ready": (22, {"status": Str(16, ("connected", "pending", "rejected")),
                         "reason": Optional(REASON)}),
-    "message": (23, {"seq": Int(1), "text": Str(64 * 1024), "at": TIME}),
+    "message": (23, {"seq": Int(1), "text": Str(MAX_TEXT), "at": TIME}),
     "ack": (24, {"seq": Int(1)}),
     "error": (30, {"reason": REASON, "fatal": Bool()}),
 }
