@@ -6,6 +6,9 @@ these declarations (``LIMITS``); tests/test_options.py checks the table against 
 Services build one ``Limits`` from their options and hand it to the objects that
 enforce it."""
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 import attrs
 
 from blockhub.wire.framing import DEFAULT_MAX_FRAME
@@ -49,7 +52,8 @@ class Limit:
 _DECLARED = "blockhub.limit"  # the attrs metadata key of a field's declaration
 
 
-def _limit(default, option, help, row, *, daemons=BOTH, **more):
+def _limit(default: int | float, option: str, help: str | dict[str, str], row: str, *,
+           daemons: tuple[str, ...] = BOTH, **more: Any) -> Any:
     """A ``Limits`` field: ``help`` is one text, or a text per daemon."""
     texts = tuple((d, help[d] if isinstance(help, dict) else help) for d in daemons)
     return attrs.field(default=default, metadata={
@@ -127,16 +131,17 @@ class Limits:
 DEFAULT = Limits()
 
 LIMITS: tuple[Limit, ...] = tuple(
-    Limit(field=a.name, kind=type(a.default), default=a.default, **a.metadata[_DECLARED])
+    Limit(field=a.name, kind=type(a.default), default=cast(int | float, a.default),
+          **a.metadata[_DECLARED])
     for a in attrs.fields(Limits))
 
 # twistd option name -> Limits field, for both services (each takes the ones it has).
 OPTIONS = {limit.option: limit.field for limit in LIMITS}
 
 
-def limits_from_options(options) -> Limits:
+def limits_from_options(options: Mapping[str, Any]) -> Limits:
     """A ``Limits`` with every option the user gave, defaults for the rest."""
-    given = {}
+    given: dict[str, Any] = {}
     for limit in LIMITS:
         if limit.option in options and options[limit.option] is not None:
             given[limit.field] = limit.kind(options[limit.option])
