@@ -4,8 +4,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from blockhub.backoff import backoff_delay
 from blockhub.hub.config import GatewayEntry
-from blockhub.hub.gateway_link import GatewayLink, backoff_delay
+from blockhub.hub.gateway_link import GatewayLink
 from blockhub.identity import Identity, new_phrase
 
 G1 = GatewayEntry(Identity.from_phrase(new_phrase()).id, "127.0.0.1", 1001, "one")

@@ -20,16 +20,11 @@ import attrs
 from automat import MethodicalMachine
 from twisted.logger import Logger
 
+from blockhub.backoff import backoff_delay
 from blockhub.machines import watch
 from blockhub.timers import cancel
 
 log = Logger()
-
-
-def backoff_delay(failures: int, base: float, cap: float, rand) -> float:
-    """Exponential backoff with jitter: half to all of ``base * 2**(failures-1)``."""
-    raw = min(cap, base * (2 ** max(0, min(failures - 1, 30))))
-    return raw * (0.5 + rand() / 2)
 
 
 class GatewayLink:

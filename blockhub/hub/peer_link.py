@@ -10,7 +10,7 @@ import random
 
 from automat import MethodicalMachine
 
-from blockhub.hub.gateway_link import backoff_delay
+from blockhub.backoff import backoff_delay
 from blockhub.machines import watch
 from blockhub.timers import cancel
 
