@@ -149,14 +149,8 @@ def gateways_from_options(options, data_dir: Path):
     return list(unique.values()), config_path
 
 
-def make_hub_service(options, reactor) -> HubService:
-    data_dir = Path(options["data-dir"])
-    identity = keystore.load_identity(data_dir)
-    record = keystore.read_record(data_dir)
-    gateways, config_path = gateways_from_options(options, data_dir)
-    network_key = (keystore.load_network_key(options["network-key"])
-                   if options["network-key"] else None)
-
+def _remember_in(config_path):
+    """What the hub does when a gateway admits it or moves: write its address back."""
     def remember(entry):
         if config_path is not None and entry.host:
             try:
@@ -167,18 +161,21 @@ def make_hub_service(options, reactor) -> HubService:
             except (OSError, ValueError) as e:
                 log.warn("could not update {path}: {error}", path=str(config_path),
                          error=str(e))
+    return remember
 
+
+def _open_store(options, data_dir: Path, now: int) -> Store:
+    """The hub's database, with the approvals given on the command line added."""
     store = Store.in_dir(data_dir)
-    now = int(reactor.seconds())
     for key in options["approve-key"]:
         store.add_approved_key(_hub_id(key), now)
     for cidr in options["approve-ip"]:
         store.add_approved_range(parse_cidr(cidr), now)
+    return store
 
-    def archive(gateway_id, event, hub_id, info):
-        store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
-                      canonical.dumps(info.to_json()).decode() if info else None)
 
+def _tls_connectors(identity, reactor):
+    """How bytes move for a real hub: key-pinned TLS over TCP, to peers and gateways."""
     def connect_peer(hub_id, address, proto):
         host, port = parse_endpoint(address)
         endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
@@ -191,32 +188,53 @@ def make_hub_service(options, reactor) -> HubService:
                                                            timeout=CONNECT_TIMEOUT))
         return connectProtocol(endpoint, make_protocol(creator))
 
-    settings = HubSettings(name=options["name"] or record.get("name", ""),
-                           network_key=network_key, request_ttl=int(options["request-ttl"]),
-                           rotate_interval=options["rotate-interval"] or None,
-                           limits=limits_from_options(options))
+    return connect_peer, connect_gateway
+
+
+def _manhole_namespace(top: HubService, graph: HubGraph, reactor) -> dict:
+    return {"service": top, "reactor": reactor, "hub": graph.hub, "link": graph.link,
+            "handshakes": graph.operator, "requests": graph.handshakes.book,
+            "handshaking": graph.handshakes, "peers": graph.peers, "store": graph.store,
+            "directory": graph.hub.directory}
+
+
+def make_hub_service(options, reactor) -> HubService:
+    data_dir = Path(options["data-dir"])
+    identity = keystore.load_identity(data_dir)
+    record = keystore.read_record(data_dir)
+    gateways, config_path = gateways_from_options(options, data_dir)
+    remember = _remember_in(config_path)
+    store = _open_store(options, data_dir, int(reactor.seconds()))
+
+    def archive(gateway_id, event, hub_id, info):
+        store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
+                      canonical.dumps(info.to_json()).decode() if info else None)
+
+    settings = HubSettings(
+        name=options["name"] or record.get("name", ""),
+        network_key=(keystore.load_network_key(options["network-key"])
+                     if options["network-key"] else None),
+        request_ttl=int(options["request-ttl"]),
+        rotate_interval=options["rotate-interval"] or None,
+        limits=limits_from_options(options))
+    connect_peer, connect_gateway = _tls_connectors(identity, reactor)
     graph = build_hub(identity, store, reactor, gateways, connect_peer, connect_gateway,
                       settings, remember_gateway=remember,
                       archive=archive if options["archive"] else None)
-    hub, link = graph.hub, graph.link
     listener = gateway_list = None
     if options["listen"]:
         factory = TLSMemoryBIOFactory(ServerCreator(identity), False, graph.peer_factory)
         listener = ListeningService(
             reactor, options["listen"], factory,
-            on_listening=lambda address: setattr(hub, "listen_port", address.port))
+            on_listening=lambda address: setattr(graph.hub, "listen_port", address.port))
     if options["gateway-list"]:
         gateway_list = GatewayList(reactor, options["gateway-list"],
                                    options["gateway-list-interval"],
-                                   http_client(reactor, options["ca-file"]), link,
+                                   http_client(reactor, options["ca-file"]), graph.link,
                                    on_moved=remember, issued=store)
     top = HubService(graph, listener, gateway_list)
     if options["manhole"]:
-        namespace = {"service": top, "reactor": reactor, "hub": hub, "link": link,
-                     "handshakes": graph.operator, "requests": graph.handshakes.book,
-                     "handshaking": graph.handshakes, "peers": graph.peers, "store": store,
-                     "directory": hub.directory}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
-                        namespace).setServiceParent(top)
+                        _manhole_namespace(top, graph, reactor)).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)
     return top
