@@ -170,6 +170,7 @@ class Target:
         self.hub, self.store, self.link = graph.hub, graph.store, graph.link
         self.peers, self.handshakes, self.operator = graph.peers, graph.handshakes, \
             graph.operator
+        self.door = graph.door
         self.listener = graph.peer_factory
         self.joins = _joins()
         self.open: list = []  # (protocol, transport) kept open across inputs
@@ -208,7 +209,7 @@ class Target:
         proto.connectionLost(_closed)
 
     def peer_input(self, data: bytes):
-        proto = PeerProtocol(self.peers, self.handshakes, clock=self.clock)
+        proto = PeerProtocol(self.peers, self.door, clock=self.clock)
         transport = self._connect(proto, OTHER.id)
         proto.dataReceived(data)
         self._read_some(transport)

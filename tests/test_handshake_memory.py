@@ -94,7 +94,7 @@ class PrivateModeTests(SynchronousTestCase):
         self.b.store.add_approved_key(self.a.id, 0)
         self.connect()
         self.assertEqual(state(self.b, "in", self.a), "connected")
-        self.assertEqual(self.b.handshakes.incoming[self.a.id].how, "auto")
+        self.assertEqual(self.b.handshakes.book.incoming[self.a.id].how, "auto")
 
     def test_auto_accept_by_address_range(self):
         self.b.store.add_approved_range("127.0.0.0/8", 0)
@@ -203,9 +203,9 @@ class OfflineAndNatTests(SynchronousTestCase):
         ghost = new_identity()
         a.operator.connect(ghost.id, "anyone?")
         world.flush()
-        self.assertEqual(a.handshakes.outgoing[ghost.id].state, "requested")
+        self.assertEqual(a.handshakes.book.outgoing[ghost.id].state, "requested")
         world.clock.advance(3601)
-        self.assertEqual(a.handshakes.outgoing[ghost.id].state, "expired")
+        self.assertEqual(a.handshakes.book.outgoing[ghost.id].state, "expired")
 
     def test_request_is_sent_when_the_hub_comes_online(self):
         world = World()

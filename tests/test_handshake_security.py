@@ -32,7 +32,7 @@ def claim_address(world, sender, receiver, address, port=7100, nonce=b"\x09" * 1
 
 def hello(world, sender, receiver, host="127.0.0.1"):
     """``sender`` dials ``receiver``'s listener with peer-hello from ``host``."""
-    proto = PeerProtocol(sender.peers, sender.handshakes,
+    proto = PeerProtocol(sender.peers, sender.graph.door,
                          first=sender.peers.hello_for(receiver.id),
                          clock=world.clock, limits=world.limits)
     outcome = []
@@ -62,7 +62,7 @@ class ApproveByRangeTests(SynchronousTestCase):
         claim_address(self.world, self.attacker, self.b, CLAIMED)
         # b dialed 127.0.0.99 to confirm, nobody answered: the operator decides.
         self.assertEqual(state(self.b, "in", self.attacker), "pending")
-        self.assertIsNone(self.b.handshakes.incoming[self.attacker.id].how)
+        self.assertIsNone(self.b.handshakes.book.incoming[self.attacker.id].how)
         self.assertEqual(relayed_kinds(captured), [])  # no acceptance, no endpoint
         [row] = self.b.operator.pending()
         self.assertEqual((row["address"], row["address_source"]), (CLAIMED, "claimed"))
@@ -98,7 +98,7 @@ class ApproveByRangeTests(SynchronousTestCase):
         self.world.flush()
         self.assertEqual(state(self.b, "in", honest), "connected")
         self.assertEqual(state(honest, "out", self.b), "connected")
-        self.assertEqual(self.b.handshakes.incoming[honest.id].how, "auto-range")
+        self.assertEqual(self.b.handshakes.book.incoming[honest.id].how, "auto-range")
 
 
 class RestartKeepsTheAcceptanceTests(SynchronousTestCase):
@@ -240,7 +240,7 @@ class RejectAnyOpenRequestTests(SynchronousTestCase):
         a.operator.connect(b.id)
         world.flush()
         b.operator.approve(a.id)
-        b.handshakes.incoming[a.id].dial_failed("unreachable")
+        b.handshakes.book.incoming[a.id].dial_failed("unreachable")
         self.assertEqual(state(b, "in", a), "awaiting")
         b.operator.reject(a.id)
         self.assertEqual(state(b, "in", a), "rejected")
@@ -267,7 +267,7 @@ class FullPendingListTests(SynchronousTestCase):
         self.assertEqual(notes, ["junk1", "junk2", "real"])
         self.assertEqual(state(self.b, "in", junk[0]), "dropped")
         self.assertEqual(state(junk[0], "out", self.b), "rejected")
-        self.assertIn("not kept", junk[0].handshakes.outgoing[self.b.id].reason)
+        self.assertIn("not kept", junk[0].handshakes.book.outgoing[self.b.id].reason)
         self.assertEqual(state(real, "out", self.b), "sent")
         self.assertEqual(self.b.handshakes.refusals["Dropped"], 1)
 

@@ -19,6 +19,7 @@ from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.hub import Hub
 from blockhub.hub.operator import Operator
+from blockhub.hub.peer_door import PeerDoor
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.limits import DEFAULT, Limits
@@ -31,6 +32,7 @@ class HubGraph:
     store: object
     peers: Peers
     handshakes: Handshakes
+    door: PeerDoor
     operator: Operator
     link: GatewayLink
     peer_factory: PeerFactory  # builds the protocols of the --listen endpoint
@@ -57,6 +59,7 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     return a Deferred firing once connected."""
     limits = settings.limits
     handshakes: Handshakes  # made below; the callables given to Hub call it later
+    door: PeerDoor  # likewise, for the protocols of the links we dial
     channel = GatewayChannel()
     hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
               listen_port=settings.listen_port, remember_gateway=remember_gateway,
@@ -64,12 +67,13 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               on_joined=lambda hub_id: handshakes.hub_appeared(hub_id))
 
     def dialer_protocol(first):
-        return PeerProtocol(peers, handshakes, first=first, clock=clock, limits=limits)
+        return PeerProtocol(peers, door, first=first, clock=clock, limits=limits)
 
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol, limits)
     handshakes = Handshakes(identity, store, clock, hub, channel, peers,
                             request_ttl=settings.request_ttl, window=settings.window,
                             max_pending=limits.max_pending, random=random)
+    door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
 
     def dial_gateway(entry):
         return connect_gateway(entry, lambda pin: HubGatewayProtocol(
@@ -78,5 +82,5 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     link = GatewayLink(gateways, dial_gateway, hub, clock,
                        rotate_interval=settings.rotate_interval)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers)
-    return HubGraph(hub, channel, store, peers, handshakes, operator, link,
-                    PeerFactory(peers, handshakes, clock, limits))
+    return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
+                    PeerFactory(peers, door, clock, limits))

@@ -1,10 +1,12 @@
 """The hub's handshake requests, both ways: make them, check them, decide, connect.
 
-Holds one ``Outgoing`` machine per hub we asked and one ``Incoming`` machine per hub
-that asked us, persists each change of state, applies the approval policy, and turns
-the machines' outputs into relays through the gateway and dials to peers.  A bad
-request from another hub is refused and counted here; it never closes the gateway
-link, which carried it in good faith.
+The machines (one ``Outgoing`` per hub we asked, one ``Incoming`` per hub that asked
+us) live in the ``RequestBook``; this turns their outputs into requests relayed through
+the gateway, dials to peers and answers (``Replies``), and judges what arrives: a
+request (seal, signature, freshness, replay, the approval policy), an acceptance, a
+rejection.  A bad request from another hub is refused and counted here; it never
+closes the gateway link, which carried it in good faith.  Who may open a peer link is
+``PeerDoor``'s decision; what the operator may do is ``Operator``'s.
 """
 
 import collections
@@ -27,26 +29,19 @@ from blockhub.handshake import (
     open_acceptance,
     open_rejection,
     open_request,
-    seal_acceptance,
-    seal_rejection,
     seal_request,
 )
-from blockhub.hub import incoming
 from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.replies import Replies
 from blockhub.hub.request_book import RequestBook
 from blockhub.limits import DEFAULT
-from blockhub.ratelimit import RateLimiter
 from blockhub.records import parse_endpoint
-from blockhub.wire import envelope
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
 
 DEFAULT_TTL = 86400
-# Telling a requester that its request was not kept goes through our own relay budget
-# at the gateway; a flood of throwaway ids must not spend the part real answers need.
-REJECTIONS_PER_MINUTE, REJECTIONS_BURST = 10, 5
 
 
 class Handshakes:
@@ -65,15 +60,7 @@ class Handshakes:
         self.random = random
         self.book = RequestBook(store, clock)
         self.refusals: collections.Counter = collections.Counter()
-        self._rejections = RateLimiter(REJECTIONS_PER_MINUTE, REJECTIONS_BURST)
-
-    @property
-    def outgoing(self) -> dict:
-        return self.book.outgoing
-
-    @property
-    def incoming(self) -> dict:
-        return self.book.incoming
+        self.replies = Replies(identity, clock, channel, hub, random)
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -90,24 +77,12 @@ class Handshakes:
                                   row["observed"])
                 inc = Incoming(self, request, row["observed"])
                 self.book.add(inc, row["expires_at"])
-                self._resume(inc, row["state"], row["how"])
+                inc.restore(row["state"], row["how"],
+                            blocked=row["peer"] in self.store.blocked_keys())
             else:
                 out = Outgoing(self, row["peer"], row["note"])
                 self.store.set_request_state("out", row["peer"], "requested", now)
                 self.book.add(out, row["expires_at"])
-
-    def _resume(self, inc: Incoming, state: str, how: str | None):
-        """Bring a restored request back on exactly what it was accepted on: a range
-        acceptance is confirmed again by dialing, never taken as the operator's; one
-        accepted on anything we cannot tell (an older database) goes to the operator."""
-        if inc.peer in self.store.blocked_keys():
-            inc.reject("blocked by the operator")
-        elif state == "confirming" and how == incoming.RANGE:
-            inc.range_matched()
-        elif state in ("dialing", "awaiting") and how in (incoming.KEY, incoming.OPERATOR):
-            inc.resume(how)
-        else:
-            inc.hold()
 
     def stop(self):
         self.book.stop()
@@ -118,9 +93,6 @@ class Handshakes:
 
     def finished(self, machine):
         self.book.finished(machine)
-
-    def knows(self, hub_id: str) -> bool:
-        return self.book.knows(hub_id)
 
     # -- asking ---------------------------------------------------------------------
     def ask(self, hub_id: str, note: str) -> Outgoing:
@@ -168,39 +140,21 @@ class Handshakes:
         d.addCallbacks(answered, failed)
 
     def dial_back(self, out: Outgoing, endpoint: str | None):
-        self._dial(out, endpoint, "the receiver accepted but gave no endpoint")
-
-    def _dial(self, machine, endpoint: str | None, no_endpoint: str):
-        """Dial the other hub of a request with peer-hello; tell the machine how it went.
-        The hub that dials is the one that keeps the peering up from then on."""
-        if not endpoint:
-            machine.dial_failed(no_endpoint)
-            return
-        d = self.peers.dial(machine.peer, endpoint, self.peers.hello_for(machine.peer))
-
-        def answered(result):
-            status, reason = result
-            if status == "connected":
-                self.peers.established(machine.peer, endpoint, dialer=True)
-                machine.peer_connected()
-            else:
-                machine.dial_failed(f"{status}: {reason}")
-
-        d.addCallbacks(answered, lambda f: machine.dial_failed(f.getErrorMessage()))
+        self.peers.dial_for(out, endpoint, "the receiver accepted but gave no endpoint")
 
     # -- hearing from the gateway ---------------------------------------------------
     def gateway_online(self):
-        for out in list(self.outgoing.values()):
+        for out in list(self.book.outgoing.values()):
             if out.state == "requested":
                 out.try_send()
 
     def hub_appeared(self, hub_id: str):
-        out = self.outgoing.get(hub_id)
+        out = self.book.outgoing.get(hub_id)
         if out is not None and out.state == "requested":
             out.try_send()
 
     def relay_refused(self, message):
-        out = self.outgoing.get(message["to"])
+        out = self.book.outgoing.get(message["to"])
         if out is not None:
             out.not_delivered(message["reason"])
 
@@ -227,14 +181,14 @@ class Handshakes:
 
     def _acceptance(self, sealed, sender):
         acc = open_acceptance(self.identity, sealed, sender, self.now(), self.window)
-        out = self.outgoing.get(sender)
+        out = self.book.outgoing.get(sender)
         if out is None or out.nonce != acc.request:
             raise BadMessage("acceptance for a request we did not make")
         out.accepted(acc.endpoint)
 
     def _rejection(self, sealed, sender):
         rej = open_rejection(self.identity, sealed, sender, self.now(), self.window)
-        out = self.outgoing.get(sender)
+        out = self.book.outgoing.get(sender)
         if out is None or out.nonce != rej.request:
             raise BadMessage("rejection for a request we did not make")
         out.refused(f"not kept: {rej.reason}")
@@ -288,9 +242,9 @@ class Handshakes:
         if len(waiting) < self.max_pending:
             return
         strangers = [m for m in waiting
-                     if m.peer not in self.outgoing and self.store.peer(m.peer) is None]
+                     if m.peer not in self.book.outgoing and self.store.peer(m.peer) is None]
         if not strangers:
-            self._tell_not_kept(request.sender, request.nonce, "the pending list was full")
+            self.replies.not_kept(request.sender, request.nonce, "the pending list was full")
             raise TooManyPending(f"too many pending requests ({self.max_pending})")
         oldest = min(strangers, key=lambda m: m.expires_at)
         self.refusals["Dropped"] += 1
@@ -305,21 +259,6 @@ class Handshakes:
         self.book.add(inc, expires_at)
         return inc
 
-    def inbound(self, proto, message):
-        """Decide about a connection that opened with peer-hello or peer-request."""
-        if message.kind == "peer-request":
-            return self.inbound_request(proto, unb64(message["sealed"]))
-        hello = envelope.verify(message["hello"], "peer-hello")
-        body = hello.body
-        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
-            raise BadMessage("peer-hello is not signed by the connected hub")
-        if body.get("to") != self.identity.id:
-            raise BadMessage("peer-hello is addressed to another hub")
-        at = body.get("at")
-        if not isinstance(at, int) or abs(self.now() - at) > self.window:
-            return "rejected", "stale peer-hello (check the clocks)"
-        return self.inbound_hello(proto)
-
     def inbound_request(self, proto, sealed):
         """Open mode: a request made on a direct connection to us."""
         try:
@@ -332,39 +271,6 @@ class Handshakes:
             return "connected", None
         return "pending", "waiting for the operator's approval"
 
-    def inbound_hello(self, proto):
-        """A hub dialed us with peer-hello: connected only if we expect it.  A request
-        accepted for its address range holds only for a connection that really comes
-        from an address in the range."""
-        hub_id = proto.peer_id
-        if hub_id in self.store.blocked_keys():
-            return self._refuse_hello(hub_id, "Blocked", "blocked")
-        if self.store.peer(hub_id) is not None:
-            return "connected", None
-        out = self.outgoing.get(hub_id)
-        if out is not None and out.state in ("requested", "sent", "connecting"):
-            self.peers.established(hub_id, None, dialer=False)
-            out.peer_connected()
-            return "connected", None
-        inc = self.incoming.get(hub_id)
-        if inc is not None and inc.state == "confirming":
-            host = proto.transport.getPeer().host
-            if policy.decide(hub_id, host, (), self.store.approved_ranges(),
-                             ()) != policy.AUTO_RANGE:
-                return self._refuse_hello(hub_id, "OutOfRange",
-                                          "not from an approved address")
-        if inc is not None and inc.state in ("confirming", "dialing", "awaiting"):
-            self.peers.established(hub_id, None, dialer=False)
-            inc.peer_connected()
-            return "connected", None
-        return self._refuse_hello(hub_id, "unsolicited", "unsolicited")
-
-    def _refuse_hello(self, hub_id: str, kind: str, reason: str):
-        self.refusals[kind] += 1
-        log.info("refusing a peer connection from {peer}: {reason}", peer=hub_id,
-                 reason=reason)
-        return "rejected", reason
-
     # -- outputs of Incoming ----------------------------------------------------------
     def awaiting_operator(self, inc: Incoming):
         log.info("request from {peer} waits for the operator: blockhub approve {peer}",
@@ -374,32 +280,15 @@ class Handshakes:
         log.info("request from {peer} renewed", peer=inc.peer)
 
     def dial_requester(self, inc: Incoming):
-        self._dial(inc, inc.request.endpoint, "the requester gave no endpoint")
+        self.peers.dial_for(inc, inc.request.endpoint, "the requester gave no endpoint")
 
     def send_acceptance(self, inc: Incoming):
         """We could not reach the requester, accepted by key or by the operator (never by
         address range alone): tell it (only it) where to reach us."""
-        endpoint = self.hub.peer_endpoint()
-        if not self.channel.online or endpoint is None:
-            log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
-                     "request will expire", peer=inc.peer, reason=inc.reason)
-            return
-        sealed = seal_acceptance(self.identity, inc.peer, endpoint, self.now(),
-                                 self.random(16), inc.request.nonce)
-        self.channel.relay(inc.peer, "acceptance", sealed)
+        self.replies.accept(inc)
 
     def send_rejection(self, inc: Incoming, reason: str):
-        self._tell_not_kept(inc.peer, inc.request.nonce, reason)
-
-    def _tell_not_kept(self, hub_id: str, request_nonce: str, reason: str):
-        """Tell a requester, sealed and signed, that its request was not kept."""
-        if not self.channel.online or not request_nonce:
-            return
-        if not self._rejections.allow("all", self.clock.seconds()):
-            return
-        sealed = seal_rejection(self.identity, hub_id, self.now(), self.random(16),
-                                request_nonce, reason)
-        self.channel.relay(hub_id, "rejection", sealed)
+        self.replies.not_kept(inc.peer, inc.request.nonce, reason)
 
     def unwanted(self, machine):
         """A link came up for a request the operator has since refused: close it."""

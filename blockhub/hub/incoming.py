@@ -38,6 +38,20 @@ class Incoming:
         watch(self, "received", f"request from {self.peer[:14]}…",
               on_change=manager.state_changed)
 
+    def restore(self, state: str, how: str | None, blocked: bool) -> None:
+        """Bring a request back after a restart in ``state`` on exactly what it was
+        accepted on: a range acceptance is confirmed again by dialing, never taken as
+        the operator's; one accepted on a basis an older database did not record goes
+        to the operator."""
+        if blocked:
+            self.reject("blocked by the operator")
+        elif state == "confirming" and how == RANGE:
+            self.range_matched()
+        elif state in ("dialing", "awaiting") and how in (KEY, OPERATOR):
+            self.resume(how)
+        else:
+            self.hold()
+
     @_machine.state(initial=True)
     def received(self):
         "checked; the policy has not decided yet"

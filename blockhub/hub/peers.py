@@ -92,6 +92,24 @@ class Peers:
 
         d.addCallbacks(answered, lambda f: link.failed(f.getErrorMessage()))
 
+    def dial_for(self, machine, endpoint: str | None, no_endpoint: str):
+        """Dial the other hub of a request (``machine``) with peer-hello and tell the
+        machine how it went.  The hub that dials keeps the peering up from then on."""
+        if not endpoint:
+            machine.dial_failed(no_endpoint)
+            return
+        d = self.dial(machine.peer, endpoint, self.hello_for(machine.peer))
+
+        def answered(result):
+            status, reason = result
+            if status == "connected":
+                self.established(machine.peer, endpoint, dialer=True)
+                machine.peer_connected()
+            else:
+                machine.dial_failed(f"{status}: {reason}")
+
+        d.addCallbacks(answered, lambda f: machine.dial_failed(f.getErrorMessage()))
+
     def established(self, hub_id: str, address: str | None, dialer: bool):
         """Record a peering; the dialing side keeps it up from now on."""
         self.store.add_peer(hub_id, address, dialer, self.now())

@@ -1,0 +1,76 @@
+"""Who may open a peer link with this hub: the decision behind the listener.
+
+A connection that finished TLS opens with ``peer-hello`` (a hub we peer with, asked, or
+accepted) or ``peer-request`` (open mode: a handshake on the direct connection, which
+the handshakes judge).  A hello is checked (signed by the connected hub, addressed to
+us, fresh) and then allowed only when this hub expects it; a request accepted for an
+address range holds only for a connection that really comes from an address in the
+range.  Everything refused is counted with the handshakes' refusals.
+"""
+
+from twisted.logger import Logger
+
+from blockhub import policy
+from blockhub.errors import BadMessage
+from blockhub.wire import envelope
+from blockhub.wire.canonical import unb64
+
+log = Logger()
+
+OUT_WAITING = ("requested", "sent", "connecting")  # an Outgoing that a dial answers
+IN_ACCEPTED = ("confirming", "dialing", "awaiting")  # an Incoming this hub said yes to
+
+
+class PeerDoor:
+    def __init__(self, identity, store, clock, window: int, handshakes, peers):
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+        self.window = window
+        self.handshakes = handshakes  # judges a peer-request; keeps the refusal counts
+        self.peers = peers
+
+    def inbound(self, proto, message):
+        """(status, reason) for a connection that opened with ``message``."""
+        if message.kind == "peer-request":
+            return self.handshakes.inbound_request(proto, unb64(message["sealed"]))
+        hello = envelope.verify(message["hello"], "peer-hello")
+        body = hello.body
+        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
+            raise BadMessage("peer-hello is not signed by the connected hub")
+        if body.get("to") != self.identity.id:
+            raise BadMessage("peer-hello is addressed to another hub")
+        at = body.get("at")
+        if not isinstance(at, int) or abs(int(self.clock.seconds()) - at) > self.window:
+            return "rejected", "stale peer-hello (check the clocks)"
+        return self._hello(proto)
+
+    def _hello(self, proto):
+        hub_id = proto.peer_id
+        if hub_id in self.store.blocked_keys():
+            return self._refuse(hub_id, "Blocked", "blocked")
+        if self.store.peer(hub_id) is not None:
+            return "connected", None
+        book = self.handshakes.book
+        out = book.outgoing.get(hub_id)
+        if out is not None and out.state in OUT_WAITING:
+            self.peers.established(hub_id, None, dialer=False)
+            out.peer_connected()
+            return "connected", None
+        inc = book.incoming.get(hub_id)
+        if inc is not None and inc.state == "confirming":
+            host = proto.transport.getPeer().host
+            if policy.decide(hub_id, host, (), self.store.approved_ranges(),
+                             ()) != policy.AUTO_RANGE:
+                return self._refuse(hub_id, "OutOfRange", "not from an approved address")
+        if inc is not None and inc.state in IN_ACCEPTED:
+            self.peers.established(hub_id, None, dialer=False)
+            inc.peer_connected()
+            return "connected", None
+        return self._refuse(hub_id, "unsolicited", "unsolicited")
+
+    def _refuse(self, hub_id: str, kind: str, reason: str):
+        self.handshakes.refusals[kind] += 1
+        log.info("refusing a peer connection from {peer}: {reason}", peer=hub_id,
+                 reason=reason)
+        return "rejected", reason

@@ -1,0 +1,49 @@
+"""The receiver's answers to a request, sealed to the requester and relayed through the
+gateway: an acceptance that says where to reach us (when we could not reach it), and a
+rejection that says its request was not kept.
+
+Both go through our own relay budget at the gateway, so rejections, which a flood of
+throwaway ids could make us send, are capped (10 a minute) to leave the rest for real
+answers.
+"""
+
+from twisted.logger import Logger
+
+from blockhub.handshake import seal_acceptance, seal_rejection
+from blockhub.ratelimit import RateLimiter
+
+log = Logger()
+
+REJECTIONS_PER_MINUTE, REJECTIONS_BURST = 10, 5
+
+
+class Replies:
+    def __init__(self, identity, clock, channel, hub, random):
+        self.identity = identity
+        self.clock = clock
+        self.channel = channel
+        self.hub = hub  # where we can be reached (peer_endpoint)
+        self.random = random
+        self._rejections = RateLimiter(REJECTIONS_PER_MINUTE, REJECTIONS_BURST)
+
+    def accept(self, inc) -> None:
+        """Tell the requester of ``inc`` (only it) where to reach us."""
+        endpoint = self.hub.peer_endpoint()
+        if not self.channel.online or endpoint is None:
+            log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
+                     "request will expire", peer=inc.peer, reason=inc.reason)
+            return
+        sealed = seal_acceptance(self.identity, inc.peer, endpoint,
+                                 int(self.clock.seconds()), self.random(16),
+                                 inc.request.nonce)
+        self.channel.relay(inc.peer, "acceptance", sealed)
+
+    def not_kept(self, hub_id: str, request_nonce: str, reason: str) -> None:
+        """Tell a requester, sealed and signed, that its request was not kept."""
+        if not self.channel.online or not request_nonce:
+            return
+        if not self._rejections.allow("all", self.clock.seconds()):
+            return
+        sealed = seal_rejection(self.identity, hub_id, int(self.clock.seconds()),
+                                self.random(16), request_nonce, reason)
+        self.channel.relay(hub_id, "rejection", sealed)
