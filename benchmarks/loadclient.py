@@ -68,13 +68,13 @@ def hub_name(index: int) -> str:
 
 
 def sealed_request(sender, receiver_id: str) -> bytes:
-    from blockhub.handshake import seal_request
+    from blockhub.handshake_bodies import seal_request
     return seal_request(sender, receiver_id, "127.0.0.1:40000", int(time.time()),
                         os.urandom(16), "", "127.0.0.1")
 
 
 def blockhub_sizes() -> dict:
-    from blockhub.records import make_hubinfo
+    from blockhub.hubinfo import make_hubinfo
     from blockhub.wire import messages
     from blockhub.wire.canonical import b64
     a, b = random_identity(), random_identity()
@@ -90,8 +90,8 @@ def blockhub_sizes() -> dict:
 # -- blockhub ------------------------------------------------------------------------------
 def blockhub_protocol_class():
     from blockhub.errors import ProtocolError
+    from blockhub.hubinfo import make_hubinfo
     from blockhub.net.framed import FramedProtocol
-    from blockhub.records import make_hubinfo
     from blockhub.wire import messages
     from blockhub.wire.canonical import b64
 

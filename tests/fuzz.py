@@ -30,15 +30,15 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
-from blockhub.handshake import seal_rejection, seal_request
+from blockhub.handshake_bodies import seal_rejection, seal_request
 from blockhub.hub.build import HubSettings, build_hub
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.peer_protocol import PeerProtocol
 from blockhub.hub.store import Store
+from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
 from blockhub.limits import Limits
-from blockhub.records import make_hubinfo
 from blockhub.wire import envelope, messages
 from blockhub.wire.canonical import b64
 from blockhub.wire.framing import HEADER

@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
+from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
 from blockhub.ids import encode_id
 from blockhub.limits import Limits
@@ -18,7 +19,6 @@ from blockhub.net import opening
 from blockhub.net.framed import DRAIN_CHUNK, FramedProtocol
 from blockhub.net.opening import Openings
 from blockhub.net.sendqueue import SendQueue
-from blockhub.records import make_hubinfo
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
 from tests.flow import BUFFER, FlowStringTransport

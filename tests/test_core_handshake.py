@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub import policy
 from blockhub.errors import BadMessage, BadSeal, StaleMessage, UserError
-from blockhub.handshake import open_acceptance, open_request, seal_acceptance, seal_request
+from blockhub.handshake_bodies import open_acceptance, open_request, seal_acceptance, seal_request
 from blockhub.hub.db_schemas import SCHEMA_VERSION
 from blockhub.hub.store import Store
 from tests.memory import new_identity

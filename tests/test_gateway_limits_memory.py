@@ -9,9 +9,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.presence import Presence
+from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
 from blockhub.limits import Limits
-from blockhub.records import make_hubinfo
 from tests.flow import FlowFakeTransport
 from tests.memory import World, new_identity
 

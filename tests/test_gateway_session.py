@@ -16,10 +16,10 @@ from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
 from blockhub.gateway.gateway import Refused
 from blockhub.gateway.session import GatewaySession
+from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings
-from blockhub.records import make_hubinfo
 from blockhub.wire import messages
 from tests.flow import FlowStringTransport
 

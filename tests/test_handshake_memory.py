@@ -3,7 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
-from blockhub.handshake import seal_request
+from blockhub.handshake_bodies import seal_request
 from blockhub.wire.canonical import b64
 from tests.memory import FullHub, World, new_identity
 

@@ -7,7 +7,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.errors import UserError
-from blockhub.handshake import seal_request
+from blockhub.handshake_bodies import seal_request
 from blockhub.hub.peer_protocol import PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.hub.store import Store

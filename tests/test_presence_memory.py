@@ -3,7 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
-from blockhub.records import make_hubinfo
+from blockhub.hubinfo import make_hubinfo
 from blockhub.wire import messages
 from tests.memory import World, new_identity
 

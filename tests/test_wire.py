@@ -14,8 +14,8 @@ from blockhub.errors import (
     FrameTooLarge,
     ProtocolError,
 )
+from blockhub.hubinfo import verify_hubinfo
 from blockhub.identity import Identity, new_phrase
-from blockhub.records import verify_hubinfo
 from blockhub.wire import canonical, envelope, messages
 from blockhub.wire.canonical import b64
 from blockhub.wire.framing import FrameDecoder, encode_frame

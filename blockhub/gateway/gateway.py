@@ -13,11 +13,11 @@ from twisted.logger import Logger
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.presence import Presence
+from blockhub.hubinfo import HubInfo, verify_hubinfo
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings, Slot
-from blockhub.records import HubInfo, verify_hubinfo
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()

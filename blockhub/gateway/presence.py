@@ -20,9 +20,9 @@ from twisted.logger import Logger
 
 from blockhub.errors import BadMessage
 from blockhub.gateway.counters import Counters
+from blockhub.hubinfo import HubInfo, parse_endpoint
 from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
-from blockhub.records import HubInfo, parse_endpoint
 from blockhub.wire import messages
 
 log = Logger()

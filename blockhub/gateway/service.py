@@ -17,10 +17,10 @@ from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.build import build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
+from blockhub.hubinfo import parse_endpoint
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
-from blockhub.records import parse_endpoint
 
 log = Logger()
 

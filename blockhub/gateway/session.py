@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IDelayedCall
 from blockhub import machines
 from blockhub.errors import BadMessage
 from blockhub.gateway.gateway import Refused
-from blockhub.records import HubInfo
+from blockhub.hubinfo import HubInfo
 from blockhub.timers import cancel
 from blockhub.wire.messages import Message
 

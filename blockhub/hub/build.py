@@ -12,7 +12,7 @@ import os
 
 import attrs
 
-from blockhub.handshake import DEFAULT_WINDOW
+from blockhub.handshake_bodies import DEFAULT_WINDOW
 from blockhub.hub.gateway_channel import GatewayChannel
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol

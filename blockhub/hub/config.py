@@ -13,9 +13,9 @@ from pathlib import Path
 import attrs
 
 from blockhub.errors import BadId, UserError
+from blockhub.hubinfo import format_endpoint
 from blockhub.ids import normalise_id
 from blockhub.keystore import write_private
-from blockhub.records import format_endpoint
 
 DEFAULT_PORT = 6610
 

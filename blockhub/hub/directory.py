@@ -8,7 +8,7 @@ drops, since it then no longer says who is online.
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage
-from blockhub.records import HubInfo, verify_hubinfo
+from blockhub.hubinfo import HubInfo, verify_hubinfo
 
 log = Logger()
 

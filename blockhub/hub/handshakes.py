@@ -23,7 +23,7 @@ from blockhub.errors import (
     StoreError,
     TooManyPending,
 )
-from blockhub.handshake import (
+from blockhub.handshake_bodies import (
     DEFAULT_WINDOW,
     Request,
     open_acceptance,
@@ -35,8 +35,8 @@ from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import Outgoing
 from blockhub.hub.replies import Replies
 from blockhub.hub.request_book import RequestBook
+from blockhub.hubinfo import parse_endpoint
 from blockhub.limits import DEFAULT
-from blockhub.records import parse_endpoint
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()

@@ -10,9 +10,9 @@ from twisted.logger import Logger
 from blockhub import netkey
 from blockhub.errors import BadMessage
 from blockhub.hub.directory import Directory
+from blockhub.hubinfo import format_endpoint, make_hubinfo, parse_endpoint
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
-from blockhub.records import format_endpoint, make_hubinfo, parse_endpoint
 from blockhub.wire.canonical import b64, unb64
 
 

@@ -7,7 +7,7 @@ answers with the small dicts the CLI prints.  Mistakes are ``UserError``.
 """
 
 from blockhub.errors import UserError
-from blockhub.handshake import MAX_NOTE
+from blockhub.handshake_bodies import MAX_NOTE
 from blockhub.ids import decode_id
 
 

@@ -9,7 +9,7 @@ answers.
 
 from twisted.logger import Logger
 
-from blockhub.handshake import seal_acceptance, seal_rejection
+from blockhub.handshake_bodies import seal_acceptance, seal_rejection
 from blockhub.ratelimit import RateLimiter
 
 log = Logger()

@@ -17,13 +17,13 @@ from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.gateway_list import GatewayList, http_client
 from blockhub.hub.store import Store
+from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.tls import PinnedClientCreator, ServerCreator
 from blockhub.policy import parse_cidr
-from blockhub.records import parse_endpoint
 from blockhub.wire import canonical
 
 log = Logger()

@@ -24,10 +24,10 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from blockhub.errors import ProtocolError
+from blockhub.hubinfo import format_endpoint
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id
-from blockhub.records import format_endpoint
 from blockhub.timers import cancel
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder

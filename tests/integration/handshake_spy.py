@@ -4,7 +4,7 @@ and records every plaintext byte the gateway sends it (after TLS).
 It stands in for a hub in the handshake tests, in two ways:
 
 - as a *requester*, it relays requests built with blockhub's own code
-  (``blockhub.handshake.seal_request``, ``blockhub.wire.canonical.b64``, the ``relay``
+  (``blockhub.handshake_bodies.seal_request``, ``blockhub.wire.canonical.b64``, the ``relay``
   message with ``to``/``kind``/``sealed``), possibly odd ones: the same sealed bytes
   relayed twice (a replay), a request signed by another identity than the spy's own (a
   forgery: the gateway stamps the spy's id on it), or one sealed to a third hub but
@@ -42,7 +42,7 @@ from twisted.internet import defer, task
 
 from blockhub import keystore
 from blockhub.errors import ProtocolError
-from blockhub.handshake import open_request, seal_request
+from blockhub.handshake_bodies import open_request, seal_request
 from blockhub.hub.config import parse_gateway_arg
 from blockhub.wire.canonical import b64, unb64
 from tests.integration.spy_hub import BaseSpy, join_until_done

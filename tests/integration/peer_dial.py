@@ -23,9 +23,9 @@ from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapCl
 from blockhub import keystore
 from blockhub.hub.peer_protocol import PeerProtocol
 from blockhub.hub.peers import Peers
+from blockhub.hubinfo import parse_endpoint
 from blockhub.limits import DEFAULT
 from blockhub.net.tls import PinnedClientCreator
-from blockhub.records import parse_endpoint
 
 
 class _Recorder:

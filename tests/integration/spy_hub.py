@@ -26,9 +26,9 @@ from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapCl
 
 from blockhub import keystore
 from blockhub.hub.config import parse_gateway_arg
+from blockhub.hubinfo import make_hubinfo, verify_hubinfo
 from blockhub.net.framed import FramedProtocol
 from blockhub.net.tls import PinnedClientCreator
-from blockhub.records import make_hubinfo, verify_hubinfo
 
 
 class BaseSpy:

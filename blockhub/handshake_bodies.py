@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from blockhub.errors import BadMessage, StaleMessage
+from blockhub.hubinfo import parse_endpoint
 from blockhub.identity import Identity
-from blockhub.records import parse_endpoint
 from blockhub.wire import canonical, envelope
 from blockhub.wire.schema import MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
 
