@@ -16,6 +16,7 @@ $(BIN)/python:
 # The project is installed (not editable) so twistd finds its plugins in
 # site-packages; the stamp reinstalls it whenever a source file changes.
 $(STAMP): $(BIN)/python $(SOURCES)
+	@rm -rf build  # a stale build/lib would be installed in place of newer sources
 	$(BIN)/python -m pip install --quiet '.[test]'
 	@rm -rf build
 	@touch $(STAMP)
