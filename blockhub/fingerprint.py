@@ -1,7 +1,7 @@
 """A short, human-comparable form of a key, for checking it with its owner by voice.
 
-The seed: the only way to discover an exploited gateway is a manual verification with
-its owner.  Six words from the BIP39 English list (66 bits) and a group of four hex
+A taken-over gateway is found out only by checking its key with its owner
+(docs/design.md).  Six words from the BIP39 English list (66 bits) and a group of four hex
 digits (16 more bits), all taken from a hash of the key: 82 bits, so two keys do not
 share a fingerprint by accident, and words that are easy to read aloud.
 """

@@ -1,4 +1,4 @@
-"""Signed gateway records: the seed's public list of gateways.
+"""Signed gateway records: the public list of gateways (docs/design.md).
 
 A record is ``{"pubKey", "IP", "Port", "issued", "expires", "signature"}``.  The
 gateway's own identity key signs the canonical bytes of every field but the signature,

@@ -1,7 +1,7 @@
 """Sealed storage of the recovery phrase: the data-protection key ring and identity file.
 
-The seed keeps the phrase "encrypted on disk using a key stored with data protection
-API".  Our equivalent: the phrase is sealed with a NaCl SecretBox under a random key
+The design keeps the phrase encrypted on disk under a key held apart from it
+(docs/design.md).  Here the phrase is sealed with a NaCl SecretBox under a random key
 kept in a per-user key ring directory, apart from the data directory, so a copy of
 the data directory alone reveals nothing.  Hosts without a key ring can seal under a
 passphrase instead (Argon2id).  Every file here is 0600 in a 0700 directory, and the

@@ -1,4 +1,4 @@
-"""The approval policy of the seed's step 5, as a pure function.
+"""The approval policy (the receiver's decision in docs/design.md), as a pure function.
 
 A request from a blocked key is refused; one from an approved key, or from an address
 in an approved range, is accepted at once; anything else waits for the operator.  The

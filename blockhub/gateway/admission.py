@@ -1,8 +1,8 @@
 """Who may join a gateway: the mode, the allow list and the network key.
 
 Pure decisions; the protocol asks and acts on the answer.  Open mode shares hub
-endpoints, so it is refused at start unless admission is restricted (the seed's
-DDoS case).
+endpoints, so it is refused at start unless admission is restricted (the
+denial-of-service case of docs/design.md).
 """
 
 from pathlib import Path
