@@ -3,9 +3,9 @@
 Each side presents a certificate self-signed by its own Ed25519 identity key.  No
 certificate authority is involved: a dialer pins the id it expects and the handshake
 fails, before any application byte is sent, when the server's key differs (the
-spoofed-gateway case of docs/design.md).  The accepting side takes any Ed25519 client certificate and
-learns the peer's id from it (``peer_id``); TLS 1.3's CertificateVerify proves that
-the peer holds the matching private key.
+spoofed-gateway case of docs/design.md).  The accepting side takes any Ed25519 client
+certificate and learns the peer's id from it (``peer_id``); TLS 1.3's
+CertificateVerify proves that the peer holds the matching private key.
 """
 
 import datetime
