@@ -5,7 +5,7 @@ import os
 
 import attrs
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import succeed
+from twisted.internet.defer import fail, succeed
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -13,11 +13,9 @@ from twisted.test import iosim
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
+from blockhub.hub.build import HubSettings, build_hub
 from blockhub.hub.config import GatewayEntry
-from blockhub.hub.gateway_channel import GatewayChannel
-from blockhub.hub.gateway_link import GatewayLink
-from blockhub.hub.gateway_protocol import HubGatewayProtocol
-from blockhub.hub.hub import Hub
+from blockhub.hub.store import Store
 from blockhub.identity import Identity, new_phrase
 from blockhub.limits import DEFAULT
 from blockhub.net.tls import PinnedClientCreator, ServerCreator
@@ -51,19 +49,18 @@ class World:
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
                 listen_port=None, start=True):
-        """A hub with presence only (no store, no handshakes): ``hub.link`` is its link."""
+        """A hub for presence tests, built by ``build_hub`` with its database in memory
+        and no listener; ``hub.link`` is its gateway link, for the tests' eyes only."""
         identity = identity or new_identity()
-        hub = Hub(identity, name, self.clock, GatewayChannel(), network_key=network_key,
-                  listen_port=listen_port)
         entry = GatewayEntry(pin or self.identity.id, "127.0.0.1", 6610, "gw")
-
-        def make_protocol(pin):
-            return HubGatewayProtocol(link, hub, _NoRelays(), pin=pin, clock=self.clock,
-                                      limits=self.limits)
-
-        link = GatewayLink([entry], lambda e: self._dial(identity, e, make_protocol), hub,
-                           self.clock)
-        hub.link = link  # for the tests' eyes only: nothing in blockhub reads it
+        settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
+                               limits=self.limits)
+        graph = build_hub(identity, Store(None), self.clock, [entry],
+                          lambda *args: fail(ConnectionRefusedError("no peers here")),
+                          lambda e, make: self._dial(identity, e, make), settings,
+                          random=self.random)
+        hub, link = graph.hub, graph.link
+        hub.link = link
         if start:
             link.start()
             self.flush()
@@ -118,26 +115,11 @@ class World:
                 break
 
 
-class _NoRelays:
-    """What a presence-only hub does with relayed handshakes: nothing."""
-
-    def delivered(self, message):
-        pass
-
-    def relay_refused(self, message):
-        pass
-
-
 class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
                  request_ttl=3600):
-        from twisted.internet.defer import fail
-
-        from blockhub.hub.build import HubSettings, build_hub
-        from blockhub.hub.store import Store
-
         self.world = world
         self.path = path
         identity = identity or new_identity()

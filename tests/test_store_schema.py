@@ -262,3 +262,17 @@ class SchemaFileTests(SynchronousTestCase):
             self.assertIsNone(
                 re.search(r"\b(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", text, re.I),
                 f"upgrade-to-v{version}.sql")
+
+
+class InMemoryTests(SynchronousTestCase):
+    """``Store(None)``: the in-memory test world's database, at the newest schema."""
+
+    def test_newest_schema_and_nothing_on_disk(self):
+        before = set(os.listdir("."))
+        store = Store(None)
+        self.addCleanup(store.close)
+        (version,) = store.execute("SELECT version FROM version").fetchone()
+        self.assertEqual(version, SCHEMA_VERSION)
+        self.assertEqual(store.queue_messages([("bhpeer", "kept")], 1), [1])
+        self.assertEqual([m["text"] for m in store.unacked("bhpeer")], ["kept"])
+        self.assertEqual(set(os.listdir(".")), before)

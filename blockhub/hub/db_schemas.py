@@ -49,6 +49,14 @@ def open_database(path: Path) -> sqlite3.Connection:
     return db
 
 
+def open_memory() -> sqlite3.Connection:
+    """A database in memory at ``SCHEMA_VERSION`` (for tests: nothing reaches a disk)."""
+    db = _connect(Path(":memory:"))
+    run_in_transaction(db, schema_script(f"v{SCHEMA_VERSION}.sql"),
+                       f"INSERT INTO version VALUES ({SCHEMA_VERSION})")
+    return db
+
+
 def run_in_transaction(db: sqlite3.Connection, script: str, version_sql: str):
     """Run ``script`` and ``version_sql`` as one transaction.  ``executescript`` commits
     whatever is open first, so the BEGIN and COMMIT are part of the script; on an error

@@ -10,17 +10,18 @@ import sqlite3
 from pathlib import Path
 
 from blockhub.errors import StoreError
-from blockhub.hub.db_schemas import SchemaError, open_database
+from blockhub.hub.db_schemas import SchemaError, open_database, open_memory
 
 DB_NAME = "hub.sqlite"
 __all__ = ["DB_NAME", "Store", "StoreError"]
 
 
 class Store:
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path | None):
+        """The database at ``path``; None keeps it in memory (tests)."""
+        self.path = Path(path) if path is not None else None
         try:
-            self.db = open_database(self.path)
+            self.db = open_database(self.path) if self.path is not None else open_memory()
         except SchemaError as e:
             raise StoreError(str(e))
         except sqlite3.Error as e:
