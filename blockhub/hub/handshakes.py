@@ -70,6 +70,7 @@ class Handshakes:
         """Bring back what was in flight before a restart: an outgoing request is sent
         again (a fresh nonce), an incoming one resumes on what it was accepted on."""
         now = self.now()
+        blocked = self.store.blocked_keys()
         for direction, row in self.book.open_rows():
             if direction == "in":
                 request = Request(row["peer"], self.identity.id, row["endpoint"],
@@ -77,8 +78,7 @@ class Handshakes:
                                   row["observed"])
                 inc = Incoming(self, request, row["observed"])
                 self.book.add(inc, row["expires_at"])
-                inc.restore(row["state"], row["how"],
-                            blocked=row["peer"] in self.store.blocked_keys())
+                inc.restore(row["state"], row["how"], blocked=row["peer"] in blocked)
             else:
                 out = Outgoing(self, row["peer"], row["note"])
                 self.store.set_request_state("out", row["peer"], "requested", now)
@@ -181,17 +181,18 @@ class Handshakes:
 
     def _acceptance(self, sealed, sender):
         acc = open_acceptance(self.identity, sealed, sender, self.now(), self.window)
-        out = self.book.outgoing.get(sender)
-        if out is None or out.nonce != acc.request:
-            raise BadMessage("acceptance for a request we did not make")
-        out.accepted(acc.endpoint)
+        self._answered(sender, acc.request, "acceptance").accepted(acc.endpoint)
 
     def _rejection(self, sealed, sender):
         rej = open_rejection(self.identity, sealed, sender, self.now(), self.window)
+        self._answered(sender, rej.request, "rejection").refused(f"not kept: {rej.reason}")
+
+    def _answered(self, sender: str, request_nonce: str, kind: str) -> Outgoing:
+        """Our latest request to ``sender``, which an answer must name by its nonce."""
         out = self.book.outgoing.get(sender)
-        if out is None or out.nonce != rej.request:
-            raise BadMessage("rejection for a request we did not make")
-        out.refused(f"not kept: {rej.reason}")
+        if out is None or out.nonce != request_nonce:
+            raise BadMessage(f"{kind} for a request we did not make")
+        return out
 
     # -- being asked ----------------------------------------------------------------
     def _received(self, sealed, sender, proto):

@@ -17,7 +17,6 @@ from blockhub.wire.canonical import unb64
 
 log = Logger()
 
-OUT_WAITING = ("requested", "sent", "connecting")  # an Outgoing that a dial answers
 IN_ACCEPTED = ("confirming", "dialing", "awaiting")  # an Incoming this hub said yes to
 
 
@@ -52,8 +51,8 @@ class PeerDoor:
         if self.store.peer(hub_id) is not None:
             return "connected", None
         book = self.handshakes.book
-        out = book.outgoing.get(hub_id)
-        if out is not None and out.state in OUT_WAITING:
+        out = book.open_outgoing(hub_id)  # our request, which this dial answers
+        if out is not None:
             self.peers.established(hub_id, None, dialer=False)
             out.peer_connected()
             return "connected", None
