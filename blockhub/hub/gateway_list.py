@@ -25,6 +25,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from blockhub.errors import UserError
 from blockhub.gateway_records import check_record, records_of
+from blockhub.timers import cancel
 
 log = Logger()
 MAX_LIST_BYTES = 1024 * 1024
@@ -139,19 +140,20 @@ class _Fetch:
         response.deliverBody(self.body)
         return self.body.done
 
+    def _timed_out(self) -> FetchTimedOut:
+        return FetchTimedOut(f"no complete list within {self.timeout:g}s")
+
     def _expire(self):
         self.expired = True
-        error = FetchTimedOut(f"no complete list within {self.timeout:g}s")
         if self.body is not None:
-            self.body.abandon(error)
+            self.body.abandon(self._timed_out())
         else:
             self.request.cancel()
 
     def _finished(self, result):
-        if self.timer.active():
-            self.timer.cancel()
+        self.timer = cancel(self.timer)
         if isinstance(result, Failure) and self.expired and not result.check(FetchError):
-            return Failure(FetchTimedOut(f"no complete list within {self.timeout:g}s"))
+            return Failure(self._timed_out())
         return result
 
 

@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 
 from blockhub.net.framed import format_address
+from blockhub.timers import cancel
 
 LOGIN_GRACE = 120  # seconds an unauthenticated connection may take to log in
 
@@ -105,8 +106,7 @@ class Factory(ConchFactory):
         timer = self.reactor.callLater(grace, abort)
 
         def done(result):
-            if timer.active():
-                timer.cancel()
+            cancel(timer)
             return None
 
         return gone.addBoth(done)
