@@ -187,7 +187,6 @@ class FramedProtocol(Protocol, TimeoutMixin):
             return
         self.queue.append(frame)
         if self.queue.bytes > self.max_send_queue:
-            self.queue.clear()
             self.send_queue_full()
             self.log.warn("{address} ({peer}) does not read: over {limit} bytes waiting to "
                           "be sent; dropping it", address=self.address, peer=self.peer_id,
