@@ -1,10 +1,9 @@
 """Small helpers shared by the Automat machines: expose the current state by name and
 log each transition with structured fields, so operators and tests can see it.
 
-``watch`` serves the ``MethodicalMachine`` ones (through its tracer); ``on`` registers
-behaviours of a typed machine (``TypeMachineBuilder``, which has no tracer and no state
-accessor) so that each transition first records the name of the state it enters in
-``core.state``.
+``on`` registers behaviours of a typed machine (``TypeMachineBuilder``, which has no
+tracer and no state accessor) so that each transition first records the name of the
+state it enters in ``core.state`` and tells the core of the change.
 """
 
 import functools
@@ -12,27 +11,6 @@ import functools
 from twisted.logger import Logger
 
 log = Logger()
-
-
-def watch(machine_owner, initial: str, what: str, quiet: bool = False,
-          on_change=None) -> None:
-    """Keep ``machine_owner.state`` equal to the machine's current state name.
-
-    ``machine_owner`` must define ``_setTrace = _machine._setTrace`` in its class.
-    ``on_change(owner, old, new)`` runs on every change of state, before the outputs.
-    """
-    machine_owner.state = initial
-
-    def tracer(old: str, event: str, new: str):
-        machine_owner.state = new
-        if old != new:
-            if not quiet:
-                log_change(what, old, event, new, type(machine_owner).__name__)
-            if on_change is not None:
-                on_change(machine_owner, old, new)
-        return None
-
-    machine_owner._setTrace(tracer)
 
 
 def on(old, inputs, new):
