@@ -171,6 +171,7 @@ class Target:
         self.peers, self.handshakes, self.operator = graph.peers, graph.handshakes, \
             graph.operator
         self.door = graph.door
+        self.circuits = graph.circuits
         self.listener = graph.peer_factory
         self.joins = _joins()
         self.open: list = []  # (protocol, transport) kept open across inputs
@@ -201,7 +202,8 @@ class Target:
         proto.connectionLost(_closed)
 
     def hub_input(self, data: bytes):
-        proto = HubGatewayProtocol(self.link, self.hub, self.handshakes, clock=self.clock)
+        proto = HubGatewayProtocol(self.link, self.hub, self.handshakes, self.circuits,
+                                   clock=self.clock)
         transport = self._connect(proto, GW.id)
         proto.admitted = True
         proto.dataReceived(data)

@@ -29,3 +29,13 @@ def run_cli(*argv, stdin=""):
     out, err = io.StringIO(), io.StringIO()
     code = main([str(a) for a in argv], stdin=io.StringIO(stdin), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
+
+
+class NoCircuits:
+    """For a Peers built alone: a hub whose gateway carries no circuits."""
+
+    def listen(self, peer):
+        pass
+
+    def unlisten(self, peer):
+        pass

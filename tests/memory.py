@@ -18,7 +18,7 @@ from blockhub.hub.config import GatewayEntry
 from blockhub.hub.store import Store
 from blockhub.identity import Identity, new_phrase
 from blockhub.limits import DEFAULT
-from blockhub.net.tls import PinnedClientCreator, ServerCreator
+from blockhub.net.tls import PinnedClientCreator
 
 
 def new_identity() -> Identity:
@@ -141,10 +141,7 @@ class FullHub:
         self.peers, self.handshakes = self.graph.peers, self.graph.handshakes
         self.operator = self.graph.operator
         if listen_port:
-            server = TLSMemoryBIOFactory(ServerCreator(identity), False,
-                                         self.graph.peer_factory)
-            server._clock = world.clock
-            world.listeners[f"127.0.0.1:{listen_port}"] = server
+            world.listeners[f"127.0.0.1:{listen_port}"] = self.graph.peer_tls
         self.id = identity.id
 
     def start(self):

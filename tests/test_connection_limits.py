@@ -22,6 +22,7 @@ from blockhub.net.sendqueue import SendQueue
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
 from tests.flow import BUFFER, FlowStringTransport
+from tests.helpers import NoCircuits
 
 
 def _identity(seed: int) -> Identity:
@@ -254,7 +255,7 @@ class PeerLinkPacingTests(SynchronousTestCase):
         clock = Clock()
         store = Store(self.mktemp())
         self.addCleanup(store.close)
-        peers = Peers(GW, store, clock, None, None, limits)
+        peers = Peers(GW, store, clock, None, None, None, NoCircuits(), limits)
         opener = _AcceptEveryone()
         proto = PeerProtocol(peers, opener, clock=clock, limits=limits)
         wire = transport()

@@ -121,6 +121,7 @@ class StoreTests(SynchronousTestCase):
         """Turn this database back into what schema 2 made."""
         self.store.write("DROP TABLE gateway_issued")
         self.store.write("ALTER TABLE requests DROP COLUMN how")
+        self.store.write("ALTER TABLE peers DROP COLUMN path")
         self.store.write("UPDATE version SET version = 2")
 
     def test_upgrade_from_version_1(self):

@@ -14,6 +14,7 @@ from blockhub.hub.store import Store
 from blockhub.limits import DEFAULT
 from blockhub.wire import messages
 from blockhub.wire.canonical import b64
+from tests.helpers import NoCircuits
 from tests.memory import FullHub, World, new_identity
 from tests.test_handshake_memory import Captured, state
 
@@ -300,7 +301,7 @@ class OneBadMessageTests(SynchronousTestCase):
         clock = Clock()
         store = Store(self.mktemp())
         self.addCleanup(store.close)
-        peers = Peers(new_identity(), store, clock, None, None)
+        peers = Peers(new_identity(), store, clock, None, None, None, NoCircuits())
         good, bad = _FakePeerConnection(new_identity().id), _FakePeerConnection(
             new_identity().id)
         peers.message_received(good, messages.Message("message", {"seq": 1, "text": "fine",

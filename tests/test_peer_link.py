@@ -35,14 +35,15 @@ class PeerLinkTests(SynchronousTestCase):
         self.link = PeerLink("bhpeer", self.attempt, self.clock, rand=lambda: 1.0)
         self.addCleanup(self.link.stop)
 
-    def attempt(self, peer):
+    def attempt(self, peer, made):
         conn = FakeConnection()
+        made(conn)
         if self.refuse is not None:
             d = fail(Refused(self.refuse))
         else:
             d = Deferred()
         self.dials.append((self.clock.seconds(), conn, d))
-        return conn, d
+        return d
 
     def times(self):
         return [t for t, _, _ in self.dials]

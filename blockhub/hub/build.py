@@ -11,8 +11,10 @@ so no object is patched after it is built.
 import os
 
 import attrs
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.handshake_bodies import DEFAULT_WINDOW
+from blockhub.hub.circuits import Circuits
 from blockhub.hub.gateway_channel import GatewayChannel
 from blockhub.hub.gateway_link import GatewayLink
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
@@ -20,9 +22,11 @@ from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.hub import Hub
 from blockhub.hub.operator import Operator
 from blockhub.hub.peer_door import PeerDoor
+from blockhub.hub.peer_paths import AUTO, PeerPaths
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.limits import DEFAULT, Limits
+from blockhub.net.tls import ServerCreator, client_over
 
 
 @attrs.frozen
@@ -35,7 +39,10 @@ class HubGraph:
     door: PeerDoor
     operator: Operator
     link: GatewayLink
-    peer_factory: PeerFactory  # builds the protocols of the --listen endpoint
+    peer_factory: PeerFactory  # builds the protocols of accepted peer links
+    peer_tls: TLSMemoryBIOFactory  # those under TLS: the --listen endpoint's factory
+    circuits: Circuits
+    paths: PeerPaths
 
 
 @attrs.frozen
@@ -49,6 +56,15 @@ class HubSettings:
     rotate_interval: float | None = None
     window: int = DEFAULT_WINDOW
     limits: Limits = DEFAULT
+    peer_path: str = AUTO  # or "relay": every peering over a relay circuit
+
+
+def _accepting(identity, clock, peers, door, limits):
+    """The accepted peer links' protocols, bare and under TLS (the --listen endpoint's
+    factory, and the one a relay circuit we did not ask to dial is handed to)."""
+    factory = PeerFactory(peers, door, clock, limits)
+    return factory, TLSMemoryBIOFactory(ServerCreator(identity), False, factory,
+                                        clock=clock)
 
 
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
@@ -60,27 +76,45 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     limits = settings.limits
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
+    circuits: Circuits
+    peer_tls: TLSMemoryBIOFactory
+    paths: PeerPaths
     channel = GatewayChannel()
+
+    def online():
+        handshakes.gateway_online()
+        circuits.gateway_online()
+
+    def joined(hub_id):
+        handshakes.hub_appeared(hub_id)
+        circuits.hub_appeared(hub_id)
+
     hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
               listen_port=settings.listen_port, remember_gateway=remember_gateway,
-              archive=archive, on_online=lambda: handshakes.gateway_online(),
-              on_joined=lambda hub_id: handshakes.hub_appeared(hub_id))
+              archive=archive, on_online=online, on_joined=joined,
+              on_offline=lambda: circuits.gateway_lost())
 
     def dialer_protocol(first):
         return PeerProtocol(peers, door, first=first, clock=clock, limits=limits)
 
-    peers = Peers(identity, store, clock, connect_peer, dialer_protocol, limits)
-    handshakes = Handshakes(identity, store, clock, hub, channel, peers,
+    circuits = Circuits(channel, clock,
+                        lambda peer, proto: client_over(identity, peer, proto, clock),
+                        lambda address: peer_tls.buildProtocol(address), dialer_protocol)
+    peers = Peers(identity, store, clock, connect_peer, dialer_protocol,
+                  lambda peer, made: paths.attempt(peer, made), circuits, limits)
+    paths = PeerPaths(peers, circuits, store, settings.peer_path)
+    handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths,
                             request_ttl=settings.request_ttl, window=settings.window,
                             max_pending=limits.max_pending, random=random)
     door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
+    peer_factory, peer_tls = _accepting(identity, clock, peers, door, limits)
 
     def dial_gateway(entry):
         return connect_gateway(entry, lambda pin: HubGatewayProtocol(
-            link, hub, handshakes, pin=pin, clock=clock, limits=limits))
+            link, hub, handshakes, circuits, pin=pin, clock=clock, limits=limits))
 
     link = GatewayLink(gateways, dial_gateway, hub, clock,
                        rotate_interval=settings.rotate_interval)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers)
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
-                    PeerFactory(peers, door, clock, limits))
+                    peer_factory, peer_tls, circuits, paths)

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from blockhub.errors import UserError
 
 log = Logger()
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PRAGMAS = ("journal_mode=WAL", "synchronous=FULL")
 LOCK_WAIT = 5.0  # seconds an upgrade waits for other users of the database to leave
 

@@ -8,6 +8,7 @@ the callers keep their own state (a request stays ``requested`` until it is sent
 """
 
 from blockhub.wire.canonical import b64
+from blockhub.wire.messages import encode_circuit_data
 
 
 class GatewayChannel:
@@ -37,6 +38,21 @@ class GatewayChannel:
     def relay(self, to: str, kind: str, sealed: bytes) -> bool:
         """Ask the gateway to deliver a sealed handshake box to ``to``."""
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
+
+    def circuit_open(self, to: str) -> bool:
+        return self._send("circuit-open", to=to)
+
+    def circuit_data(self, circuit: int, data: bytes) -> bool:
+        if self._proto is None:
+            return False
+        self._proto.send_frame(encode_circuit_data(circuit, data))
+        return True
+
+    def circuit_credit(self, circuit: int, amount: int) -> bool:
+        return self._send("circuit-credit", circuit=circuit, bytes=amount)
+
+    def circuit_close(self, circuit: int, reason: str) -> bool:
+        return self._send("circuit-close", circuit=circuit, reason=reason)
 
     def _send(self, frame_kind: str, /, **fields) -> bool:
         if self._proto is None:

@@ -1,16 +1,21 @@
-"""The hub's side of its gateway connection: frames in, calls on the link, the hub and
-the handshakes (``relays``: what the gateway delivers or could not relay) out."""
+"""The hub's side of its gateway connection: frames in, calls on the link, the hub, the
+handshakes (``relays``: what the gateway delivers or could not relay) and the relay
+circuits out."""
 
 from blockhub.errors import BadMessage
 from blockhub.net.framed import FramedProtocol
 
+_CIRCUIT = {"circuit-ready": "ready", "circuit-credit": "credit",
+            "circuit-close": "closed", "circuit-refused": "refused"}
+
 
 class HubGatewayProtocol(FramedProtocol):
-    def __init__(self, link, hub, relays, pin=None, **kw):
+    def __init__(self, link, hub, relays, circuits, pin=None, **kw):
         super().__init__(**kw)
         self.link = link
         self.hub = hub
         self.relays = relays
+        self.circuits = circuits
         self.admitted = False
         self.pin = pin  # the PinnedClientCreator of this connection, to explain a refusal
 
@@ -35,6 +40,10 @@ class HubGatewayProtocol(FramedProtocol):
             self.relays.delivered(message)
         elif kind == "relay-refused":
             self.relays.relay_refused(message)
+        elif kind == "circuit-data":
+            self.circuits.data(message)
+        elif kind in _CIRCUIT:
+            getattr(self.circuits, _CIRCUIT[kind])(message)
         else:
             raise BadMessage(f"a gateway may not send {kind!r}")
 

@@ -45,7 +45,7 @@ DEFAULT_TTL = 86400
 
 
 class Handshakes:
-    def __init__(self, identity, store, clock, hub, channel, peers,
+    def __init__(self, identity, store, clock, hub, channel, peers, paths,
                  request_ttl: int = DEFAULT_TTL, window: int = DEFAULT_WINDOW,
                  max_pending: int = DEFAULT.max_pending, random=os.urandom):
         self.identity = identity
@@ -54,6 +54,7 @@ class Handshakes:
         self.hub = hub  # where we are reachable (observed, mode, peer_endpoint), directory
         self.channel = channel  # the only way to the gateway
         self.peers = peers
+        self.paths = paths  # how to reach a peer: dial, circuit
         self.ttl = request_ttl
         self.window = window
         self.max_pending = max_pending
@@ -94,6 +95,8 @@ class Handshakes:
 
     def finished(self, machine):
         self.book.finished(machine)
+        if isinstance(machine, Incoming):
+            self.paths.stop_waiting(machine.peer)
 
     # -- asking ---------------------------------------------------------------------
     def ask(self, hub_id: str, note: str) -> Outgoing:
@@ -110,38 +113,22 @@ class Handshakes:
         info = self.hub.directory.hubs.get(out.peer)
         nonce = self.random(16)
         out.nonce = b64(nonce)
-        address = parse_endpoint(self.hub.observed)[0] if self.hub.observed else None
+        address = parse_endpoint(self.hub.observed)[0] \
+            if self.hub.observed and not self.paths.relay_only else None
         sealed = seal_request(self.identity, out.peer, self.hub.peer_endpoint(), self.now(),
                               nonce, out.note, address)
-        if info is not None and info.endpoint and self.hub.mode == "open":
-            self._direct(out, info.endpoint, sealed)
+        if info is not None and info.endpoint and self.hub.mode == "open" \
+                and not self.paths.relay_only:
+            self.paths.request_directly(out, info.endpoint, sealed, lambda: self.channel.relay(
+                out.peer, "request", sealed))
         elif info is not None and self.channel.relay(out.peer, "request", sealed):
             out.relayed()
         else:
             out.not_delivered("the hub is not online at our gateway; waiting for it")
 
-    def _direct(self, out, endpoint, sealed):
-        d = self.peers.dial(out.peer, endpoint, ("peer-request", {"sealed": b64(sealed)}))
-
-        def answered(result):
-            status, reason = result
-            out.relayed()
-            if status == "connected":
-                self.peers.established(out.peer, endpoint, dialer=True)
-                out.peer_connected()
-            elif status == "rejected":
-                out.refused(reason or "rejected")
-
-        def failed(failure):
-            log.info("direct request to {peer} failed ({error}); relaying instead",
-                     peer=out.peer, error=failure.getErrorMessage())
-            if self.channel.relay(out.peer, "request", sealed):
-                out.relayed()
-
-        d.addCallbacks(answered, failed)
-
     def dial_back(self, out: Outgoing, endpoint: str | None):
-        self.peers.dial_for(out, endpoint, "the receiver accepted but gave no endpoint")
+        self.paths.dial_for(out, endpoint, "the receiver accepted but gave no endpoint",
+                            relay=True)
 
     # -- hearing from the gateway ---------------------------------------------------
     def gateway_online(self):
@@ -282,12 +269,13 @@ class Handshakes:
         log.info("request from {peer} renewed", peer=inc.peer)
 
     def dial_requester(self, inc: Incoming):
-        self.peers.dial_for(inc, inc.request.endpoint, "the requester gave no endpoint")
+        self.paths.dial_for(inc, inc.request.endpoint, "the requester gave no endpoint")
 
     def send_acceptance(self, inc: Incoming):
         """We could not reach the requester, accepted by key or by the operator (never by
         address range alone): tell it (only it) where to reach us."""
         self.replies.accept(inc)
+        self.paths.wait_for(inc.peer)  # or over a circuit, which it asks for
 
     def send_rejection(self, inc: Incoming, reason: str):
         self.replies.not_kept(inc.peer, inc.request.nonce, reason)

@@ -26,7 +26,7 @@ class Hub:
     def __init__(self, identity: Identity, name: str, clock, channel,
                  network_key: bytes | None = None, listen_port: int | None = None,
                  meta: dict | None = None, remember_gateway=None, archive=None,
-                 on_online=_nothing, on_joined=_nothing):
+                 on_online=_nothing, on_joined=_nothing, on_offline=_nothing):
         self.identity = identity
         self.name = name
         self.clock = clock
@@ -39,6 +39,7 @@ class Hub:
         self.archive = archive  # called with (gateway id, event, hub id, HubInfo | None)
         self.on_online = on_online  # called with nothing once a gateway admitted us
         self.on_joined = on_joined  # called with the id of a hub that appeared
+        self.on_offline = on_offline  # called with nothing once that gateway is gone
         self.observed: str | None = None
         self.mode: str | None = None
         self._seq = 0
@@ -86,6 +87,7 @@ class Hub:
             for hub_id in list(self.directory.hubs):
                 self.archive(entry.id, "lost", hub_id, None)
         self.directory.clear()
+        self.on_offline()
 
     def _presence_changed(self, event, hub_id, info):
         if self.archive is not None:

@@ -29,9 +29,9 @@ from zope.interface import implementer
 from blockhub.backoff import backoff_delay
 from blockhub.timers import cancel
 
-# (hub id) -> (the protocol dialed or None, a Deferred that fires with it once the
-# link is open, or fails with why not)
-Attempt = Callable[[str], tuple[Any, Deferred]]
+# (hub id, made) -> a Deferred that fires with the protocol of the opened link, or
+# fails with why not; made(protocol) is called with each connection it tries.
+Attempt = Callable[[str, Callable[[Any], None]], Deferred]
 
 
 @implementer(IStreamClientEndpoint)
@@ -49,17 +49,19 @@ class PeerPath:
         return f"<PeerPath to {self.peer[:14]}…>"
 
     def connect(self, factory) -> Deferred:
-        proto, opened = self.attempt(self.peer)
-        self.current = proto
+        opened = self.attempt(self.peer, self._made)
 
         def cancel(_: Deferred) -> None:
             opened.cancel()
-            if proto is not None:
-                proto.close("the peering is no longer kept up")
+            if self.current is not None:
+                self.current.close("the peering is no longer kept up")
 
         result: Deferred = Deferred(cancel)
         opened.addCallback(self._adopt, factory).chainDeferred(result)
         return result
+
+    def _made(self, proto) -> None:
+        self.current = proto
 
     def _adopt(self, proto, factory):
         watcher = factory.buildProtocol(proto.transport.getPeer())

@@ -11,12 +11,13 @@ send in one turn are likewise committed together before any of them is reported
 queued or sent.
 """
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
-from blockhub.errors import BadMessage, Refused, StoreError, UserError
+from blockhub.errors import BadMessage, StoreError, UserError
 from blockhub.hub.peer_link import PeerLink
+from blockhub.hub.peer_paths import DIRECT, RELAYED
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
 from blockhub.wire import envelope
@@ -26,13 +27,15 @@ log = Logger()
 
 
 class Peers:
-    def __init__(self, identity, store, clock, connector, dialer_protocol,
-                 limits: Limits = DEFAULT):
+    def __init__(self, identity, store, clock, connector, dialer_protocol, attempt,
+                 circuits, limits: Limits = DEFAULT):
         self.identity = identity
         self.store = store
         self.clock = clock
         self.connector = connector  # (hub id, "HOST:PORT", protocol) -> Deferred
         self.dialer_protocol = dialer_protocol  # (opening frame) -> a PeerProtocol
+        self.attempt = attempt  # how a PeerLink tries: PeerPaths.attempt
+        self.circuits = circuits  # listened on for a relayed peer we do not redial
         self.limits = limits
         self.storage_errors = 0
         # (protocol, message) received, and (hub id, text, Deferred) to send, each
@@ -48,8 +51,10 @@ class Peers:
     # -- lifecycle ------------------------------------------------------------------
     def start(self):
         for peer in self.store.peers():
-            if peer["dialer"] and peer["address"]:
+            if peer["dialer"] and (peer["address"] or peer["path"] == RELAYED):
                 self._link(peer["id"]).start()
+            elif not peer["dialer"] and peer["path"] == RELAYED:
+                self.circuits.listen(peer["id"])
 
     def stop(self):
         """Close the links, telling each peer why, then stop keeping them up."""
@@ -68,9 +73,10 @@ class Peers:
     def dial(self, hub_id: str, address: str, first):
         """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the
         other side answers peer-ready, or fails when the connection does."""
-        return self._open(hub_id, address, first)[1]
+        return self.open(hub_id, address, first)[1]
 
-    def _open(self, hub_id: str, address: str, first):
+    def open(self, hub_id: str, address: str, first):
+        """(protocol, Deferred): a direct dial, as ``dial``, with its protocol."""
         proto = self.dialer_protocol(first)
         ready = proto.ready
         d = self.connector(hub_id, address, proto)
@@ -79,47 +85,15 @@ class Peers:
 
     def _link(self, hub_id: str) -> PeerLink:
         if hub_id not in self.links:
-            self.links[hub_id] = PeerLink(hub_id, self._attempt, self.clock)
+            self.links[hub_id] = PeerLink(hub_id, self.attempt, self.clock)
         return self.links[hub_id]
 
-    def _attempt(self, hub_id: str):
-        """One try at keeping a peering up (``PeerLink``'s path): the peer's stored
-        address, opened with peer-hello; fires with the protocol once it is linked."""
-        peer = self.store.peer(hub_id)
-        if peer is None or not peer["address"]:
-            return None, fail(Refused("no address for this peer"))
-        proto, d = self._open(hub_id, peer["address"], self.hello_for(hub_id))
-
-        def answered(result):
-            status, reason = result
-            if status != "connected":
-                raise Refused(f"{status}: {reason}")
-            return proto
-
-        return proto, d.addCallback(answered)
-
-    def dial_for(self, machine, endpoint: str | None, no_endpoint: str):
-        """Dial the other hub of a request (``machine``) with peer-hello and tell the
-        machine how it went.  The hub that dials keeps the peering up from then on."""
-        if not endpoint:
-            machine.dial_failed(no_endpoint)
-            return
-        d = self.dial(machine.peer, endpoint, self.hello_for(machine.peer))
-
-        def answered(result):
-            status, reason = result
-            if status == "connected":
-                self.established(machine.peer, endpoint, dialer=True)
-                machine.peer_connected()
-            else:
-                machine.dial_failed(f"{status}: {reason}")
-
-        d.addCallbacks(answered, lambda f: machine.dial_failed(f.getErrorMessage()))
-
-    def established(self, hub_id: str, address: str | None, dialer: bool):
-        """Record a peering; the dialing side keeps it up from now on."""
-        self.store.add_peer(hub_id, address, dialer, self.now())
-        if dialer and address:
+    def established(self, hub_id: str, address: str | None, dialer: bool,
+                    path: str = DIRECT):
+        """Record a peering; the dialing side keeps it up from now on (a relayed one
+        even with no address: over a circuit)."""
+        self.store.add_peer(hub_id, address, dialer, self.now(), path)
+        if dialer and (address or path == RELAYED):
             link = self._link(hub_id)
             if hub_id in self.connections:
                 link.up(self.connections[hub_id])
@@ -137,6 +111,7 @@ class Peers:
         link = self.links.pop(hub_id, None)
         if link is not None:
             link.stop()
+        self.circuits.unlisten(hub_id)
         self._arrived.keep(lambda item: item[0].peer_id != hub_id)
         was_peer = self.store.peer(hub_id) is not None
         if was_peer:
@@ -154,6 +129,7 @@ class Peers:
         log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)
         if hub_id in self.links:
             self.links[hub_id].up(proto)
+        self.circuits.unlisten(hub_id)
         proto.sent_seq = 0
         self._pump(proto)
 
@@ -187,6 +163,9 @@ class Peers:
             log.info("peer link with {peer} closed: {reason}", peer=hub_id, reason=reason)
             if hub_id in self.links:
                 self.links[hub_id].lost(proto)
+            peer = self.store.peer(hub_id)
+            if peer is not None and not peer["dialer"] and peer["path"] == RELAYED:
+                self.circuits.listen(hub_id)  # it reconnects over a circuit
 
     # -- messages -------------------------------------------------------------------
     def send(self, hub_id: str, text: str) -> Deferred:

@@ -27,10 +27,11 @@ class Replies:
         self._rejections = RateLimiter(REJECTIONS_PER_MINUTE, REJECTIONS_BURST)
 
     def accept(self, inc) -> None:
-        """Tell the requester of ``inc`` (only it) where to reach us."""
+        """Tell the requester of ``inc`` (only it) where to reach us, if we have an
+        endpoint; without one it can still reach us over a relay circuit."""
         endpoint = self.hub.peer_endpoint()
-        if not self.channel.online or endpoint is None:
-            log.warn("cannot reach {peer} ({reason}) and cannot offer an endpoint; the "
+        if not self.channel.online:
+            log.warn("cannot reach {peer} ({reason}) nor tell it so: no gateway; the "
                      "request will expire", peer=inc.peer, reason=inc.reason)
             return
         sealed = seal_acceptance(self.identity, inc.peer, endpoint,

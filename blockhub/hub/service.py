@@ -7,7 +7,6 @@ import attrs
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub import keystore
 from blockhub.control.server import control_service
@@ -22,7 +21,7 @@ from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
-from blockhub.net.tls import PinnedClientCreator, ServerCreator
+from blockhub.net.tls import PinnedClientCreator
 from blockhub.policy import parse_cidr
 from blockhub.wire import canonical
 
@@ -223,7 +222,7 @@ def make_hub_service(options, reactor) -> HubService:
                       archive=archive if options["archive"] else None)
     listener = gateway_list = None
     if options["listen"]:
-        factory = TLSMemoryBIOFactory(ServerCreator(identity), False, graph.peer_factory)
+        factory = graph.peer_tls
         listener = ListeningService(
             reactor, options["listen"], factory,
             on_listening=lambda address: setattr(graph.hub, "listen_port", address.port))

@@ -112,10 +112,15 @@ class Store:
         return [dict(r) for r in rows]
 
     # -- peers ----------------------------------------------------------------------
-    def add_peer(self, hub_id: str, address: str | None, dialer: bool, now: int):
-        self.write("INSERT INTO peers VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                   "address = excluded.address, dialer = excluded.dialer",
-                   (hub_id, address, int(dialer), now))
+    def add_peer(self, hub_id: str, address: str | None, dialer: bool, now: int,
+                 path: str = "direct"):
+        """Record a peering; a later link updates its address, who redials and how the
+        link was made (``path``)."""
+        self.write("INSERT INTO peers (id, address, dialer, established_at, path) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                   "address = excluded.address, "
+                   "dialer = excluded.dialer, path = excluded.path",
+                   (hub_id, address, int(dialer), now, path))
 
     def remove_peer(self, hub_id: str):
         self.write("DELETE FROM peers WHERE id = ?", (hub_id,))

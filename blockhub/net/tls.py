@@ -22,7 +22,9 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
 from blockhub.identity import Identity
@@ -127,3 +129,20 @@ class PinnedClientCreator:
 
     def clientConnectionForTLS(self, tlsProtocol):
         return SSL.Connection(self._ctx, None)
+
+
+def client_over(identity: Identity, expected_id: str, protocol, clock):
+    """``protocol`` under key-pinned client TLS, for a transport of our own (a relay
+    circuit): connect the result to it."""
+    return TLSMemoryBIOFactory(PinnedClientCreator(identity, expected_id), True,
+                               _One(protocol), clock=clock).buildProtocol(None)
+
+
+class _One(Factory):
+    """A factory for one protocol made already."""
+
+    def __init__(self, protocol):
+        self.one = protocol
+
+    def buildProtocol(self, addr):
+        return self.one

@@ -33,7 +33,7 @@ class _Recorder:
     made by the real ``Peers``."""
 
     def __init__(self, identity, reactor):
-        self.hello_for = Peers(identity, None, reactor, None, None).hello_for
+        self.hello_for = Peers(identity, None, reactor, None, None, None, None).hello_for
         self.acked_seq = defer.Deferred()
 
     def attach(self, proto):
