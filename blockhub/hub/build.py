@@ -70,9 +70,8 @@ def _accepting(identity, clock, peers, door, limits):
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
               random=os.urandom) -> HubGraph:
-    """``connect_peer(hub_id, "HOST:PORT", protocol)`` and ``connect_gateway(entry,
-    make_protocol)`` (``make_protocol(pin)`` gives the protocol for a TLS pin) each
-    return a Deferred firing once connected."""
+    """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
+    (``make(pin)``: the protocol for a TLS pin): Deferreds that fire once connected."""
     limits = settings.limits
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
