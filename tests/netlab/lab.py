@@ -15,7 +15,8 @@ Every namespace is named ``bhl<pid>-<n>-<name>``: parallel runs never collide, a
 ``sweep`` can remove what a killed run left by checking that its pid is gone.  A lab is
 removed by ``close``, which every way out of the process reaches: the caller's cleanup,
 ``atexit`` after an uncaught exception, and SIGINT or SIGTERM (the handlers close every
-open lab, then let the signal do what it did before).
+open lab, then let the signal do what it did before; no lab can be built after one, so a
+test runner that carries on after Ctrl-C gets through the other lab tests at once).
 """
 
 import atexit
@@ -185,6 +186,7 @@ class Node:
 _counter = itertools.count(1)
 _open: list = []  # labs not yet closed, for the exit and signal handlers
 _handlers_installed = False
+_interrupted: list = []  # the signals that closed every lab: no new lab after one
 
 
 class Lab:
@@ -192,6 +194,8 @@ class Lab:
     every process and namespace.  Also a context manager."""
 
     def __init__(self):
+        if _interrupted:  # trial goes on to the next test after Ctrl-C: end quickly
+            raise KeyboardInterrupt(f"no new lab after signal {_interrupted[0]}")
         sweep()
         self.prefix = f"{PREFIX}{os.getpid()}-{next(_counter)}-"
         self.nodes: dict[str, Node] = {}
@@ -342,6 +346,7 @@ atexit.register(close_all)
 
 def _on_signal(previous):
     def handler(signum, frame):
+        _interrupted.append(signum)
         close_all()
         if callable(previous):
             return previous(signum, frame)
