@@ -123,24 +123,15 @@ def remove_namespaces(names) -> None:
     _signal_all(pids, signal.SIGTERM)
     deadline = time.monotonic() + KILL_GRACE
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        _reap_children()
         time.sleep(0.05)
     _signal_all([pid for pid in pids if _alive(pid)], signal.SIGKILL)
-    _reap_children()
     for ns in names:
         run(["ip", "netns", "delete", ns], check=False)
 
 
-def _reap_children() -> None:
-    """Collect our own children that have exited, so that they stop counting as alive
-    (a zombie still answers ``kill(pid, 0)``); Popen objects then see them as gone."""
-    for popen in list(_children):
-        if popen.poll() is not None:
-            _children.discard(popen)
-
-
-def owned_namespaces(prefix: str = PREFIX) -> list[str]:
-    return [ns for ns in list_namespaces() if ns.startswith(prefix) and _OWNED.match(ns)]
+def owned_namespaces() -> list[str]:
+    """The namespaces named like the lab's, of any run."""
+    return [ns for ns in list_namespaces() if _OWNED.match(ns)]
 
 
 def sweep() -> list[str]:
@@ -154,8 +145,6 @@ def sweep() -> list[str]:
 
 
 # -- processes started in the lab --------------------------------------------------------
-_children: set = set()  # every Popen the lab started, to reap
-
 try:  # looked up now: between fork and exec the child should only make the call
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):
@@ -261,8 +250,8 @@ class Lab:
         if not _NAME.match(name) or name in self.nodes:
             raise ValueError(f"lab names are unique, 1-16 of [a-z0-9]: {name!r}")
         node = Node(name, self.prefix + name, kind, address, behind)
+        self.created.append(node.ns)  # first: a signal right after the add still removes it
         run(["ip", "netns", "add", node.ns])
-        self.created.append(node.ns)
         self.nodes[name] = node
         self._ip(node, "link", "set", "lo", "up")
         return node
@@ -293,6 +282,9 @@ class Lab:
 
     def exec_prefix(self, name: str) -> list[str]:
         """Put this in front of a command to run it on ``name``."""
+        if name not in self.nodes:
+            raise ValueError(f"{name!r} is not a node of this lab (daemons run on the "
+                             "host of their identity's name)")
         return ["ip", "netns", "exec", self.nodes[name].ns]
 
     def run(self, name: str, argv, **kw) -> subprocess.CompletedProcess:
@@ -306,7 +298,6 @@ class Lab:
         proc = subprocess.Popen([*self.exec_prefix(name), *map(str, argv)],
                                 preexec_fn=_die_with_parent if _prctl else None, **kw)
         self.procs.append(proc)
-        _children.add(proc)
         return proc
 
     # -- removing ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Lab scenario (a), the test relay circuits will have to pass: two hubs behind two
-different home routers, one of them symmetric, become peers and exchange 100 messages
-each way, each exactly once and in order.
+different home routers, one of them symmetric, become peers within 20 s, both listing
+the peering's ``path`` as ``relayed``, and exchange 100 messages each way, each exactly
+once and in order.
 
 Today they cannot: each dial goes to the other router's public address and is dropped
 there, so the asking side's request ends ``failed``.  The test is marked ``todo`` (an
