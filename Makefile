@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := setup.cfg pyproject.toml $(shell find blockhub twisted -name '*.py' -o -name '*.sql' 2>/dev/null)
 
-.PHONY: all demo test lint docs bench bench-quick fuzz flood clean
+.PHONY: all demo test netlab lint docs bench bench-quick fuzz flood clean
 
 all: test
 
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python tools/runtests.py
+
+# The NAT lab alone (docs/nat.md): real daemons in network namespaces behind nftables
+# routers.  It needs root, ip and nft; without them it prints one SKIPPED line and why.
+netlab: $(STAMP)
+	$(BIN)/python -m twisted.trial tests.netlab
 
 lint: $(STAMP)
 	$(BIN)/ruff check blockhub tests twisted tools benchmarks
