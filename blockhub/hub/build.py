@@ -23,6 +23,7 @@ from blockhub.hub.peer_door import PeerDoor
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.limits import DEFAULT, Limits
+from blockhub.wire import features
 
 
 @attrs.frozen
@@ -49,6 +50,9 @@ class HubSettings:
     rotate_interval: float | None = None
     window: int = DEFAULT_WINDOW
     limits: Limits = DEFAULT
+    # The features the hub lists to its gateway and its peers (tests play older hubs
+    # with fewer, or with None: no list at all).
+    spoken: tuple[str, ...] | None = features.SPOKEN
 
 
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
@@ -64,10 +68,12 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
               listen_port=settings.listen_port, remember_gateway=remember_gateway,
               archive=archive, on_online=lambda: handshakes.gateway_online(),
-              on_joined=lambda hub_id: handshakes.hub_appeared(hub_id))
+              on_joined=lambda hub_id: handshakes.hub_appeared(hub_id),
+              spoken=settings.spoken)
 
     def dialer_protocol(first):
-        return PeerProtocol(peers, door, first=first, clock=clock, limits=limits)
+        return PeerProtocol(peers, door, first=first, spoken=settings.spoken, clock=clock,
+                            limits=limits)
 
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol, limits)
     handshakes = Handshakes(identity, store, clock, hub, channel, peers,
@@ -83,4 +89,4 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                        rotate_interval=settings.rotate_interval)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers)
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
-                    PeerFactory(peers, door, clock, limits))
+                    PeerFactory(peers, door, clock, limits, settings.spoken))
