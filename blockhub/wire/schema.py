@@ -97,7 +97,7 @@ class Id(Field):
             decode_id(value)
         except BadId as e:
             raise BadMessage(f"{name}: {e}")
-        if value != value.strip().lower():
+        if value != value.strip().lower():  # decode_id forgives both, for typing
             raise BadMessage(f"{name}: an id on the wire is lower case, without spaces")
         return value
 
