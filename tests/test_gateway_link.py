@@ -163,7 +163,7 @@ class LinkTests(SynchronousTestCase):
     def test_impossible_input_raises(self):
         link = self.link()
         from automat import NoTransition
-        self.assertRaises(NoTransition, link._welcome, FakeProto(), {})
+        self.assertRaises(NoTransition, link._machine._welcome, FakeProto(), {})
 
     def test_backoff_is_capped_and_jittered(self):
         self.assertEqual(backoff_delay(50, 1.0, 30.0, lambda: 1.0), 30.0)

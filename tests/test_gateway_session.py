@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub.errors import BadMessage
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
-from blockhub.gateway.gateway import Refused
+from blockhub.gateway.gateway import NotAdmitted
 from blockhub.gateway.session import GatewaySession
 from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
@@ -51,12 +51,12 @@ class FakeGateway:
 
     def take_slot(self, conn):
         if self.door:
-            raise Refused(self.door)
+            raise NotAdmitted(self.door)
         return self.openings.enter(conn.host)
 
     def check_key(self, conn):
         if self.key:
-            raise Refused(self.key)
+            raise NotAdmitted(self.key)
 
     def hello(self, conn, challenge):
         self.events.append(("hello", challenge))
@@ -64,7 +64,7 @@ class FakeGateway:
     def judge_join(self, conn, message, challenge):
         self.events.append(("judge", challenge))
         if self.join:
-            raise Refused(self.join)
+            raise NotAdmitted(self.join)
         return message["hubinfo"]
 
     def checked_info(self, conn, value):

@@ -39,6 +39,11 @@ SAMPLES = {
     "relay": dict(to=BOB.id, kind="request", sealed=b64(b"x" * 100)),
     "deliver": dict(**{"from": ALICE.id, "kind": "acceptance", "sealed": b64(b"x" * 100)}),
     "relay-refused": dict(to=BOB.id, reason="offline"),
+    "circuit-open": dict(to=BOB.id),
+    "circuit-ready": dict(circuit=1, peer=BOB.id),
+    "circuit-credit": dict(circuit=1, bytes=65536),
+    "circuit-close": dict(circuit=1, reason="idle"),
+    "circuit-refused": dict(to=BOB.id, reason="not online here"),
     "peer-hello": dict(hello=HUBINFO),
     "peer-request": dict(sealed=b64(b"y" * 10)),
     "peer-ready": dict(status="pending", reason=None),
@@ -214,3 +219,20 @@ class TimeTests(SynchronousTestCase):
     def test_every_time_the_schema_allows_can_be_shown(self, at):
         for t in (at, messages.TIME.low, messages.TIME.high):
             datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class CircuitDataTests(SynchronousTestCase):
+    """The one binary frame: a circuit number and raw bytes, checked for size."""
+
+    def test_round_trip_of_any_bytes(self):
+        payload = bytes(range(256)) * 4
+        [(code, body)] = FrameDecoder().feed(messages.encode_circuit_data(9, payload))
+        message = messages.decode(code, body)
+        self.assertEqual((message.kind, message["circuit"], message["data"]),
+                         ("circuit-data", 9, payload))
+
+    def test_empty_oversized_and_numberless_frames_are_refused(self):
+        for body in (b"\x00\x00\x00\x01", b"\x00\x00\x00\x01" + b"x" * (messages.MAX_CHUNK + 1),
+                     b"\x00\x00\x00\x00x", b"\x01"):
+            self.assertRaises(ProtocolError, messages.decode, messages.CIRCUIT_DATA, body)
+        self.assertRaises(ValueError, messages.encode_circuit_data, 1, b"")

@@ -2,7 +2,7 @@
 place, may its key join, is its join acceptable, and how it is told no.
 
 Each hub connection's session machine (``session.py``) asks these questions at the
-right moment and acts on the verdict; a refusal is the exception ``Refused`` with the
+right moment and acts on the verdict; a refusal is the exception ``NotAdmitted`` with the
 reason the hub is told.  Nothing here keeps per-connection state or touches a socket
 except through a connection's ``send`` and ``close``.
 """
@@ -24,7 +24,7 @@ from blockhub.wire.canonical import b64, unb64
 log = Logger()
 
 
-class Refused(Exception):
+class NotAdmitted(Exception):
     """A hub turned away; ``reason`` is the one line it is told."""
 
     def __init__(self, reason: str):
@@ -52,14 +52,14 @@ class Gateway:
             self.counters.refused_unauthenticated += 1
             log.warn("too many unauthenticated connections from {host}; dropping one",
                      host=conn.host)
-            raise Refused("too many unauthenticated connections from this address")
+            raise NotAdmitted("too many unauthenticated connections from this address")
         return self.unauthenticated.enter(conn.host)
 
     def check_key(self, conn) -> None:
         """Refuse a hub whose key may not join, before it says anything."""
         reason = self.admission.refuse_key(conn.peer_id)
         if reason:
-            raise Refused(reason)
+            raise NotAdmitted(reason)
 
     def hello(self, conn, challenge: bytes) -> None:
         conn.send("hello", gateway=self.identity.id, observed=conn.address,
@@ -70,25 +70,25 @@ class Gateway:
         return feature in (self.spoken or ())
 
     def judge_join(self, conn, message, challenge: bytes) -> HubInfo:
-        """The joining hub's checked HubInfo, or ``Refused``; a HubInfo that is not
+        """The joining hub's checked HubInfo, or ``NotAdmitted``; a HubInfo that is not
         the connected hub's, or that breaks the mode, is a protocol error."""
         info = self.checked_info(conn, message["hubinfo"])
         proof = message["proof"] and unb64(message["proof"])
         reason = self.admission.refuse_proof(challenge, self.identity.public_key,
                                              decode_id(conn.peer_id), proof)
         if reason:
-            raise Refused(reason)
+            raise NotAdmitted(reason)
         presence = self.presence
         if len(presence.hubs) >= self.limits.max_hubs and info.id not in presence.hubs:
             self.counters.refused_full += 1
-            raise Refused("the gateway is full; try another gateway")
+            raise NotAdmitted("the gateway is full; try another gateway")
         if not self._listed(info.id) and presence.over_address_cap(info.id, conn.host):
             self.counters.refused_per_address += 1
-            raise Refused("too many hubs from this address are online here; "
+            raise NotAdmitted("too many hubs from this address are online here; "
                           "try another gateway")
         if not presence.allow_join(info.id, self.clock.seconds()):
             self.counters.joins_refused += 1
-            raise Refused("this hub joins or updates too often; wait a minute "
+            raise NotAdmitted("this hub joins or updates too often; wait a minute "
                           "before joining again")
         return info
 

@@ -24,7 +24,7 @@ from twisted.internet.interfaces import IDelayedCall
 
 from blockhub import machines
 from blockhub.errors import BadMessage
-from blockhub.gateway.gateway import Refused
+from blockhub.gateway.gateway import NotAdmitted
 from blockhub.hubinfo import HubInfo
 from blockhub.timers import cancel
 from blockhub.wire import features
@@ -149,7 +149,7 @@ _on = machines.on
 def _enter(machine: Inputs, session: GatewaySession) -> None:
     try:
         session.slot = session.gateway.take_slot(session.conn)
-    except Refused as refusal:
+    except NotAdmitted as refusal:
         machine.drop(refusal.reason)
 
 
@@ -162,7 +162,7 @@ def _drop(machine: Inputs, session: GatewaySession, reason: str) -> None:
 def _check_key(machine: Inputs, session: GatewaySession) -> None:
     try:
         session.gateway.check_key(session.conn)
-    except Refused as refusal:
+    except NotAdmitted as refusal:
         machine.refuse(refusal.reason)
     else:
         machine.greet()
@@ -184,7 +184,7 @@ def _judge(machine: Inputs, session: GatewaySession, greeting: Greeting,
     session.features = features.parse(message.fields.get("features"))
     try:
         info = session.gateway.judge_join(session.conn, message, greeting.challenge)
-    except Refused as refusal:
+    except NotAdmitted as refusal:
         machine.refuse(refusal.reason)
     else:
         machine.admit(info)

@@ -1,36 +1,72 @@
-"""The hub's connection to its gateways, as one Automat machine.
+"""The hub's connection to its gateways, as one Automat machine (the typed API).
 
-idle -> connecting -> authenticating -> online; any failure -> backing_off, which
-retries after an exponential, jittered delay, moving to the next configured gateway
-(failover).  With several gateways and a rotation interval, an online link moves on
-to the next gateway on schedule (rotating), the design's mitigation against a
-compromised gateway.  The machine never touches a socket: it calls ``dial`` and the
-hub's callbacks, and hears back through the methods at the bottom, which ignore
-events from a connection that is no longer the current one.
+idle -> connecting -> authenticating -> online; any failure -> backing_off, which retries
+after a jittered exponential delay at the next configured gateway (failover).  With
+several gateways and a rotation interval, an online link moves on to the next on
+schedule (rotating), against a compromised gateway.  The machine calls ``dial`` and the
+hub's callbacks and hears back through ``GatewayLink``'s event methods, which ignore a
+connection that is no longer current.  Every change of state is logged.
 
-Why not Twisted's ``ClientService``: it keeps one endpoint connected with a backoff
-policy, while this link moves between several gateways on failure and on a schedule,
-re-aims at a gateway whose signed record says it moved, and is online only once the
-gateway admitted us (after hello and join), not when TCP connects.
+Not ``ClientService``: that keeps one endpoint connected, while this link moves between
+gateways on failure and on a schedule, re-aims at a gateway whose signed record says it
+moved, and is online only once admitted (after hello and join), not when TCP connects.
 """
 
+from __future__ import annotations
+
 import random
+from typing import Protocol
 
 import attrs
-from automat import MethodicalMachine
+from automat import TypeMachineBuilder
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from blockhub import machines
 from blockhub.backoff import backoff_delay
-from blockhub.machines import watch
 from blockhub.timers import cancel
 
 log = Logger()
 
 
+class Inputs(Protocol):
+    # The names are those of the transition log lines operators already read.
+    def start(self) -> None:
+        "the service started"
+
+    def stop(self) -> None:
+        "the service is stopping"
+
+    def _dial_failed(self, reason: str) -> None:
+        "the TCP connection could not be made"
+
+    def _connected(self, proto: object) -> None:
+        "TCP is up (TLS follows)"
+
+    def _hello(self, proto: object, message: object) -> None:
+        "the gateway said hello over pinned TLS"
+
+    def _welcome(self, proto: object, message: object) -> None:
+        "the gateway admitted us"
+
+    def _refused(self, reason: str) -> None:
+        "the gateway refused us, with a reason"
+
+    def _lost(self, reason: str) -> None:
+        "the connection closed"
+
+    def _retry(self) -> None:
+        "the backoff timer fired"
+
+    def _rotate(self) -> None:
+        "the rotation timer fired"
+
+    def _moved(self) -> None:
+        "the current gateway's address changed"
+
+
 class GatewayLink:
-    _machine = MethodicalMachine()
-    _setTrace = _machine._setTrace
-    state: str  # the current state's name, kept by machines.watch
+    """Which gateway is current, its connection, the timers, the last errors."""
 
     def __init__(self, gateways, dial, hub, clock, rotate_interval: float | None = None,
                  base_delay: float = 1.0, max_delay: float = 30.0, rand=random.random):
@@ -44,228 +80,38 @@ class GatewayLink:
         self.proto = None
         self.failures = 0
         self.last_error: dict[str, str] = {}
+        self.state = "idle"
         self._attempt = None
-        self._refusal = None
-        self._retry_timer = None
-        self._rotate_timer = None
-        watch(self, "idle", "gateway link")
+        self._refusal: str | None = None
+        self._retry_timer: IDelayedCall | None = None
+        self._rotate_timer: IDelayedCall | None = None
+        self._machine = _Machine(self)
 
     @property
     def current(self):
         return self.gateways[self.index]
 
-    # -- states ----------------------------------------------------------------------
-    @_machine.state(initial=True)
-    def idle(self):
-        "not started"
+    def changed(self, old: str, event: str, new: str) -> None:
+        machines.log_change("gateway link", old, event, new, "GatewayLink")
 
-    @_machine.state()
-    def connecting(self):
-        "dialing the current gateway; TLS pins its key"
+    def start(self) -> None:
+        self._machine.start()
 
-    @_machine.state()
-    def authenticating(self):
-        "hello received; join sent; waiting for the welcome"
+    def stop(self) -> None:
+        self._machine.stop()
 
-    @_machine.state()
-    def online(self):
-        "admitted; presence flows"
-
-    @_machine.state()
-    def rotating(self):
-        "closing this gateway's connection to move to the next"
-
-    @_machine.state()
-    def backing_off(self):
-        "waiting before the next attempt"
-
-    @_machine.state()
-    def stopped(self):
-        "the service is stopping; nothing more happens"
-
-    # -- inputs ----------------------------------------------------------------------
-    @_machine.input()
-    def start(self):
-        "the service started"
-
-    @_machine.input()
-    def stop(self):
-        "the service is stopping"
-
-    @_machine.input()
-    def _dial_failed(self, reason):
-        "the TCP connection could not be made"
-
-    @_machine.input()
-    def _connected(self, proto):
-        "TCP is up (TLS follows)"
-
-    @_machine.input()
-    def _hello(self, proto, message):
-        "the gateway said hello over pinned TLS"
-
-    @_machine.input()
-    def _welcome(self, proto, message):
-        "the gateway admitted us"
-
-    @_machine.input()
-    def _refused(self, reason):
-        "the gateway refused us, with a reason"
-
-    @_machine.input()
-    def _lost(self, reason):
-        "the connection closed"
-
-    @_machine.input()
-    def _retry(self):
-        "the backoff timer fired"
-
-    @_machine.input()
-    def _rotate(self):
-        "the rotation timer fired"
-
-    @_machine.input()
-    def _moved(self):
-        "the current gateway's address changed"
-
-    # -- outputs ---------------------------------------------------------------------
-    @_machine.output()
-    def _dial(self):
-        entry = self.current
-        self.proto = None
-        self._refusal = None
-        if entry.host is None:
-            self._attempt = None
-            self.clock.callLater(0, self._dial_failed, "no known address for this gateway")
-            return
-        log.info("connecting to gateway {gateway} at {address}", gateway=entry.id,
-                 address=entry.address)
-        d = self._attempt = self.dial(entry)
-        d.addCallbacks(self._connected, lambda f: self._dial_failed(f.getErrorMessage()))
-
-    @_machine.output()
-    def _attach(self, proto):
-        self._attempt = None
-        self.proto = proto
-
-    @_machine.output()
-    def _send_join(self, proto, message):
-        self.hub.send_join(proto, self.current, message)
-
-    @_machine.output()
-    def _went_online(self, proto, message):
-        self.failures = 0
-        self.last_error.pop(self.current.id, None)
-        log.info("online at gateway {gateway}", gateway=self.current.id)
-        self.hub.online(self.current, proto)
-
-    @_machine.output()
-    def _went_offline(self):
-        self.hub.offline(self.current)
-
-    @_machine.output()
-    def _note_error(self, reason):
-        self.last_error[self.current.id] = reason
-        log.warn("gateway {gateway}: {reason}", gateway=self.current.id, reason=reason)
-
-    @_machine.output()
-    def _fail_over(self):
-        self.failures += 1
-        self.proto = None
-        self.index = (self.index + 1) % len(self.gateways)
-
-    @_machine.output()
-    def _schedule_retry(self):
-        delay = backoff_delay(self.failures, self.base_delay, self.max_delay, self.rand)
-        log.info("next attempt in {delay:.1f}s (gateway {gateway})", delay=delay,
-                 gateway=self.current.id)
-        self._retry_timer = self.clock.callLater(delay, self._retry)
-
-    @_machine.output()
-    def _schedule_rotation(self):
-        if self.rotate_interval and len(self.gateways) > 1:
-            self._rotate_timer = self.clock.callLater(self.rotate_interval, self._rotate)
-
-    @_machine.output()
-    def _cancel_rotation(self):
-        self._rotate_timer = cancel(self._rotate_timer)
-
-    @_machine.output()
-    def _advance(self):
-        log.info("rotating away from gateway {gateway}", gateway=self.current.id)
-        self.index = (self.index + 1) % len(self.gateways)
-
-    @_machine.output()
-    def _close(self):
-        if self.proto is not None:
-            self.proto.close("hub stopping" if self.state == "stopped" else "rotating")
-
-    @_machine.output()
-    def _close_late(self, proto):
-        proto.close("hub stopping")
-
-    @_machine.output()
-    def _cancel_all(self):
-        if self._attempt is not None:
-            self._attempt.cancel()
-            self._attempt = None
-        self._retry_timer = cancel(self._retry_timer)
-        self._rotate_timer = cancel(self._rotate_timer)
-
-    # -- transitions -----------------------------------------------------------------
-    idle.upon(start, enter=connecting, outputs=[_dial])
-    idle.upon(stop, enter=stopped, outputs=[])
-
-    connecting.upon(_connected, enter=connecting, outputs=[_attach])
-    connecting.upon(_dial_failed, enter=backing_off,
-                    outputs=[_note_error, _fail_over, _schedule_retry])
-    connecting.upon(_hello, enter=authenticating, outputs=[_send_join])
-    connecting.upon(_refused, enter=connecting, outputs=[_note_error])
-    connecting.upon(_lost, enter=backing_off, outputs=[_note_error, _fail_over, _schedule_retry])
-    connecting.upon(stop, enter=stopped, outputs=[_close, _cancel_all])
-
-    authenticating.upon(_welcome, enter=online, outputs=[_went_online, _schedule_rotation])
-    authenticating.upon(_refused, enter=authenticating, outputs=[_note_error])
-    authenticating.upon(_lost, enter=backing_off,
-                        outputs=[_note_error, _fail_over, _schedule_retry])
-    authenticating.upon(stop, enter=stopped, outputs=[_close, _cancel_all])
-
-    online.upon(_refused, enter=online, outputs=[_note_error])
-    online.upon(_lost, enter=backing_off,
-                outputs=[_note_error, _went_offline, _cancel_rotation, _fail_over,
-                         _schedule_retry])
-    online.upon(_rotate, enter=rotating, outputs=[_went_offline, _close, _advance])
-    online.upon(stop, enter=stopped, outputs=[_went_offline, _close, _cancel_all])
-
-    rotating.upon(_lost, enter=connecting, outputs=[_dial])
-    rotating.upon(_refused, enter=rotating, outputs=[])
-    rotating.upon(stop, enter=stopped, outputs=[_cancel_all])
-
-    backing_off.upon(_retry, enter=connecting, outputs=[_dial])
-    backing_off.upon(_moved, enter=connecting, outputs=[_cancel_all, _dial])
-    backing_off.upon(stop, enter=stopped, outputs=[_cancel_all])
-
-    stopped.upon(_lost, enter=stopped, outputs=[])
-    stopped.upon(_dial_failed, enter=stopped, outputs=[])
-    stopped.upon(_connected, enter=stopped, outputs=[_close_late])
-    stopped.upon(stop, enter=stopped, outputs=[])
-    for _state in (idle, connecting, authenticating, online, rotating, stopped):
-        _state.upon(_moved, enter=_state, outputs=[])
-    del _state
-
-    # -- events from the current connection --------------------------------------------
     def hello(self, proto, message):
         if proto is self.proto:
-            self._hello(proto, message)
+            self._machine._hello(proto, message)
 
     def welcome(self, proto, message):
         if proto is self.proto:
-            self._welcome(proto, message)
+            self._machine._welcome(proto, message)
 
     def refused(self, proto, reason):
         if proto is self.proto:
             self._refusal = f"refused: {reason}"
-            self._refused(self._refusal)
+            self._machine._refused(self._refusal)
 
     def shutting_down(self, proto, reason):
         """The gateway announced it is stopping; the close that follows is explained."""
@@ -275,7 +121,7 @@ class GatewayLink:
     def lost(self, proto, reason):
         # A refusal explains the close that follows it better than the close does.
         if proto is self.proto:
-            self._lost(self._refusal or reason)
+            self._machine._lost(self._refusal or reason)
 
     def move(self, gateway_id: str, host: str, port: int):
         """A signed record says this gateway is elsewhere now: use that address from the
@@ -285,7 +131,7 @@ class GatewayLink:
             if entry.id == gateway_id and (entry.host, entry.port) != (host, port):
                 self.gateways[i] = attrs.evolve(entry, host=host, port=port)
                 if i == self.index:
-                    self._moved()
+                    self._machine._moved()
                 return self.gateways[i]
         return None
 
@@ -298,3 +144,157 @@ class GatewayLink:
                 row["last_error"] = self.last_error[entry.id]
             rows.append(row)
         return rows
+
+    def dial_current(self, machine: Inputs) -> None:
+        entry = self.current
+        self.proto = None
+        self._refusal = None
+        if entry.host is None:
+            self._attempt = None
+            machine._dial_failed("no known address for this gateway")
+            return
+        log.info("connecting to gateway {gateway} at {address}", gateway=entry.id,
+                 address=entry.address)
+        d = self._attempt = self.dial(entry)
+        d.addCallbacks(machine._connected,
+                       lambda f: machine._dial_failed(f.getErrorMessage()))
+
+    def note_error(self, reason: str) -> None:
+        self.last_error[self.current.id] = reason
+        log.warn("gateway {gateway}: {reason}", gateway=self.current.id, reason=reason)
+
+    def fail_over(self, machine: Inputs) -> None:
+        """Move to the next gateway and wait before trying it."""
+        self.failures += 1
+        self.proto = None
+        self.index = (self.index + 1) % len(self.gateways)
+        delay = backoff_delay(self.failures, self.base_delay, self.max_delay, self.rand)
+        log.info("next attempt in {delay:.1f}s (gateway {gateway})", delay=delay,
+                 gateway=self.current.id)
+        self._retry_timer = self.clock.callLater(delay, machine._retry)
+
+    def close(self, reason: str) -> None:
+        if self.proto is not None:
+            self.proto.close(reason)
+
+    def cancel_all(self) -> None:
+        if self._attempt is not None:
+            self._attempt.cancel()
+            self._attempt = None
+        self._retry_timer = cancel(self._retry_timer)
+        self._rotate_timer = cancel(self._rotate_timer)
+
+
+_builder = TypeMachineBuilder(Inputs, GatewayLink)
+idle = _builder.state("idle")
+connecting = _builder.state("connecting")
+authenticating = _builder.state("authenticating")
+online = _builder.state("online")
+rotating = _builder.state("rotating")
+backing_off = _builder.state("backing_off")
+stopped = _builder.state("stopped")
+_on = machines.on
+
+
+@_on(idle, [Inputs.start], connecting)
+@_on(rotating, [Inputs._lost], connecting)
+@_on(backing_off, [Inputs._retry, Inputs._moved], connecting)
+def _dial(machine: Inputs, link: GatewayLink, *reason: str) -> None:
+    link.cancel_all()  # a retry that a move made early
+    link.dial_current(machine)
+
+
+@_on(connecting, [Inputs._connected], connecting)
+def _attach(machine: Inputs, link: GatewayLink, proto) -> None:
+    link._attempt = None
+    link.proto = proto
+
+
+@_on(connecting, [Inputs._hello], authenticating)
+def _send_join(machine: Inputs, link: GatewayLink, proto, message) -> None:
+    link.hub.send_join(proto, link.current, message)
+
+
+@_on(authenticating, [Inputs._welcome], online)
+def _went_online(machine: Inputs, link: GatewayLink, proto, message) -> None:
+    link.failures = 0
+    link.last_error.pop(link.current.id, None)
+    log.info("online at gateway {gateway}", gateway=link.current.id)
+    link.hub.online(link.current, proto)
+    if link.rotate_interval and len(link.gateways) > 1:
+        link._rotate_timer = link.clock.callLater(link.rotate_interval, machine._rotate)
+
+
+@_on(connecting, [Inputs._refused], connecting)
+@_on(authenticating, [Inputs._refused], authenticating)
+@_on(online, [Inputs._refused], online)
+def _note_error(machine: Inputs, link: GatewayLink, reason: str) -> None:
+    link.note_error(reason)
+
+
+@_on(connecting, [Inputs._dial_failed, Inputs._lost], backing_off)
+@_on(authenticating, [Inputs._lost], backing_off)
+def _back_off(machine: Inputs, link: GatewayLink, reason: str) -> None:
+    link.note_error(reason)
+    link.fail_over(machine)
+
+
+@_on(online, [Inputs._lost], backing_off)
+def _went_offline(machine: Inputs, link: GatewayLink, reason: str) -> None:
+    link.note_error(reason)
+    link.hub.offline(link.current)
+    link._rotate_timer = cancel(link._rotate_timer)
+    link.fail_over(machine)
+
+
+@_on(online, [Inputs._rotate], rotating)
+def _rotate_away(machine: Inputs, link: GatewayLink) -> None:
+    link.hub.offline(link.current)
+    link.close("rotating")
+    log.info("rotating away from gateway {gateway}", gateway=link.current.id)
+    link.index = (link.index + 1) % len(link.gateways)
+
+
+@_on(online, [Inputs.stop], stopped)
+def _stop_online(machine: Inputs, link: GatewayLink) -> None:
+    link.hub.offline(link.current)
+    link.close("hub stopping")
+    link.cancel_all()
+
+
+@_on(connecting, [Inputs.stop], stopped)
+@_on(authenticating, [Inputs.stop], stopped)
+def _stop_connection(machine: Inputs, link: GatewayLink) -> None:
+    link.close("hub stopping")
+    link.cancel_all()
+
+
+@_on(idle, [Inputs.stop], stopped)
+@_on(rotating, [Inputs.stop], stopped)
+@_on(backing_off, [Inputs.stop], stopped)
+def _stop_waiting(machine: Inputs, link: GatewayLink) -> None:
+    link.cancel_all()
+
+
+@_on(stopped, [Inputs._connected], stopped)
+def _close_late(machine: Inputs, link: GatewayLink, proto) -> None:
+    proto.close("hub stopping")  # a dial that ended after we stopped
+
+
+@_on(idle, [Inputs._moved], idle)
+@_on(stopped, [Inputs.stop, Inputs._moved], stopped)
+@_on(connecting, [Inputs._moved], connecting)
+@_on(authenticating, [Inputs._moved], authenticating)
+@_on(online, [Inputs._moved], online)
+@_on(rotating, [Inputs._moved], rotating)
+def _nothing(machine: Inputs, link: GatewayLink) -> None:
+    """Nothing to do: already so, or the new address is used from the next attempt."""
+
+
+@_on(rotating, [Inputs._refused], rotating)
+@_on(stopped, [Inputs._lost, Inputs._dial_failed], stopped)
+def _ignored(machine: Inputs, link: GatewayLink, reason: str) -> None:
+    """News from a connection this link has left."""
+
+
+_Machine = _builder.build()

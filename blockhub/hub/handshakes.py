@@ -76,9 +76,10 @@ class Handshakes:
                 request = Request(row["peer"], self.identity.id, row["endpoint"],
                                   row["created_at"], row["nonce"] or "", row["note"],
                                   row["observed"])
-                inc = Incoming(self, request, row["observed"])
+                inc = Incoming.restored(self, request, row["observed"], row["state"],
+                                        row["how"], blocked=row["peer"] in blocked)
                 self.book.add(inc, row["expires_at"])
-                inc.restore(row["state"], row["how"], blocked=row["peer"] in blocked)
+                inc.restarted()
             else:
                 out = Outgoing(self, row["peer"], row["note"])
                 self.store.set_request_state("out", row["peer"], "requested", now)
@@ -144,13 +145,13 @@ class Handshakes:
 
     # -- hearing from the gateway ---------------------------------------------------
     def gateway_online(self):
+        """Each request decides for itself whether it still needs sending."""
         for out in list(self.book.outgoing.values()):
-            if out.state == "requested":
-                out.try_send()
+            out.try_send()
 
     def hub_appeared(self, hub_id: str):
         out = self.book.outgoing.get(hub_id)
-        if out is not None and out.state == "requested":
+        if out is not None:
             out.try_send()
 
     def relay_refused(self, message):
@@ -267,7 +268,7 @@ class Handshakes:
         except (ProtocolError, StoreError) as e:
             self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
             return "rejected", str(e)
-        if inc.state == "connected":
+        if inc.is_linked():
             self.peers.established(inc.peer, inc.request.endpoint, dialer=False)
             return "connected", None
         return "pending", "waiting for the operator's approval"

@@ -1,4 +1,4 @@
-"""One handshake request this hub received, as an Automat machine.
+"""One handshake request this hub received, as an Automat machine (the typed API).
 
 received -> accepted by an approved key (dialing), by an approved address range
 (confirming), or pending (the operator decides) -> connected.  An acceptance by range is
@@ -8,224 +8,284 @@ operator as pending, revealing nothing.  An acceptance by key or by the operator
 cannot reach the requester sends our endpoint back through the gateway and waits for
 the requester to dial us (awaiting).  Ends in connected, rejected (the operator, or a
 block), expired (the TTL), or dropped (evicted from a full pending list).  ``how``
-keeps what the request was accepted on, and survives a restart with the state.  The
-outputs call the ``Handshakes`` manager.
+keeps what the request was accepted on, and survives a restart with the state: a
+restored request is built in its state (no behaviour runs again) and then told
+``restarted``, which does only what resuming needs.  The behaviours call the
+``Handshakes`` manager; every change of state is logged and handed to it (``changed``).
 """
 
-from automat import MethodicalMachine
+from __future__ import annotations
 
-from blockhub.machines import watch
+from typing import Protocol
+
+from automat import TypeMachineBuilder
+
+from blockhub import machines
 
 FINAL = ("connected", "rejected", "expired", "dropped")
+ACCEPTED = ("confirming", "dialing", "awaiting")  # what this hub said yes to
 KEY, RANGE, OPERATOR = "auto", "auto-range", "operator"  # what ``how`` may be
 
 
+class Inputs(Protocol):
+    def key_approved(self) -> None:
+        "the policy accepts: the requester's key is approved"
+
+    def range_matched(self) -> None:
+        "the policy accepts the address the requester claims, if we can confirm it"
+
+    def accepted_directly(self, how: str) -> None:
+        "open mode: a request on a direct connection from an approved key or address"
+
+    def hold(self) -> None:
+        "the policy cannot decide: ask the operator"
+
+    def restarted(self) -> None:
+        "the hub restarted with this request open: pick up where it was"
+
+    def approve(self) -> None:
+        "the operator approved"
+
+    def reject(self, reason: str) -> None:
+        "the operator rejected, or blocked the key"
+
+    def evict(self, reason: str) -> None:
+        "the pending list is full and this is the oldest request from an unknown key"
+
+    def renewed(self, request: object, observed: str | None) -> None:
+        "the same hub asked again"
+
+    def peer_connected(self) -> None:
+        "a peer link with the requester is up"
+
+    def dial_failed(self, reason: str) -> None:
+        "dialing the requester failed"
+
+    def timed_out(self) -> None:
+        "the request TTL passed"
+
+
 class Incoming:
-    _machine = MethodicalMachine()
-    _setTrace = _machine._setTrace
+    """The request (as opened), where it came from, what it was accepted on and why it
+    ended, beside its machine; the inputs are the machine's."""
 
     def __init__(self, manager, request, observed: str | None, how: str | None = None,
-                 seen: bool = False):
+                 seen: bool = False, state: str = "received"):
         self.manager = manager
         self.request = request
         self.peer = request.sender
         self.observed = observed
         self.seen = seen  # observed is the address we saw, not the requester's claim
         self.how = how
-        self.reason = None
+        self.reason: str | None = None
         self.timer = None
-        self.expires_at = None
-        watch(self, "received", f"request from {self.peer[:14]}…",
-              on_change=manager.state_changed)
+        self.expires_at: int | None = None
+        self.state = state
+        self._machine = _Machine(self, _STATES[state])
 
-    def restore(self, state: str, how: str | None, blocked: bool) -> None:
-        """Bring a request back after a restart in ``state`` on exactly what it was
-        accepted on: a range acceptance is confirmed again by dialing, never taken as
-        the operator's; one accepted on a basis an older database did not record goes
-        to the operator."""
+    @classmethod
+    def restored(cls, manager, request, observed: str | None, state: str,
+                 how: str | None, blocked: bool) -> Incoming:
+        """A request back after a restart, in ``state`` on exactly what it was accepted
+        on: a range acceptance is confirmed again by dialing, never taken as the
+        operator's; one accepted on a basis an older database did not record goes to
+        the operator; a request whose key was blocked since is rejected."""
+        reason = None
         if blocked:
-            self.reject("blocked by the operator")
+            target, how, reason = "rejected", None, "blocked by the operator"
         elif state == "confirming" and how == RANGE:
-            self.range_matched()
+            target = "confirming"
         elif state in ("dialing", "awaiting") and how in (KEY, OPERATOR):
-            self.resume(how)
+            target = "dialing"
         else:
-            self.hold()
+            target, how = "pending", None
+        inc = cls(manager, request, observed, how=how, state=target)
+        inc.reason = reason
+        if target != state:
+            inc.changed(state, "restart", target)
+        return inc
 
-    @_machine.state(initial=True)
-    def received(self):
-        "checked; the policy has not decided yet"
+    def is_open(self) -> bool:
+        return self.state not in FINAL
 
-    @_machine.state()
-    def pending(self):
-        "waiting for the operator: blockhub approve / reject"
+    def is_linked(self) -> bool:
+        return self.state == "connected"
 
-    @_machine.state()
-    def confirming(self):
-        "accepted for its address range: we dial it there to confirm the address"
+    def waits_for_operator(self) -> bool:
+        return self.state == "pending"
 
-    @_machine.state()
-    def dialing(self):
-        "accepted by key or by the operator; we dial the requester (the receiver dials)"
+    def expects_hello(self) -> bool:
+        """Whether this hub said yes and so expects the requester's peer-hello."""
+        return self.state in ACCEPTED
 
-    @_machine.state()
-    def awaiting(self):
-        "the requester is unreachable; our acceptance went back, it dials us"
+    def needs_range_check(self) -> bool:
+        """Whether a peer-hello counts only from an address in the approved range."""
+        return self.state == "confirming"
 
-    @_machine.state()
-    def connected(self):
-        "the peer link is up"
+    def changed(self, old: str, event: str, new: str) -> None:
+        machines.log_change(f"request from {self.peer[:14]}…", old, event, new, "Incoming")
+        self.manager.state_changed(self, old, new)
 
-    @_machine.state()
-    def rejected(self):
-        "refused by the operator or because the key is blocked"
+    def key_approved(self) -> None:
+        self._machine.key_approved()
 
-    @_machine.state()
-    def expired(self):
-        "nobody decided within the request TTL"
+    def range_matched(self) -> None:
+        self._machine.range_matched()
 
-    @_machine.state()
-    def dropped(self):
-        "evicted from a full pending list; the requester was told"
+    def accepted_directly(self, how: str) -> None:
+        self._machine.accepted_directly(how)
 
-    @_machine.input()
-    def key_approved(self):
-        "the policy accepts: the requester's key is approved"
+    def hold(self) -> None:
+        self._machine.hold()
 
-    @_machine.input()
-    def range_matched(self):
-        "the policy accepts the address the requester claims, if we can confirm it"
+    def restarted(self) -> None:
+        self._machine.restarted()
 
-    @_machine.input()
-    def resume(self, how):
-        "after a restart: the request had been accepted by key or by the operator"
+    def approve(self) -> None:
+        self._machine.approve()
 
-    @_machine.input()
-    def accepted_directly(self, how):
-        "open mode: a request on a direct connection from an approved key or address"
+    def reject(self, reason: str) -> None:
+        self._machine.reject(reason)
 
-    @_machine.input()
-    def hold(self):
-        "the policy cannot decide: ask the operator"
+    def evict(self, reason: str) -> None:
+        self._machine.evict(reason)
 
-    @_machine.input()
-    def approve(self):
-        "the operator approved"
+    def renewed(self, request, observed: str | None) -> None:
+        self._machine.renewed(request, observed)
 
-    @_machine.input()
-    def reject(self, reason):
-        "the operator rejected, or blocked the key"
+    def peer_connected(self) -> None:
+        self._machine.peer_connected()
 
-    @_machine.input()
-    def evict(self, reason):
-        "the pending list is full and this is the oldest request from an unknown key"
+    def dial_failed(self, reason: str) -> None:
+        self._machine.dial_failed(reason)
 
-    @_machine.input()
-    def renewed(self, request, observed):
-        "the same hub asked again"
+    def timed_out(self) -> None:
+        self._machine.timed_out()
 
-    @_machine.input()
-    def peer_connected(self):
-        "a peer link with the requester is up"
 
-    @_machine.input()
-    def dial_failed(self, reason):
-        "dialing the requester failed"
+_builder = TypeMachineBuilder(Inputs, Incoming)
+received = _builder.state("received")
+pending = _builder.state("pending")
+confirming = _builder.state("confirming")
+dialing = _builder.state("dialing")
+awaiting = _builder.state("awaiting")
+connected = _builder.state("connected")
+rejected = _builder.state("rejected")
+expired = _builder.state("expired")
+dropped = _builder.state("dropped")
+_STATES = {s.name: s for s in (received, pending, confirming, dialing, awaiting,
+                               connected, rejected, expired, dropped)}
+_on = machines.on
+_OPEN = (received, pending, confirming, dialing, awaiting)
 
-    @_machine.input()
-    def timed_out(self):
-        "the request TTL passed"
 
-    @_machine.output()
-    def _mark_key(self):
-        self.how = KEY
+@_on(received, [Inputs.key_approved], dialing)
+def _approved_key(machine: Inputs, inc: Incoming) -> None:
+    inc.how = KEY
+    inc.manager.dial_requester(inc)
 
-    @_machine.output()
-    def _mark_range(self):
-        self.how = RANGE
 
-    @_machine.output()
-    def _mark(self, how):
-        self.how = how
+@_on(received, [Inputs.range_matched], confirming)
+def _approved_range(machine: Inputs, inc: Incoming) -> None:
+    inc.how = RANGE
+    inc.manager.dial_requester(inc)
 
-    @_machine.output()
-    def _mark_operator(self):
-        self.how = OPERATOR
 
-    @_machine.output()
-    def _unconfirmed(self, reason):
-        self.how = None
-        self.reason = f"address not confirmed ({reason})"
+@_on(pending, [Inputs.approve], dialing)
+def _approved_by_operator(machine: Inputs, inc: Incoming) -> None:
+    inc.how = OPERATOR
+    inc.manager.dial_requester(inc)
 
-    @_machine.output()
-    def _ask_operator(self):
-        self.manager.awaiting_operator(self)
 
-    @_machine.output()
-    def _dial(self):
-        self.manager.dial_requester(self)
+@_on(dialing, [Inputs.restarted], dialing)
+@_on(confirming, [Inputs.restarted], confirming)
+def _dial_again(machine: Inputs, inc: Incoming) -> None:
+    inc.manager.dial_requester(inc)
 
-    @_machine.output()
-    def _send_acceptance(self, reason):
-        self.reason = reason
-        self.manager.send_acceptance(self)
 
-    @_machine.output()
-    def _refresh(self, request, observed):
-        self.request, self.observed = request, observed
-        self.manager.refreshed(self)
+@_on(received, [Inputs.accepted_directly], connected)
+def _accepted_directly(machine: Inputs, inc: Incoming, how: str) -> None:
+    inc.how = how
+    inc.manager.finished(inc)
 
-    @_machine.output()
-    def _note(self, reason):
-        self.reason = reason
 
-    @_machine.output()
-    def _tell_requester(self, reason):
-        self.manager.send_rejection(self, reason)
+@_on(received, [Inputs.hold], pending)
+@_on(pending, [Inputs.restarted], pending)
+def _ask_operator(machine: Inputs, inc: Incoming) -> None:
+    inc.manager.awaiting_operator(inc)
 
-    @_machine.output()
-    def _hang_up(self):
-        self.manager.unwanted(self)
 
-    @_machine.output()
-    def _finish(self):
-        self.manager.finished(self)
+@_on(confirming, [Inputs.dial_failed], pending)
+def _unconfirmed(machine: Inputs, inc: Incoming, reason: str) -> None:
+    inc.how = None
+    inc.reason = f"address not confirmed ({reason})"
+    inc.manager.awaiting_operator(inc)
 
-    received.upon(key_approved, enter=dialing, outputs=[_mark_key, _dial])
-    received.upon(range_matched, enter=confirming, outputs=[_mark_range, _dial])
-    received.upon(resume, enter=dialing, outputs=[_mark, _dial])
-    received.upon(hold, enter=pending, outputs=[_ask_operator])
-    received.upon(reject, enter=rejected, outputs=[_note, _finish])
-    received.upon(accepted_directly, enter=connected, outputs=[_mark, _finish])
 
-    pending.upon(approve, enter=dialing, outputs=[_mark_operator, _dial])
-    pending.upon(reject, enter=rejected, outputs=[_note, _finish])
-    pending.upon(evict, enter=dropped, outputs=[_note, _tell_requester, _finish])
-    pending.upon(renewed, enter=pending, outputs=[_refresh])
-    pending.upon(timed_out, enter=expired, outputs=[_finish])
+@_on(dialing, [Inputs.dial_failed], awaiting)
+def _send_acceptance(machine: Inputs, inc: Incoming, reason: str) -> None:
+    inc.reason = reason
+    inc.manager.send_acceptance(inc)
 
-    confirming.upon(peer_connected, enter=connected, outputs=[_finish])
-    confirming.upon(dial_failed, enter=pending, outputs=[_unconfirmed, _ask_operator])
-    confirming.upon(reject, enter=rejected, outputs=[_note, _finish])
-    confirming.upon(renewed, enter=confirming, outputs=[])
-    confirming.upon(timed_out, enter=expired, outputs=[_finish])
 
-    dialing.upon(peer_connected, enter=connected, outputs=[_finish])
-    dialing.upon(dial_failed, enter=awaiting, outputs=[_send_acceptance])
-    dialing.upon(reject, enter=rejected, outputs=[_note, _finish])
-    dialing.upon(renewed, enter=dialing, outputs=[])
-    dialing.upon(timed_out, enter=expired, outputs=[_finish])
+@_on(pending, [Inputs.evict], dropped)
+def _evicted(machine: Inputs, inc: Incoming, reason: str) -> None:
+    inc.reason = reason
+    inc.manager.send_rejection(inc, reason)
+    inc.manager.finished(inc)
 
-    awaiting.upon(peer_connected, enter=connected, outputs=[_finish])
-    awaiting.upon(reject, enter=rejected, outputs=[_note, _finish])
-    awaiting.upon(renewed, enter=awaiting, outputs=[_refresh])
-    awaiting.upon(timed_out, enter=expired, outputs=[_finish])
 
-    # A dial that was under way when the operator said no may still come back: the link
-    # it made is closed again; a failure needs nothing more.
-    rejected.upon(peer_connected, enter=rejected, outputs=[_hang_up])
-    rejected.upon(dial_failed, enter=rejected, outputs=[])
-    for _final in (expired, dropped):
-        _final.upon(peer_connected, enter=_final, outputs=[])
-        _final.upon(dial_failed, enter=_final, outputs=[])
-    del _final
+@_on(pending, [Inputs.renewed], pending)
+@_on(awaiting, [Inputs.renewed], awaiting)
+def _refresh(machine: Inputs, inc: Incoming, request, observed: str | None) -> None:
+    inc.request, inc.observed = request, observed
+    inc.manager.refreshed(inc)
+
+
+@_on(confirming, [Inputs.renewed], confirming)
+@_on(dialing, [Inputs.renewed], dialing)
+def _already_dialing(machine: Inputs, inc: Incoming, request, observed) -> None:
+    """Our dial is under way; the renewed request changes nothing."""
+
+
+def _finish(machine: Inputs, inc: Incoming) -> None:
+    inc.manager.finished(inc)
+
+
+def _end(machine: Inputs, inc: Incoming, reason: str) -> None:
+    inc.reason = reason
+    inc.manager.finished(inc)
+
+
+for _live in _OPEN:
+    _on(_live, [Inputs.reject], rejected)(_end)
+    if _live is not received:
+        _on(_live, [Inputs.timed_out], expired)(_finish)
+    if _live in (confirming, dialing, awaiting):
+        _on(_live, [Inputs.peer_connected], connected)(_finish)
+_on(rejected, [Inputs.restarted], rejected)(_finish)
+del _live
+
+
+@_on(rejected, [Inputs.peer_connected], rejected)
+def _hang_up(machine: Inputs, inc: Incoming) -> None:
+    """A dial that was under way when the operator said no may still come back: the
+    link it made is closed again."""
+    inc.manager.unwanted(inc)
+
+
+def _nothing(machine: Inputs, inc: Incoming) -> None:
+    """Too late to matter."""
+
+
+def _too_late(machine: Inputs, inc: Incoming, reason: str) -> None:
+    """A dial's failure after the request ended needs nothing more."""
+
+
+_on(rejected, [Inputs.dial_failed], rejected)(_too_late)
+for _final in (expired, dropped):
+    _on(_final, [Inputs.peer_connected], _final)(_nothing)
+    _on(_final, [Inputs.dial_failed], _final)(_too_late)
+del _final
+
+_Machine = _builder.build()

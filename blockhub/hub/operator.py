@@ -57,7 +57,7 @@ class Operator:
 
     def approve(self, hub_id: str) -> dict:
         inc = self.book.incoming.get(hub_id)
-        if inc is None or inc.state != "pending":
+        if inc is None or not inc.waits_for_operator():
             raise UserError(f"no pending request from {hub_id}")
         inc.approve()
         return {"peer": hub_id, "state": inc.state}

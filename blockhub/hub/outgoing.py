@@ -1,167 +1,187 @@
-"""One handshake request this hub made, as an Automat machine.
+"""One handshake request this hub made, as an Automat machine (the typed API).
 
 requested (waiting until the receiver is reachable) -> sent -> connected when the
 receiver dials us; or sent -> connecting (the receiver accepted through the gateway
 and gave its endpoint, so we dial) -> connected.  Ends in rejected (the receiver said
 no, or did not keep the request), expired, failed, or cancelled (our operator blocked or
 unpeered the receiver).
-The outputs call the ``Handshakes`` manager, which does the sending and dialing.
+The behaviours call the ``Handshakes`` manager, which does the sending and dialing; every
+change of state is logged and handed to the manager to be written (``changed``).  An
+answer the manager gives at once (``relayed``, ``not_delivered``) is held by Automat
+until the transition that asked is done.
 """
 
-from automat import MethodicalMachine
+from __future__ import annotations
 
-from blockhub.machines import watch
+from typing import Protocol
 
+from automat import TypeMachineBuilder
+
+from blockhub import machines
+
+OPEN = ("requested", "sent", "connecting")
 FINAL = ("connected", "rejected", "expired", "failed", "cancelled")
 
 
+class Inputs(Protocol):
+    def try_send(self) -> None:
+        "the gateway or the receiver may be reachable now"
+
+    def ask_again(self) -> None:
+        "the operator asked again: send a fresh request (new nonce and time)"
+
+    def relayed(self) -> None:
+        "the request went out"
+
+    def not_delivered(self, reason: str) -> None:
+        "the gateway could not deliver it (receiver offline, rate limit)"
+
+    def accepted(self, endpoint: str | None) -> None:
+        "an acceptance came back with the receiver's endpoint"
+
+    def peer_connected(self) -> None:
+        "a peer link with the receiver is up"
+
+    def dial_failed(self, reason: str) -> None:
+        "dialing the receiver failed"
+
+    def refused(self, reason: str) -> None:
+        "the receiver said no"
+
+    def cancel(self, reason: str) -> None:
+        "our operator no longer wants this peering"
+
+    def timed_out(self) -> None:
+        "the request TTL passed"
+
+
 class Outgoing:
-    _machine = MethodicalMachine()
-    _setTrace = _machine._setTrace
+    """The request's facts (receiver, note, the nonce of the latest one sent, why it
+    ended) beside its machine; the inputs are the machine's."""
 
     def __init__(self, manager, peer: str, note: str):
         self.manager = manager
         self.peer = peer
         self.note = note
         self.nonce: str | None = None  # of the latest request sent; an acceptance names it
-        self.reason = None
+        self.reason: str | None = None
         self.timer = None
-        watch(self, "requested", f"request to {peer[:14]}…",
-              on_change=manager.state_changed)
+        self.expires_at: int | None = None
+        self.state = "requested"
+        self._machine = _Machine(self)
 
-    @_machine.state(initial=True)
-    def requested(self):
-        "built; waiting to be relayed (receiver offline or gateway down)"
+    def is_open(self) -> bool:
+        return self.state in OPEN
 
-    @_machine.state()
-    def sent(self):
-        "delivered to the receiver's gateway connection or direct connection"
+    def changed(self, old: str, event: str, new: str) -> None:
+        machines.log_change(f"request to {self.peer[:14]}…", old, event, new, "Outgoing")
+        self.manager.state_changed(self, old, new)
 
-    @_machine.state()
-    def connecting(self):
-        "the receiver accepted and gave its endpoint; we dial it"
+    def try_send(self) -> None:
+        self._machine.try_send()
 
-    @_machine.state()
-    def connected(self):
-        "the peer link is up"
+    def ask_again(self) -> None:
+        self._machine.ask_again()
 
-    @_machine.state()
-    def rejected(self):
-        "the receiver refused"
+    def relayed(self) -> None:
+        self._machine.relayed()
 
-    @_machine.state()
-    def expired(self):
-        "no answer within the request TTL"
+    def not_delivered(self, reason: str) -> None:
+        self._machine.not_delivered(reason)
 
-    @_machine.state()
-    def failed(self):
-        "accepted, but no connection could be made"
+    def accepted(self, endpoint: str | None) -> None:
+        self._machine.accepted(endpoint)
 
-    @_machine.state()
-    def cancelled(self):
-        "our operator blocked the receiver or ended the peering"
+    def peer_connected(self) -> None:
+        self._machine.peer_connected()
 
-    @_machine.input()
-    def try_send(self):
-        "the gateway or the receiver may be reachable now"
+    def dial_failed(self, reason: str) -> None:
+        self._machine.dial_failed(reason)
 
-    @_machine.input()
-    def ask_again(self):
-        "the operator asked again: send a fresh request (new nonce and time)"
+    def refused(self, reason: str) -> None:
+        self._machine.refused(reason)
 
-    @_machine.input()
-    def relayed(self):
-        "the request went out"
+    def cancel(self, reason: str) -> None:
+        self._machine.cancel(reason)
 
-    @_machine.input()
-    def not_delivered(self, reason):
-        "the gateway could not deliver it (receiver offline, rate limit)"
+    def timed_out(self) -> None:
+        self._machine.timed_out()
 
-    @_machine.input()
-    def accepted(self, endpoint):
-        "an acceptance came back with the receiver's endpoint"
 
-    @_machine.input()
-    def peer_connected(self):
-        "a peer link with the receiver is up"
+_builder = TypeMachineBuilder(Inputs, Outgoing)
+requested = _builder.state("requested")
+sent = _builder.state("sent")
+connecting = _builder.state("connecting")
+connected = _builder.state("connected")
+rejected = _builder.state("rejected")
+expired = _builder.state("expired")
+failed = _builder.state("failed")
+cancelled = _builder.state("cancelled")
+_on = machines.on
+_LIVE = (requested, sent, connecting)
+_ENDS = (connected, rejected, expired, failed, cancelled)
 
-    @_machine.input()
-    def dial_failed(self, reason):
-        "dialing the receiver failed"
 
-    @_machine.input()
-    def refused(self, reason):
-        "the receiver said no"
+@_on(requested, [Inputs.try_send, Inputs.ask_again], requested)
+@_on(sent, [Inputs.ask_again], sent)
+def _send(machine: Inputs, out: Outgoing) -> None:
+    out.manager.send_request(out)
 
-    @_machine.input()
-    def cancel(self, reason):
-        "our operator no longer wants this peering"
 
-    @_machine.input()
-    def timed_out(self):
-        "the request TTL passed"
+@_on(requested, [Inputs.not_delivered], requested)
+@_on(sent, [Inputs.not_delivered], requested)
+def _note(machine: Inputs, out: Outgoing, reason: str) -> None:
+    out.reason = reason
 
-    @_machine.output()
-    def _send(self):
-        self.manager.send_request(self)
 
-    @_machine.output()
-    def _note(self, reason):
-        self.reason = reason
+@_on(requested, [Inputs.accepted], connecting)
+@_on(sent, [Inputs.accepted], connecting)
+def _dial(machine: Inputs, out: Outgoing, endpoint: str | None) -> None:
+    out.manager.dial_back(out, endpoint)
 
-    @_machine.output()
-    def _dial(self, endpoint):
-        self.manager.dial_back(self, endpoint)
 
-    @_machine.output()
-    def _hang_up(self):
-        self.manager.unwanted(self)
+def _finish(machine: Inputs, out: Outgoing) -> None:
+    out.manager.finished(out)
 
-    @_machine.output()
-    def _finish(self):
-        self.manager.finished(self)
 
-    requested.upon(try_send, enter=requested, outputs=[_send])
-    requested.upon(ask_again, enter=requested, outputs=[_send])
-    requested.upon(relayed, enter=sent, outputs=[])
-    requested.upon(not_delivered, enter=requested, outputs=[_note])
-    requested.upon(accepted, enter=connecting, outputs=[_dial])
-    requested.upon(peer_connected, enter=connected, outputs=[_finish])
-    requested.upon(refused, enter=rejected, outputs=[_note, _finish])
-    requested.upon(timed_out, enter=expired, outputs=[_finish])
+def _end(machine: Inputs, out: Outgoing, reason: str) -> None:
+    out.reason = reason
+    out.manager.finished(out)
 
-    sent.upon(try_send, enter=sent, outputs=[])
-    sent.upon(ask_again, enter=sent, outputs=[_send])
-    sent.upon(relayed, enter=sent, outputs=[])
-    sent.upon(not_delivered, enter=requested, outputs=[_note])
-    sent.upon(accepted, enter=connecting, outputs=[_dial])
-    sent.upon(peer_connected, enter=connected, outputs=[_finish])
-    sent.upon(refused, enter=rejected, outputs=[_note, _finish])
-    sent.upon(timed_out, enter=expired, outputs=[_finish])
 
-    connecting.upon(peer_connected, enter=connected, outputs=[_finish])
-    connecting.upon(dial_failed, enter=failed, outputs=[_note, _finish])
-    connecting.upon(accepted, enter=connecting, outputs=[])
-    connecting.upon(try_send, enter=connecting, outputs=[])
-    connecting.upon(ask_again, enter=connecting, outputs=[])
-    connecting.upon(refused, enter=rejected, outputs=[_note, _finish])
-    connecting.upon(timed_out, enter=expired, outputs=[_finish])
+for _live in _LIVE:
+    _on(_live, [Inputs.peer_connected], connected)(_finish)
+    _on(_live, [Inputs.timed_out], expired)(_finish)
+    _on(_live, [Inputs.refused], rejected)(_end)
+    _on(_live, [Inputs.cancel], cancelled)(_end)
+_on(connecting, [Inputs.dial_failed], failed)(_end)
 
-    for _live in (requested, sent, connecting):
-        _live.upon(cancel, enter=cancelled, outputs=[_note, _finish])
-    del _live
 
-    for _final in (connected, rejected, expired, failed, cancelled):
-        _final.upon(try_send, enter=_final, outputs=[])
-        _final.upon(relayed, enter=_final, outputs=[])
-        _final.upon(not_delivered, enter=_final, outputs=[])
-        _final.upon(accepted, enter=_final, outputs=[])
-        _final.upon(refused, enter=_final, outputs=[])
-        _final.upon(dial_failed, enter=_final, outputs=[])
-        _final.upon(timed_out, enter=_final, outputs=[])
-        _final.upon(cancel, enter=_final, outputs=[])
-        if _final is not cancelled:
-            _final.upon(peer_connected, enter=_final, outputs=[])
-    # A link that comes up after our operator said no is closed again.
-    cancelled.upon(peer_connected, enter=cancelled, outputs=[_hang_up])
-    del _final
+def _nothing(machine: Inputs, out: Outgoing) -> None:
+    """Already so, or too late to matter."""
+
+
+def _too_late(machine: Inputs, out: Outgoing, news: object) -> None:
+    """An answer for a request that has moved on."""
+
+
+_on(requested, [Inputs.relayed], sent)(_nothing)
+_on(sent, [Inputs.try_send, Inputs.relayed], sent)(_nothing)
+_on(connecting, [Inputs.try_send, Inputs.ask_again], connecting)(_nothing)
+_on(connecting, [Inputs.accepted], connecting)(_too_late)
+for _final in _ENDS:
+    _on(_final, [Inputs.try_send, Inputs.relayed, Inputs.timed_out], _final)(_nothing)
+    _on(_final, [Inputs.not_delivered, Inputs.accepted, Inputs.refused,
+                 Inputs.dial_failed, Inputs.cancel], _final)(_too_late)
+    if _final is not cancelled:
+        _on(_final, [Inputs.peer_connected], _final)(_nothing)
+del _live, _final
+
+
+@_on(cancelled, [Inputs.peer_connected], cancelled)
+def _hang_up(machine: Inputs, out: Outgoing) -> None:
+    """A link that comes up after our operator said no is closed again."""
+    out.manager.unwanted(out)
+
+
+_Machine = _builder.build()

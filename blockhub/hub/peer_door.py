@@ -17,9 +17,6 @@ from blockhub.wire.canonical import unb64
 
 log = Logger()
 
-IN_ACCEPTED = ("confirming", "dialing", "awaiting")  # an Incoming this hub said yes to
-
-
 class PeerDoor:
     def __init__(self, identity, store, clock, window: int, handshakes, peers):
         self.identity = identity
@@ -53,12 +50,12 @@ class PeerDoor:
             out.peer_connected()
             return "connected", None
         inc = book.incoming.get(hub_id)
-        if inc is not None and inc.state == "confirming":
+        if inc is not None and inc.needs_range_check():
             host = proto.transport.getPeer().host
             if policy.decide(hub_id, host, (), self.store.approved_ranges(),
                              ()) != policy.AUTO_RANGE:
                 return self._refuse(hub_id, "OutOfRange", "not from an approved address")
-        if inc is not None and inc.state in IN_ACCEPTED:
+        if inc is not None and inc.expects_hello():
             self.peers.established(hub_id, None, dialer=False)
             inc.peer_connected()
             return "connected", None

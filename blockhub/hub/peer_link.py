@@ -1,144 +1,117 @@
-"""Keeping an established peering up, from the side that dials, as an Automat machine
-(the typed API).
+"""Keeping an established peering up, from the side that dials: Twisted's
+``ClientService`` with a backoff policy, over an endpoint of ours (``PeerPath``).
 
-idle -> dialing -> connected; a failed dial or a lost link -> waiting, which retries
-after a jittered exponential delay (``backoff``).  Only the hub that dialed first
-reconnects, so the two sides never race each other.  The machine calls ``dial`` and
-hears back through ``up``, ``failed`` and ``lost``; an answer that ``dial`` gives at
-once is held by Automat until the transition that dialed is done.  Each transition
-records the name of the state it enters in ``PeerLink.state``.
+Only the hub that dialed first reconnects, so the two sides never race each other.
+``PeerPath`` chooses the way to the peer at each attempt (its stored address today;
+relay circuits and punched paths come here later) and opens the link (TLS, peer-hello,
+peer-ready); only an opened link counts as connected, so a refused opening is a failed
+attempt that the service backs off from, and a connection the service never saw
+connected never reports a loss to it.  While a connection the service did not make
+carries the peering (the peer dialed us, or the handshake's own dial), the service is
+stopped; when that connection goes, it starts again after one backoff delay, as after
+the loss of a link of its own.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any
 
-from automat import TypeMachineBuilder
-from twisted.internet.interfaces import IDelayedCall
+from twisted.application.internet import ClientService
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IStreamClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from blockhub import machines
 from blockhub.backoff import backoff_delay
 from blockhub.timers import cancel
 
+# (hub id) -> (the protocol dialed or None, a Deferred that fires with it once the
+# link is open, or fails with why not)
+Attempt = Callable[[str], tuple[Any, Deferred]]
 
-class Inputs(Protocol):
-    def start(self) -> None:
-        "begin keeping the link up"
 
-    def up(self) -> None:
-        "a connection to the peer is established (ours or theirs)"
+@implementer(IStreamClientEndpoint)
+class PeerPath:
+    """An endpoint to one peer.  ``connect`` fires with the factory's protocol, made
+    on the opened link's transport and told of its loss, or fails; cancelling it (the
+    service stopping) closes the attempt's connection."""
 
-    def failed(self, reason: str) -> None:
-        "the attempt failed"
+    def __init__(self, peer: str, attempt: Attempt):
+        self.peer = peer
+        self.attempt = attempt
+        self.current: Any = None  # the connection of the latest attempt
 
-    def lost(self, reason: str) -> None:
-        "the established link closed"
+    def __repr__(self) -> str:
+        return f"<PeerPath to {self.peer[:14]}…>"
 
-    def retry(self) -> None:
-        "the backoff timer fired"
+    def connect(self, factory) -> Deferred:
+        proto, opened = self.attempt(self.peer)
+        self.current = proto
 
-    def stop(self) -> None:
-        "stop reconnecting"
+        def cancel(_: Deferred) -> None:
+            opened.cancel()
+            if proto is not None:
+                proto.close("the peering is no longer kept up")
+
+        result: Deferred = Deferred(cancel)
+        opened.addCallback(self._adopt, factory).chainDeferred(result)
+        return result
+
+    def _adopt(self, proto, factory):
+        watcher = factory.buildProtocol(proto.transport.getPeer())
+        watcher.makeConnection(proto.transport)
+        proto.when_lost(lambda reason: watcher.connectionLost(
+            Failure(ConnectionDone(reason))))
+        return watcher
 
 
 class PeerLink:
-    """One peering's reconnection: who (``peer``), how (``dial``, called with this link),
-    and the backoff's count and timer."""
+    """One peering's reconnection: the service, its path, and the connection of
+    another origin that carries the peering while the service rests."""
 
-    def __init__(self, peer: str, dial: Callable[[PeerLink], object], clock,
-                 base_delay: float = 1.0, max_delay: float = 60.0,
-                 rand: Callable[[], float] = random.random):
+    def __init__(self, peer: str, attempt: Attempt, clock, base_delay: float = 1.0,
+                 max_delay: float = 60.0, rand: Callable[[], float] = random.random):
         self.peer = peer
-        self.dial = dial
+        self.path = PeerPath(peer, attempt)
+        # Our policy rather than backoffPolicy's: half to all of the doubled delay, so
+        # hubs that lost the same peer at once do not redial it in step.
+        self.service = ClientService(
+            self.path, Factory.forProtocol(Protocol),
+            retryPolicy=lambda failures: backoff_delay(failures, base_delay, max_delay,
+                                                       rand),
+            clock=clock)
         self.clock = clock
-        self.base_delay, self.max_delay, self.rand = base_delay, max_delay, rand
-        self.failures = 0
-        self.state = "idle"
-        self._timer: IDelayedCall | None = None
-        self._machine = _Machine(self)
+        self.first_delay = lambda: backoff_delay(1, base_delay, max_delay, rand)
+        self.other = None
+        self.stopped = False
+        self._restart: IDelayedCall | None = None
 
     def start(self) -> None:
-        self._machine.start()
+        """Keep the peering up from now on (unless another connection carries it)."""
+        if not (self.stopped or self.other is not None or self.service.running):
+            self.service.startService()
 
-    def up(self) -> None:
-        self._machine.up()
+    def up(self, proto) -> None:
+        """A connection with the peer is attached; one the service did not dial
+        carries the peering while it lasts."""
+        if proto is not self.path.current:
+            self.other = proto
+            self._restart = cancel(self._restart)
+            if self.service.running:
+                self.service.stopService()
 
-    def failed(self, reason: str) -> None:
-        self._machine.failed(reason)
+    def lost(self, proto) -> None:
+        if proto is self.other:
+            self.other = None
+            if not self.stopped:
+                self._restart = self.clock.callLater(self.first_delay(), self.start)
 
-    def lost(self, reason: str) -> None:
-        self._machine.lost(reason)
-
-    def stop(self) -> None:
-        self._machine.stop()
-
-    def wait(self, machine: Inputs) -> None:
-        self.failures += 1
-        delay = backoff_delay(self.failures, self.base_delay, self.max_delay, self.rand)
-        self._timer = self.clock.callLater(delay, machine.retry)
-
-    def stop_waiting(self) -> None:
-        self._timer = cancel(self._timer)
-
-
-_builder = TypeMachineBuilder(Inputs, PeerLink)
-idle = _builder.state("idle")
-dialing = _builder.state("dialing")
-connected = _builder.state("connected")
-waiting = _builder.state("waiting")
-stopped = _builder.state("stopped")
-_on = machines.on
-
-
-@_on(idle, [Inputs.start], dialing)
-@_on(waiting, [Inputs.retry], dialing)
-def _dial(machine: Inputs, link: PeerLink) -> None:
-    link.dial(link)
-
-
-@_on(idle, [Inputs.up], connected)
-@_on(dialing, [Inputs.up], connected)
-def _connected(machine: Inputs, link: PeerLink) -> None:
-    link.failures = 0
-
-
-@_on(waiting, [Inputs.up], connected)
-def _connected_while_waiting(machine: Inputs, link: PeerLink) -> None:
-    link.stop_waiting()
-    link.failures = 0
-
-
-@_on(dialing, [Inputs.failed, Inputs.lost], waiting)
-@_on(connected, [Inputs.lost], waiting)
-def _back_off(machine: Inputs, link: PeerLink, reason: str) -> None:
-    link.wait(machine)
-
-
-@_on(connected, [Inputs.failed], connected)
-@_on(waiting, [Inputs.failed, Inputs.lost], waiting)
-@_on(stopped, [Inputs.failed, Inputs.lost], stopped)
-def _ignore_news(machine: Inputs, link: PeerLink, reason: str) -> None:
-    """A late answer from an attempt that no longer matters."""
-
-
-@_on(connected, [Inputs.up], connected)
-@_on(stopped, [Inputs.up, Inputs.start, Inputs.stop], stopped)
-def _nothing(machine: Inputs, link: PeerLink) -> None:
-    """Already so."""
-
-
-@_on(idle, [Inputs.stop], stopped)
-@_on(dialing, [Inputs.stop], stopped)
-@_on(connected, [Inputs.stop], stopped)
-def _stop(machine: Inputs, link: PeerLink) -> None:
-    """The hub is stopping: no more attempts."""
-
-
-@_on(waiting, [Inputs.stop], stopped)
-def _stop_waiting(machine: Inputs, link: PeerLink) -> None:
-    link.stop_waiting()
-
-
-_Machine = _builder.build()
+    def stop(self) -> Deferred | None:
+        """No more attempts; what the service had in flight is closed."""
+        self.stopped = True
+        self._restart = cancel(self._restart)
+        return self.service.stopService() if self.service.running else None

@@ -45,6 +45,7 @@ class PeerProtocol(FramedProtocol):
                                    self.limits.first_frame_timeout, self.count,
                                    spoken=spoken)
         self.sent_seq = 0  # the highest of our messages sent on this connection
+        self._loss_listeners: list = []
 
     @property
     def ready(self):
@@ -80,8 +81,15 @@ class PeerProtocol(FramedProtocol):
     def messageReceived(self, message):
         self.session.frame(message)
 
+    def when_lost(self, listener) -> None:
+        """Call ``listener(reason)`` once the connection is gone (how the service that
+        keeps a peering up hears of its link's end)."""
+        self._loss_listeners.append(listener)
+
     def lost(self, reason):
         self.session.lost(reason)
+        for listener in self._loss_listeners:
+            listener(reason)
 
 
 class PeerFactory(Factory):

@@ -11,11 +11,11 @@ send in one turn are likewise committed together before any of them is reported
 queued or sent.
 """
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
-from blockhub.errors import BadMessage, StoreError, UserError
+from blockhub.errors import BadMessage, Refused, StoreError, UserError
 from blockhub.handshake_bodies import sign_peer_hello
 from blockhub.hub.peer_link import PeerLink
 from blockhub.ids import decode_id
@@ -52,10 +52,11 @@ class Peers:
                 self._link(peer["id"]).start()
 
     def stop(self):
-        for link in self.links.values():
-            link.stop()
+        """Close the links, telling each peer why, then stop keeping them up."""
         for proto in list(self.connections.values()):
             proto.close("hub stopping")
+        for link in self.links.values():
+            link.stop()
 
     # -- dialing --------------------------------------------------------------------
     def hello_for(self, hub_id: str):
@@ -66,30 +67,35 @@ class Peers:
     def dial(self, hub_id: str, address: str, first):
         """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the
         other side answers peer-ready, or fails when the connection does."""
+        return self._open(hub_id, address, first)[1]
+
+    def _open(self, hub_id: str, address: str, first):
         proto = self.dialer_protocol(first)
         ready = proto.ready
         d = self.connector(hub_id, address, proto)
         d.addCallback(lambda _: ready)
-        return d
+        return proto, d
 
     def _link(self, hub_id: str) -> PeerLink:
         if hub_id not in self.links:
-            self.links[hub_id] = PeerLink(hub_id, self._redial, self.clock)
+            self.links[hub_id] = PeerLink(hub_id, self._attempt, self.clock)
         return self.links[hub_id]
 
-    def _redial(self, link: PeerLink):
-        peer = self.store.peer(link.peer)
+    def _attempt(self, hub_id: str):
+        """One try at keeping a peering up (``PeerLink``'s path): the peer's stored
+        address, opened with peer-hello; fires with the protocol once it is linked."""
+        peer = self.store.peer(hub_id)
         if peer is None or not peer["address"]:
-            link.failed("no address for this peer")
-            return
-        d = self.dial(link.peer, peer["address"], self.hello_for(link.peer))
+            return None, fail(Refused("no address for this peer"))
+        proto, d = self._open(hub_id, peer["address"], self.hello_for(hub_id))
 
         def answered(result):
             status, reason = result
             if status != "connected":
-                link.failed(f"{status}: {reason}")
+                raise Refused(f"{status}: {reason}")
+            return proto
 
-        d.addCallbacks(answered, lambda f: link.failed(f.getErrorMessage()))
+        return proto, d.addCallback(answered)
 
     def dial_for(self, machine, endpoint: str | None, no_endpoint: str):
         """Dial the other hub of a request (``machine``) with peer-hello and tell the
@@ -115,19 +121,21 @@ class Peers:
         if dialer and address:
             link = self._link(hub_id)
             if hub_id in self.connections:
-                link.up()
+                link.up(self.connections[hub_id])
+            else:
+                link.start()
 
     def remove(self, hub_id: str, reason: str) -> bool:
         """End a peering: stop redialing, tell the peer why and close the link, drop
         what it sent that is not committed yet, forget the peer.  True if it was a peer
         or connected.  Its unacknowledged messages stay in the outbox."""
-        link = self.links.pop(hub_id, None)
-        if link is not None:
-            link.stop()
         proto = self.connections.get(hub_id)
         if proto is not None:
             proto.send("error", reason=reason, fatal=True)
             proto.close(reason)
+        link = self.links.pop(hub_id, None)
+        if link is not None:
+            link.stop()
         self._arrived.keep(lambda item: item[0].peer_id != hub_id)
         was_peer = self.store.peer(hub_id) is not None
         if was_peer:
@@ -144,7 +152,7 @@ class Peers:
         self.connections[hub_id] = proto
         log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)
         if hub_id in self.links:
-            self.links[hub_id].up()
+            self.links[hub_id].up(proto)
         proto.sent_seq = 0
         self._pump(proto)
 
@@ -177,7 +185,7 @@ class Peers:
             del self.connections[hub_id]
             log.info("peer link with {peer} closed: {reason}", peer=hub_id, reason=reason)
             if hub_id in self.links:
-                self.links[hub_id].lost(reason)
+                self.links[hub_id].lost(proto)
 
     # -- messages -------------------------------------------------------------------
     def send(self, hub_id: str, text: str) -> Deferred:

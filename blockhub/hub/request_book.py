@@ -14,14 +14,11 @@ from twisted.logger import Logger
 from blockhub.batching import EndOfTurn
 from blockhub.errors import StoreError
 from blockhub.hub.incoming import FINAL as IN_FINAL
-from blockhub.hub.outgoing import FINAL as OUT_FINAL
+from blockhub.hub.outgoing import OPEN as OUT_OPEN
 from blockhub.hub.outgoing import Outgoing
 from blockhub.timers import cancel
 
 log = Logger()
-
-OUT_OPEN = ("requested", "sent", "connecting")
-
 
 class RequestBook:
     def __init__(self, store, clock):
@@ -84,11 +81,11 @@ class RequestBook:
     # -- looking up -----------------------------------------------------------------
     def open_outgoing(self, hub_id: str):
         out = self.outgoing.get(hub_id)
-        return out if out is not None and out.state not in OUT_FINAL else None
+        return out if out is not None and out.is_open() else None
 
     def open_incoming(self, hub_id: str):
         inc = self.incoming.get(hub_id)
-        return inc if inc is not None and inc.state not in IN_FINAL else None
+        return inc if inc is not None and inc.is_open() else None
 
     def knows(self, hub_id: str) -> bool:
         """True while a request to or from ``hub_id`` is still open."""
@@ -97,7 +94,7 @@ class RequestBook:
 
     def waiting(self) -> list:
         """The incoming requests waiting for the operator, oldest first."""
-        return [m for m in self.incoming.values() if m.state == "pending"]
+        return [m for m in self.incoming.values() if m.waits_for_operator()]
 
     def status(self) -> list[dict]:
         rows = []

@@ -6,6 +6,7 @@ or raises a ``ProtocolError``.  Adding a message means adding one line here and 
 paragraph in docs/protocol.md.
 """
 
+import struct
 from typing import Any
 
 import attrs
@@ -34,6 +35,10 @@ REASON = Str(MAX_REASON)
 TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
 RELAYED = Str(16, ("request", "acceptance", "rejection"))  # rejection: feature rejection/1
 FEATURES = Optional(FeatureList())  # what the sender speaks (wire/features.py)
+CIRCUIT = Int(1, 2**31 - 1)  # a circuit's number, the same at both of its hubs
+MAX_CHUNK = 32 * 1024  # bytes of one circuit-data frame's payload
+CIRCUIT_DATA = 15  # the one binary frame: circuit number (4 bytes), then the payload
+_CIRCUIT_NUMBER = struct.Struct(">I")
 
 # name: (type code, body schema)
 SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
@@ -53,6 +58,12 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     "relay": (10, {"to": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
     "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
     "relay-refused": (12, {"to": Id(), "reason": REASON}),
+    "circuit-open": (13, {"to": Id()}),
+    "circuit-ready": (14, {"circuit": CIRCUIT, "peer": Id()}),
+    # 15: circuit-data, binary (encode_circuit_data, decode)
+    "circuit-credit": (16, {"circuit": CIRCUIT, "bytes": Int(1, 2**31 - 1)}),
+    "circuit-close": (17, {"circuit": CIRCUIT, "reason": REASON}),
+    "circuit-refused": (18, {"to": Id(), "reason": REASON}),
     # hub <-> hub
     "peer-hello": (20, {"hello": EnvelopeField(), "features": FEATURES}),
     "peer-request": (21, {"sealed": Bytes(16 * 1024), "features": FEATURES}),
@@ -87,8 +98,26 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     return encode_frame(code, canonical.dumps(body), max_frame)
 
 
+def encode_circuit_data(circuit: int, data: bytes) -> bytes:
+    """A circuit-data frame: raw bytes, never JSON (the hubs' TLS records ride in it)."""
+    if not 0 < len(data) <= MAX_CHUNK:
+        raise ValueError(f"circuit data of {len(data)} bytes (1 to {MAX_CHUNK})")
+    return encode_frame(CIRCUIT_DATA, _CIRCUIT_NUMBER.pack(circuit) + data)
+
+
 def decode(type_code: int, body: bytes) -> Message:
+    if type_code == CIRCUIT_DATA:
+        return _circuit_data(body)
     if type_code not in _BY_CODE:
         raise BadFrame(f"unknown message type {type_code}")
     kind, spec = _BY_CODE[type_code]
     return Message(kind, check_fields(kind, spec, canonical.loads(body)))
+
+
+def _circuit_data(body: bytes) -> Message:
+    size = len(body) - _CIRCUIT_NUMBER.size
+    if not 0 < size <= MAX_CHUNK:
+        raise BadFrame(f"circuit-data carries {size} bytes (1 to {MAX_CHUNK})")
+    (circuit,) = _CIRCUIT_NUMBER.unpack_from(body)
+    return Message("circuit-data", {"circuit": CIRCUIT.check("circuit", circuit),
+                                    "data": body[_CIRCUIT_NUMBER.size:]})
