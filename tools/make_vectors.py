@@ -200,6 +200,11 @@ def frame_samples() -> list[tuple[str, dict]]:
         ("deliver", {"from": alice.id, "kind": "request",
                      "sealed": sealed["handshake"]["sealed"]}),
         ("relay-refused", dict(to=bob.id, reason="that hub is not online here")),
+        ("circuit-open", dict(to=bob.id)),
+        ("circuit-ready", dict(circuit=1, peer=bob.id)),
+        ("circuit-credit", dict(circuit=1, bytes=262144)),
+        ("circuit-close", dict(circuit=1, reason="replaced")),
+        ("circuit-refused", dict(to=bob.id, reason="that hub is not online here")),
         ("peer-hello", dict(hello=env["peer-hello"].to_json(), features=spoken)),
         ("peer-request", dict(sealed=sealed["handshake"]["sealed"], features=spoken)),
         ("peer-ready", dict(status="connected", features=spoken)),
@@ -217,7 +222,12 @@ def frames_vectors() -> dict:
         frame = messages.encode(messages.make(kind, **fields))
         out.append({"type": kind, "code": messages.SCHEMAS[kind][0], "body": fields,
                     "frame": frame.hex()})
-    return {"about": "each frame: 4-byte length, version 1, type code, canonical body",
+    payload = bytes.fromhex("170303001a") + bytes(range(26))  # the shape of a TLS record
+    out.append({"type": "circuit-data", "code": messages.CIRCUIT_DATA,
+                "circuit": 1, "payload": payload.hex(),
+                "frame": messages.encode_circuit_data(1, payload).hex()})
+    return {"about": "each frame: 4-byte length, version 1, type code, canonical body; "
+                     "circuit-data alone is binary: a 4-byte circuit number, then payload",
             "vectors": out}
 
 
