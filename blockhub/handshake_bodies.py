@@ -8,7 +8,8 @@ gateway (or the TLS connection) says, and the freshness window.  Replays are cau
 by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
 when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
 A rejection tells A that B did not keep its request (B's pending list was full),
-naming the request's nonce and why.
+naming the request's nonce and why.  A peer-hello opens a direct link between hubs
+that already agreed to peer: signed, not sealed (TLS already hides it).
 Pure code: the time is passed in.
 """
 
@@ -34,6 +35,7 @@ _ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": In
                "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
 _REJECTION = {"from": Id(), "to": Id(), "at": Int(0, MAX_TIME), "nonce": Bytes(16, 16),
               "request": Bytes(16, 16), "reason": Str(MAX_REASON)}
+_PEER_HELLO = {"from": Id(), "to": Id(), "at": Int(0, MAX_TIME)}
 
 
 @attrs.frozen
@@ -139,3 +141,23 @@ def open_rejection(identity: Identity, sealed: bytes, sender: str | None, now: i
                    window: int = DEFAULT_WINDOW) -> Rejection:
     b = _open(identity, sealed, "rejection", _REJECTION, sender, now, window)
     return Rejection(b["from"], b["to"], b["at"], b["nonce"], b["request"], b["reason"])
+
+
+def sign_peer_hello(identity: Identity, to_id: str, now: int) -> envelope.Envelope:
+    return envelope.sign(identity, "peer-hello", {"from": identity.id, "to": to_id,
+                                                  "at": now})
+
+
+def check_peer_hello(identity: Identity, value: Any, sender: str | None, now: int,
+                     window: int = DEFAULT_WINDOW) -> None:
+    """Check a peer-hello envelope for ``identity`` from the hub ``sender`` that the TLS
+    connection proved; ``StaleMessage`` when its time is outside the window."""
+    env = envelope.verify(value, "peer-hello")
+    body = check_fields("peer-hello", _PEER_HELLO, env.body)
+    if env.signer != sender or body["from"] != sender:
+        raise BadMessage("peer-hello is not signed by the connected hub")
+    if body["to"] != identity.id:
+        raise BadMessage("peer-hello is addressed to another hub")
+    if abs(now - body["at"]) > window:
+        raise StaleMessage(f"peer-hello timestamp is {now - body['at']}s away from our "
+                           f"clock (window {window}s)")

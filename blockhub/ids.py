@@ -53,13 +53,16 @@ def _decode(text: str) -> bytes:
     key, check = raw[:KEY_SIZE], raw[KEY_SIZE:]
     if len(key) != KEY_SIZE or _checksum(key) != check:
         raise BadId(f"id checksum does not match: {text.strip()[:80]!r} (mistyped?)")
+    if encode_id(key) != cleaned:
+        # 58 characters carry 290 bits for 288: the last one's low 2 bits must be zero,
+        # or four spellings would name one key.
+        raise BadId(f"not a blockhub id: {text.strip()[:80]!r} (mistyped last character?)")
     return key
 
 
 def normalise_id(text: str) -> str:
     """The one spelling of an id: checked (``BadId`` otherwise), stripped, lower case."""
-    decode_id(text)
-    return text.strip().lower()
+    return encode_id(decode_id(text))
 
 
 def is_id(text: object) -> bool:

@@ -1,10 +1,13 @@
 """What the two taps (``blockhub/gateway/tap.py``, ``blockhub/hub/tap.py``) share: the
 data directory and the pid file kept in it, the manhole, the options built from the
 limits declared in ``blockhub.limits``, and turning a ``UserError`` met while making
-the service into one line.  It imports nothing heavy, so ``twistd ... --help`` is fast."""
+the service into one line, on stderr and in the log file.  It imports nothing heavy, so
+``twistd ... --help`` is fast."""
 
 import os
+import time
 
+from twisted.logger import LogLevel, textFileLogObserver
 from twisted.python import usage
 
 from blockhub.errors import UserError
@@ -63,12 +66,44 @@ class DaemonOptions(usage.Options):
             parent["pidfile"] = os.path.join(os.path.abspath(self["data-dir"]), "twistd.pid")
 
 
+def log_file(options) -> str | None:
+    """The file twistd will log to, from its own options (``options.parent``): the
+    ``--logfile`` given, or ``twistd.log`` when it daemonizes without one; None for
+    standard output or syslog."""
+    twistd = getattr(options, "parent", None)
+    if twistd is None or twistd.get("syslog"):
+        return None
+    name = twistd.get("logfile")
+    if name == "-" or (not name and twistd.get("nodaemon")):
+        return None
+    return name or "twistd.log"
+
+
+def log_startup_error(options, text: str) -> None:
+    """Write ``text`` to the log file as twistd would write a critical event.  twistd
+    opens its log only after ``makeService`` returns, so an error raised while making
+    the service would otherwise reach stderr alone (gone, under a supervisor)."""
+    path = log_file(options)
+    if path is None:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            textFileLogObserver(f)({
+                "log_format": "{text}", "text": text, "log_level": LogLevel.critical,
+                "log_namespace": "blockhub.tap",
+                "log_time": time.time()})
+    except OSError:
+        pass  # stderr still has it
+
+
 def make_service(make, options, reactor=None):
     """``make(options, reactor)``, with a ``UserError`` ended as ``error: ...`` on one
-    line and a non-zero exit, as twistd does with a ``SystemExit``."""
+    line (on stderr and in the log file) and a non-zero exit, as twistd does with a
+    ``SystemExit``."""
     if reactor is None:
         from twisted.internet import reactor
     try:
         return make(options, reactor)
     except UserError as e:
+        log_startup_error(options, f"error: {e}")
         raise SystemExit(f"error: {e}")

@@ -19,6 +19,7 @@ from blockhub.hub.store import Store
 from blockhub.identity import Identity, new_phrase
 from blockhub.limits import DEFAULT
 from blockhub.net.tls import PinnedClientCreator
+from blockhub.wire import features
 
 
 def new_identity() -> Identity:
@@ -29,13 +30,13 @@ class World:
     """One gateway and any number of hubs, all in memory, on one Clock."""
 
     def __init__(self, admission=None, idle_timeout=60.0, gateway_identity=None,
-                 limits=None):
+                 limits=None, spoken=features.SPOKEN):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.identity = gateway_identity or new_identity()
         self.limits = attrs.evolve(limits or DEFAULT, idle_timeout=idle_timeout)
         graph = build_gateway(self.identity, admission or Admission(), self.clock,
-                              self.limits, random=lambda n: b"\x07" * n)
+                              self.limits, random=lambda n: b"\x07" * n, spoken=spoken)
         self.gateway = graph.gateway
         self.idle_timeout = idle_timeout
         self.server_factory = graph.tls_factory
@@ -48,13 +49,13 @@ class World:
         self.random = os.urandom
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
-                listen_port=None, start=True):
+                listen_port=None, start=True, spoken=features.SPOKEN):
         """A hub for presence tests, built by ``build_hub`` with its database in memory
         and no listener; ``hub.link`` is its gateway link, for the tests' eyes only."""
         identity = identity or new_identity()
         entry = GatewayEntry(pin or self.identity.id, "127.0.0.1", 6610, "gw")
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
-                               limits=self.limits)
+                               limits=self.limits, spoken=spoken)
         graph = build_hub(identity, Store(None), self.clock, [entry],
                           lambda *args: fail(ConnectionRefusedError("no peers here")),
                           lambda e, make: self._dial(identity, e, make), settings,
@@ -119,7 +120,7 @@ class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
-                 request_ttl=3600):
+                 request_ttl=3600, spoken=features.SPOKEN):
         self.world = world
         self.path = path
         identity = identity or new_identity()
@@ -132,7 +133,7 @@ class FullHub:
             return world.connect_peer(identity, hub_id, target, proto)
 
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
-                               request_ttl=request_ttl, limits=world.limits)
+                               request_ttl=request_ttl, limits=world.limits, spoken=spoken)
         entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
         self.graph = build_hub(identity, Store(path), world.clock, [entry], connect_peer,
                                lambda e, make: world._dial(identity, e, make), settings,

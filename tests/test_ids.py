@@ -35,6 +35,16 @@ class IdTests(SynchronousTestCase):
             self.assertRaises(BadId, decode_id, bad)
         self.assertFalse(is_id(12))
 
+    @given(keys)
+    def test_the_last_characters_unused_bits_must_be_zero(self, key):
+        """58 characters hold 290 bits for 288: only the spelling encode_id gives."""
+        text = encode_id(key)
+        alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+        last = alphabet.index(text[-1])
+        self.assertEqual(last & 3, 0)
+        for bits in (1, 2, 3):
+            self.assertRaises(BadId, decode_id, text[:-1] + alphabet[last | bits])
+
     def test_wrong_length_key(self):
         self.assertRaises(ValueError, encode_id, b"\x00" * 31)
 

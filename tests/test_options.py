@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import attrs
 from twisted.application.service import IServiceMaker
@@ -17,7 +18,7 @@ from twisted.scripts._twistd_unix import ServerOptions
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from blockhub import limits
+from blockhub import limits, tap_common
 from blockhub.gateway import tap as gateway_tap
 from blockhub.hub import tap as hub_tap
 from blockhub.limits import BOTH, GATEWAY, HUB, LIMITS, Limits, limits_from_options
@@ -245,6 +246,29 @@ class MakeServiceTests(SynchronousTestCase):
             e = self.assertRaises(SystemExit, tap.makeService, options, MemoryReactor())
             self.assertTrue(e.code.startswith(f"error: no identity in {empty}"), e.code)
             self.assertNotIn("\n", e.code)
+
+
+    def test_a_user_error_reaches_the_log_file_too(self):
+        """twistd opens its log only after makeService: the error is written there as
+        well as to stderr."""
+        for daemon, tap in TAPS.items():
+            empty, log = self.mktemp(), self.mktemp()
+            os.mkdir(empty)
+            options = parse(daemon, "--gateway", "x@h:1", data_dir=empty) if daemon == HUB \
+                else parse(daemon, data_dir=empty)
+            options.parent = {"logfile": log, "nodaemon": True, "syslog": False}
+            e = self.assertRaises(SystemExit, tap.makeService, options, MemoryReactor())
+            with open(log) as f:
+                [line] = f.read().splitlines()
+            self.assertTrue(line.endswith(f"[blockhub.tap#critical] {e.code}"), line)
+
+    def test_where_twistd_logs(self):
+        for given, expected in [({"logfile": "x.log"}, "x.log"), ({}, "twistd.log"),
+                                ({"nodaemon": True}, None), ({"logfile": "-"}, None),
+                                ({"logfile": "x.log", "syslog": True}, None)]:
+            options = types.SimpleNamespace(parent=given)
+            self.assertEqual(tap_common.log_file(options), expected, given)
+        self.assertIsNone(tap_common.log_file(object()))
 
 
 class PluginFileTests(SynchronousTestCase):

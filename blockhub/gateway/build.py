@@ -22,6 +22,7 @@ from blockhub.identity import Identity
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.opening import Openings
 from blockhub.net.tls import ServerCreator
+from blockhub.wire import features
 
 
 @attrs.frozen
@@ -35,13 +36,15 @@ class GatewayGraph:
 
 
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
-                  random=os.urandom) -> GatewayGraph:
-    """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges."""
+                  random=os.urandom,
+                  spoken: tuple[str, ...] | None = features.SPOKEN) -> GatewayGraph:
+    """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
+    ``spoken`` is the features the gateway lists (tests play older gateways with it)."""
     counters = Counters()
     presence = Presence(admission.mode, limits, clock, counters)
     relay = Relay(presence, counters, clock, limits)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
-                      Openings(limits.unauthenticated_per_ip))
+                      Openings(limits.unauthenticated_per_ip), spoken)
 
     def make_session(conn) -> GatewaySession:
         return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,

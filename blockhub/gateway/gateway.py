@@ -18,6 +18,7 @@ from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings, Slot
+from blockhub.wire import features
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
@@ -33,8 +34,10 @@ class NotAdmitted(Exception):
 
 class Gateway:
     def __init__(self, identity: Identity, admission: Admission, clock, limits: Limits,
-                 presence: Presence, counters: Counters, unauthenticated: Openings):
+                 presence: Presence, counters: Counters, unauthenticated: Openings,
+                 spoken: tuple[str, ...] | None = features.SPOKEN):
         self.identity = identity
+        self.spoken = spoken  # the features we list in hello (None: no list, as of old)
         self.admission = admission
         self.clock = clock
         self.limits = limits
@@ -61,7 +64,10 @@ class Gateway:
     def hello(self, conn, challenge: bytes) -> None:
         conn.send("hello", gateway=self.identity.id, observed=conn.address,
                   challenge=b64(challenge), mode=self.admission.mode,
-                  time=int(self.clock.seconds()))
+                  time=int(self.clock.seconds()), features=features.ours(self.spoken))
+
+    def speaks(self, feature: str) -> bool:
+        return feature in (self.spoken or ())
 
     def judge_join(self, conn, message, challenge: bytes) -> HubInfo:
         """The joining hub's checked HubInfo, or ``NotAdmitted``; a HubInfo that is not

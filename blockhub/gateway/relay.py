@@ -4,7 +4,7 @@ The gateway cannot read what it relays (it is sealed to the receiver); it delive
 to the addressed hub alone, stamped with the sender's authenticated id (never an
 address: in private mode no hub address leaves the gateway), and limits how many
 requests each sender may make (a token bucket per sender: a burst, then a steady rate
-per minute).
+per minute).  A ``rejection`` reaches only a hub that listed the feature.
 """
 
 from twisted.logger import Logger
@@ -12,7 +12,7 @@ from twisted.logger import Logger
 from blockhub.gateway.counters import Counters
 from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
-from blockhub.wire import messages
+from blockhub.wire import features, messages
 
 log = Logger()
 
@@ -36,6 +36,12 @@ class Relay:
         if receiver is None or target == sender:
             counters.relay_refused += 1
             conn.send("relay-refused", to=target, reason="that hub is not online here")
+            return
+        if message["kind"] == "rejection" and not receiver.session.features.peer_has(
+                features.REJECTION):
+            # A hub that did not list the feature would refuse the kind and lose its
+            # link; the rejection is advice, so the requester's request just expires.
+            counters.relay_dropped += 1
             return
         counters.relayed += 1
         # Every field was checked when the relay frame was decoded; the sender's id

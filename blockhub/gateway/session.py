@@ -27,6 +27,7 @@ from blockhub.errors import BadMessage
 from blockhub.gateway.gateway import NotAdmitted
 from blockhub.hubinfo import HubInfo
 from blockhub.timers import cancel
+from blockhub.wire import features
 from blockhub.wire.messages import Message
 
 
@@ -88,6 +89,7 @@ class GatewaySession:
         self.join_timeout = join_timeout
         self.random = random
         self.state = "new"
+        self.features = features.NONE  # what the hub listed in its join
         self.slot = None  # a blockhub.net.opening.Slot from connected until joined or gone
         self._machine = _Machine(self)
         self._handlers = {"join": self._machine.join, "update": self._machine.update,
@@ -100,6 +102,9 @@ class GatewaySession:
         self._machine.secured()
 
     def received(self, message: Message) -> None:
+        if message.kind == "refused":  # the hub found fault with us, and says why
+            self.conn.close(f"the hub refused: {message['reason']}")
+            return
         handle = self._handlers.get(message.kind)
         if handle is None:
             raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
@@ -176,6 +181,7 @@ def _too_early(machine: Inputs, session: GatewaySession, message: Message) -> No
 @_on(greeted, [Inputs.join], greeted)
 def _judge(machine: Inputs, session: GatewaySession, greeting: Greeting,
            message: Message) -> None:
+    session.features = features.parse(message.fields.get("features"))
     try:
         info = session.gateway.judge_join(session.conn, message, greeting.challenge)
     except NotAdmitted as refusal:
@@ -217,6 +223,10 @@ def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
 
 @_on(admitted, [Inputs.relay], admitted)
 def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    if message.fields.get("kind") == "rejection" and not session.gateway.speaks(
+            features.REJECTION):
+        raise BadMessage(f"relay kind 'rejection' needs {features.REJECTION}, which this "
+                         "gateway did not list")
     session.relay.relay(session.conn, message)
 
 

@@ -27,6 +27,7 @@ from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.tls import ServerCreator, client_over
+from blockhub.wire import features
 
 
 @attrs.frozen
@@ -57,12 +58,15 @@ class HubSettings:
     window: int = DEFAULT_WINDOW
     limits: Limits = DEFAULT
     peer_path: str = AUTO  # or "relay": every peering over a relay circuit
+    # The features the hub lists to its gateway and its peers (tests play older hubs
+    # with fewer, or with None: no list at all).
+    spoken: tuple[str, ...] | None = features.SPOKEN
 
 
-def _accepting(identity, clock, peers, door, limits):
+def _accepting(identity, clock, peers, door, settings):
     """The accepted peer links' protocols, bare and under TLS (the --listen endpoint's
     factory, and the one a relay circuit we did not ask to dial is handed to)."""
-    factory = PeerFactory(peers, door, clock, limits)
+    factory = PeerFactory(peers, door, clock, settings.limits, settings.spoken)
     return factory, TLSMemoryBIOFactory(ServerCreator(identity), False, factory,
                                         clock=clock)
 
@@ -72,10 +76,10 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               random=os.urandom) -> HubGraph:
     """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
     (``make(pin)``: the protocol for a TLS pin): Deferreds that fire once connected."""
-    limits = settings.limits
+    peer_kw = dict(clock=clock, limits=settings.limits)
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
-    circuits: Circuits
+    circuits: Circuits  # and the same for these three
     peer_tls: TLSMemoryBIOFactory
     paths: PeerPaths
     channel = GatewayChannel()
@@ -91,26 +95,26 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
               listen_port=settings.listen_port, remember_gateway=remember_gateway,
               archive=archive, on_online=online, on_joined=joined,
-              on_offline=lambda: circuits.gateway_lost())
+              on_offline=lambda: circuits.gateway_lost(), spoken=settings.spoken)
 
     def dialer_protocol(first):
-        return PeerProtocol(peers, door, first=first, clock=clock, limits=limits)
+        return PeerProtocol(peers, door, first, spoken=settings.spoken, **peer_kw)
 
     circuits = Circuits(channel, clock,
                         lambda peer, proto: client_over(identity, peer, proto, clock),
                         lambda address: peer_tls.buildProtocol(address), dialer_protocol)
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol,
-                  lambda peer, made: paths.attempt(peer, made), circuits, limits)
+                  lambda peer, made: paths.attempt(peer, made), circuits, settings.limits)
     paths = PeerPaths(peers, circuits, store, settings.peer_path)
     handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths,
                             request_ttl=settings.request_ttl, window=settings.window,
-                            max_pending=limits.max_pending, random=random)
+                            max_pending=settings.limits.max_pending, random=random)
     door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
-    peer_factory, peer_tls = _accepting(identity, clock, peers, door, limits)
+    peer_factory, peer_tls = _accepting(identity, clock, peers, door, settings)
 
     def dial_gateway(entry):
         return connect_gateway(entry, lambda pin: HubGatewayProtocol(
-            link, hub, handshakes, circuits, pin=pin, clock=clock, limits=limits))
+            link, hub, handshakes, circuits, pin=pin, **peer_kw))
 
     link = GatewayLink(gateways, dial_gateway, hub, clock,
                        rotate_interval=settings.rotate_interval)

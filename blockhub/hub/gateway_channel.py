@@ -8,6 +8,7 @@ the callers keep their own state (a request stays ``requested`` until it is sent
 """
 
 from blockhub.wire.canonical import b64
+from blockhub.wire.features import REJECTION
 from blockhub.wire.messages import encode_circuit_data
 
 
@@ -27,16 +28,20 @@ class GatewayChannel:
         self.gateway = self._proto = None
 
     @staticmethod
-    def join(proto, hubinfo: dict, proof: str | None) -> None:
+    def join(proto, hubinfo: dict, proof: str | None, spoken: list[str] | None) -> None:
         """Answer a gateway's hello on the connection being admitted (not attached yet:
-        the gateway has not said welcome)."""
-        proto.send("join", hubinfo=hubinfo, proof=proof)
+        the gateway has not said welcome), with the features we speak."""
+        proto.send("join", hubinfo=hubinfo, proof=proof, features=spoken)
 
     def update(self, hubinfo: dict) -> bool:
         return self._send("update", hubinfo=hubinfo)
 
     def relay(self, to: str, kind: str, sealed: bytes) -> bool:
-        """Ask the gateway to deliver a sealed handshake box to ``to``."""
+        """Ask the gateway to deliver a sealed handshake box to ``to``; a rejection goes
+        only to a gateway that listed its feature (False: not sent)."""
+        if kind == "rejection" and not (
+                self._proto is not None and self._proto.features.peer_has(REJECTION)):
+            return False
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
 
     def circuit_open(self, to: str) -> bool:

@@ -1,9 +1,10 @@
 """The hub's side of its gateway connection: frames in, calls on the link, the hub, the
 handshakes (``relays``: what the gateway delivers or could not relay) and the relay
-circuits out."""
+circuits out.  It keeps what the gateway said it speaks (``features``, from its hello)."""
 
 from blockhub.errors import BadMessage
 from blockhub.net.framed import FramedProtocol
+from blockhub.wire import features
 
 _CIRCUIT = {"circuit-ready": "ready", "circuit-credit": "credit",
             "circuit-close": "closed", "circuit-refused": "refused"}
@@ -17,11 +18,13 @@ class HubGatewayProtocol(FramedProtocol):
         self.relays = relays
         self.circuits = circuits
         self.admitted = False
+        self.features = features.NONE  # what the gateway listed in its hello
         self.pin = pin  # the PinnedClientCreator of this connection, to explain a refusal
 
     def messageReceived(self, message):
         kind = message.kind
         if kind == "hello":
+            self.features = features.parse(message.fields.get("features"))
             self.link.hello(self, message)
         elif kind == "welcome":
             self.admitted = True
@@ -37,6 +40,9 @@ class HubGatewayProtocol(FramedProtocol):
         elif kind == "presence":
             self.hub.presence(message)
         elif kind == "deliver":
+            if message["kind"] == "rejection" and not self.hub.speaks(features.REJECTION):
+                raise BadMessage(f"deliver kind 'rejection' needs {features.REJECTION}, "
+                                 "which we did not list")
             self.relays.delivered(message)
         elif kind == "relay-refused":
             self.relays.relay_refused(message)

@@ -13,6 +13,7 @@ from blockhub.hub.directory import Directory
 from blockhub.hubinfo import format_endpoint, make_hubinfo, parse_endpoint
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
+from blockhub.wire import features
 from blockhub.wire.canonical import b64, unb64
 
 
@@ -26,8 +27,10 @@ class Hub:
     def __init__(self, identity: Identity, name: str, clock, channel,
                  network_key: bytes | None = None, listen_port: int | None = None,
                  meta: dict | None = None, remember_gateway=None, archive=None,
-                 on_online=_nothing, on_joined=_nothing, on_offline=_nothing):
+                 on_online=_nothing, on_joined=_nothing, on_offline=_nothing,
+                 spoken: tuple[str, ...] | None = features.SPOKEN):
         self.identity = identity
+        self.spoken = spoken  # the features we list (None: no list, as of old)
         self.name = name
         self.clock = clock
         self.channel = channel
@@ -67,7 +70,13 @@ class Hub:
         if self.network_key is not None:
             proof = b64(netkey.proof(self.network_key, unb64(hello["challenge"]),
                                      decode_id(entry.id), self.identity.public_key))
-        self.channel.join(proto, self.hubinfo().to_json(), proof)
+        # Our list goes only to a gateway that sent one: one from before negotiation
+        # would refuse the field.
+        spoken = features.ours(self.spoken) if proto.features.listed else None
+        self.channel.join(proto, self.hubinfo().to_json(), proof, spoken)
+
+    def speaks(self, feature: str) -> bool:
+        return feature in (self.spoken or ())
 
     @property
     def gateway(self):

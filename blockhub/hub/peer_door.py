@@ -11,8 +11,8 @@ range.  Everything refused is counted with the handshakes' refusals.
 from twisted.logger import Logger
 
 from blockhub import policy
-from blockhub.errors import BadMessage
-from blockhub.wire import envelope
+from blockhub.errors import StaleMessage
+from blockhub.handshake_bodies import check_peer_hello
 from blockhub.wire.canonical import unb64
 
 log = Logger()
@@ -30,14 +30,10 @@ class PeerDoor:
         """(status, reason) for a connection that opened with ``message``."""
         if message.kind == "peer-request":
             return self.handshakes.inbound_request(proto, unb64(message["sealed"]))
-        hello = envelope.verify(message["hello"], "peer-hello")
-        body = hello.body
-        if hello.signer != proto.peer_id or body.get("from") != proto.peer_id:
-            raise BadMessage("peer-hello is not signed by the connected hub")
-        if body.get("to") != self.identity.id:
-            raise BadMessage("peer-hello is addressed to another hub")
-        at = body.get("at")
-        if not isinstance(at, int) or abs(int(self.clock.seconds()) - at) > self.window:
+        try:
+            check_peer_hello(self.identity, message["hello"], proto.peer_id,
+                             int(self.clock.seconds()), self.window)
+        except StaleMessage:
             return "rejected", "stale peer-hello (check the clocks)"
         return self._hello(proto)
 

@@ -22,6 +22,8 @@ from blockhub.hub.peer_session import PeerSession
 from blockhub.net import opening
 from blockhub.net.framed import FramedProtocol
 from blockhub.net.opening import Openings
+from blockhub.wire import features
+from blockhub.wire.messages import MAX_REASON
 
 log = Logger()
 
@@ -35,11 +37,13 @@ class PeerProtocol(FramedProtocol):
     decides whether an accepted connection's peer-hello or peer-request makes one, and
     ``first`` is the dialer's opening frame."""
 
-    def __init__(self, peers, opener, first=None, listener=None, **kw):
+    def __init__(self, peers, opener, first=None, listener=None,
+                 spoken: tuple[str, ...] | None = features.SPOKEN, **kw):
         super().__init__(**kw)
         self.listener = listener  # the PeerFactory that accepted us, for its counts
         self.session = PeerSession(self, peers, opener, first, self.clock,
-                                   self.limits.first_frame_timeout, self.count)
+                                   self.limits.first_frame_timeout, self.count,
+                                   spoken=spoken)
         self.sent_seq = 0  # the highest of our messages sent on this connection
         self._loss_listeners: list = []
 
@@ -70,6 +74,10 @@ class PeerProtocol(FramedProtocol):
     def drained(self):
         self.session.drained()
 
+    def tell(self, reason: str):
+        """A peer is told why in a fatal ``error`` (a gateway says ``refused``)."""
+        self.send("error", reason=reason[:MAX_REASON], fatal=True)
+
     def messageReceived(self, message):
         self.session.frame(message)
 
@@ -93,10 +101,11 @@ class PeerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, peers, opener, clock, limits):
+    def __init__(self, peers, opener, clock, limits,
+                 spoken: tuple[str, ...] | None = features.SPOKEN):
         self.peers = peers
         self.opener = opener
-        self.kw = dict(clock=clock, limits=limits)
+        self.kw = dict(clock=clock, limits=limits, spoken=spoken)
         self.openings = Openings(limits.unopened_per_ip, limits.max_unopened)
         self.refusals: collections.Counter = collections.Counter()
 

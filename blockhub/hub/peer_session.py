@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from blockhub import machines
 from blockhub.errors import BadMessage, Refused
 from blockhub.timers import cancel
+from blockhub.wire import features
 from blockhub.wire.messages import Message
 
 log = Logger()
@@ -66,7 +67,8 @@ class PeerSession:
     """The connection's state beside its bytes: the machine, the listener's place it
     holds until it opened (``slot``), and the dialer's ``ready``."""
 
-    def __init__(self, conn, peers, opener, first, clock, timeout: float, count):
+    def __init__(self, conn, peers, opener, first, clock, timeout: float, count,
+                 spoken: tuple[str, ...] | None = None):
         self.conn = conn
         self.peers = peers  # carries messages once linked
         self.opener = opener  # decides an accepted connection's first frame
@@ -74,6 +76,8 @@ class PeerSession:
         self.clock = clock
         self.timeout = timeout
         self.count = count  # called with a refusal kind, for the listener's figures
+        self.spoken = spoken  # the features we list (None: no list, as before them)
+        self.features = features.NONE  # what the other hub listed
         self.state = "tls"
         self.slot = None
         self.ready: Deferred | None = Deferred() if first is not None else None
@@ -95,6 +99,14 @@ class PeerSession:
     def lost(self, reason: str) -> None:
         self._machine.lost(reason)
 
+    def peer_error(self, message: Message) -> None:
+        """The other hub's ``error``: a fatal one ends the connection, another is news."""
+        if message["fatal"]:
+            self.conn.close(f"peer error: {message['reason']}")
+        else:
+            log.info("peer {peer} says: {reason}", peer=self.conn.peer_id,
+                     reason=message["reason"])
+
     def opened(self) -> None:
         """The opening is over: give back the listener's place."""
         if self.slot is not None:
@@ -115,12 +127,17 @@ class PeerSession:
 _builder = TypeMachineBuilder(Inputs, PeerSession)
 
 
+def _listing(fields: dict, spoken: list[str] | None) -> dict:
+    """A frame's fields with our feature list, when we send one."""
+    return fields if spoken is None else dict(fields, features=spoken)
+
+
 def _opening(machine: Inputs, session: PeerSession) -> Opening:
     """Entering opening: the deadline, and the dialer's first frame."""
     deadline = session.clock.callLater(session.timeout, machine.deadline)
     if session.dialer:
         kind, fields = session.first
-        session.conn.send(kind, **fields)
+        session.conn.send(kind, **_listing(fields, features.ours(session.spoken)))
     return Opening(deadline)
 
 
@@ -141,13 +158,21 @@ def _secured(machine: Inputs, session: PeerSession) -> None:
 def _first_frame(machine: Inputs, session: PeerSession, state: Opening,
                  message: Message) -> None:
     kind = message.kind
+    if kind == "error":
+        session.peer_error(message)
+        return
     if session.dialer:
         if kind != "peer-ready":
             raise BadMessage(f"expected peer-ready, got {kind!r}")
+        session.features = features.parse(message.fields.get("features"))
         status, reason = message["status"], message["reason"]
     elif kind in ("peer-hello", "peer-request"):
+        session.features = features.parse(message.fields.get("features"))
         status, reason = session.opener.inbound(session.conn, message)
-        session.conn.send("peer-ready", status=status, reason=reason)
+        # Our list only to a dialer that sent one (an older one refuses the field).
+        spoken = features.ours(session.spoken) if session.features.listed else None
+        session.conn.send("peer-ready", **_listing({"status": status, "reason": reason},
+                                                   spoken))
     else:
         raise BadMessage(f"a peer must open with peer-hello or peer-request, not {kind!r}")
     if status == "connected":
@@ -194,7 +219,7 @@ def _carry(machine: Inputs, session: PeerSession, message: Message) -> None:
     elif kind == "ack":
         session.peers.acked(session.conn, message["seq"])
     elif kind == "error":
-        session.conn.close(f"peer error: {message['reason']}")
+        session.peer_error(message)
     else:
         raise BadMessage(f"unexpected {kind!r} on an established peer link")
 

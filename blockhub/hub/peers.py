@@ -16,11 +16,11 @@ from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
 from blockhub.errors import BadMessage, StoreError, UserError
+from blockhub.handshake_bodies import sign_peer_hello
 from blockhub.hub.peer_link import PeerLink
 from blockhub.hub.peer_paths import DIRECT, RELAYED
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
-from blockhub.wire import envelope
 from blockhub.wire.messages import MAX_TEXT
 
 log = Logger()
@@ -66,9 +66,8 @@ class Peers:
     # -- dialing --------------------------------------------------------------------
     def hello_for(self, hub_id: str):
         """The opening frame for a dial to an established or accepted peer."""
-        body = {"from": self.identity.id, "to": hub_id, "at": self.now()}
-        return ("peer-hello", {"hello": envelope.sign(self.identity, "peer-hello",
-                                                      body).to_json()})
+        return ("peer-hello",
+                {"hello": sign_peer_hello(self.identity, hub_id, self.now()).to_json()})
 
     def dial(self, hub_id: str, address: str, first):
         """Connect to ``hub_id`` at ``address``; fires with (status, reason) once the

@@ -131,6 +131,8 @@ class FramedProtocol(Protocol, TimeoutMixin):
 
     # -- bytes in --------------------------------------------------------------------
     def dataReceived(self, data: bytes):
+        if self.closing_reason:
+            return  # decided: nothing more is read, judged or answered
         self.resetTimeout()
         try:
             for code, body in self.decoder.feed(data):
@@ -152,9 +154,16 @@ class FramedProtocol(Protocol, TimeoutMixin):
         raise NotImplementedError
 
     def protocol_error(self, error: ProtocolError):
+        """Log it, tell the peer why (one bounded frame: ``close`` runs once per
+        connection, so a peer cannot make us answer twice), and close."""
         self.log.warn("protocol error from {address} ({peer}): {error}", address=self.address,
                       peer=self.peer_id, error=str(error), error_type=type(error).__name__)
-        self.close(f"protocol error: {error}")
+        self.close(f"protocol error: {error}", refuse=True)
+
+    def tell(self, reason: str):
+        """The last frame before a refusing close: ``refused`` with the reason (the peer
+        protocol says ``error`` instead)."""
+        self.send("refused", reason=reason[:messages.MAX_REASON])
 
     # -- bytes out -------------------------------------------------------------------
     def send(self, kind: str, /, **fields):
@@ -234,13 +243,13 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.send("ping", n=self._ping_n)
 
     def close(self, reason: str, refuse: bool = False, abort: bool = False):
-        """Close this connection once, remembering why; optionally tell the peer.
+        """Close this connection once, remembering why; with ``refuse`` tell the peer.
         ``abort`` drops it at once (a peer that stalls gets no clean TLS goodbye);
         otherwise what is queued is sent first, within ``close_timeout``."""
         if self.closing_reason or not self.connected:
             return
         if refuse:
-            self.send("refused", reason=reason[:messages.MAX_REASON])
+            self.tell(reason)
         self.closing_reason = reason
         if abort:
             self.queue.clear()

@@ -1,7 +1,13 @@
 """Canonical JSON: the one byte form of a value, used for frame bodies and signatures.
 
-Keys sorted, no insignificant white space, UTF-8, no floats (integers only), so the
-same value always gives the same bytes on every machine.
+The form is RFC 8785's JSON Canonicalization Scheme (JCS), so that a signer in any
+language can make the signed bytes with its own JCS library: no insignificant white
+space, UTF-8, strings escaped only where JSON must (``"``, ``\\`` and the controls),
+object keys sorted by their UTF-16 code units (not by code point: the two differ for a
+key holding a character above U+FFFF against one in U+E000-U+FFFF), and numbers only
+as integers within I-JSON's exact range, +-(2**53 - 1).  A float, a bigger integer, a
+lone surrogate, a non-string key or nesting deeper than ``MAX_DEPTH`` has no canonical
+form (``BadMessage``).  Reading refuses what JCS cannot carry: floats, duplicate keys.
 """
 
 import base64
@@ -10,26 +16,61 @@ from typing import Any
 
 from blockhub.errors import BadFrame, BadMessage
 
+MAX_INT = 2**53 - 1  # I-JSON: the integers every JSON reader holds exactly
+MAX_DEPTH = 32  # objects and arrays inside one another; a frame's body is depth 1
+
 
 def _no_floats(value: str) -> Any:
     raise ValueError("floats are not allowed")
 
 
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _sorted(value: Any, depth: int) -> Any:
+    """``value`` with every object's keys in JCS order, its numbers checked."""
+    if depth > MAX_DEPTH:
+        raise BadMessage(f"nested deeper than {MAX_DEPTH}")
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise BadMessage("an integer beyond 2**53 - 1 has no canonical form")
+        return value
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise BadMessage("object keys must be text")
+        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16)
+        return {k: _sorted(value[k], depth + 1) for k in keys}
+    if isinstance(value, (list, tuple)):
+        return [_sorted(v, depth + 1) for v in value]
+    if isinstance(value, float):
+        raise BadMessage("floats have no canonical form here (integers only)")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def dumps(value: Any) -> bytes:
-    """The canonical bytes of ``value``; ``BadMessage`` when its text holds a lone
-    surrogate, which has no UTF-8 form (never a bare ``UnicodeEncodeError``)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
+    """The canonical (JCS) bytes of ``value``; ``BadMessage`` when it has none."""
+    text = json.dumps(_sorted(value, 1), separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False, check_circular=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise BadMessage("text is not valid Unicode (it holds a lone surrogate)")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("an object repeats a key")
+    return value
+
+
 def loads(data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"), parse_float=_no_floats,
-                          parse_constant=_no_floats)
+                          parse_constant=_no_floats, object_pairs_hook=_object)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise BadFrame(f"body is not canonical JSON: {e}")
 

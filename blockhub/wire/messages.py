@@ -14,6 +14,7 @@ import attrs
 from blockhub.errors import BadFrame
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
+from blockhub.wire.features import FeatureList
 from blockhub.wire.framing import DEFAULT_MAX_FRAME, encode_frame
 from blockhub.wire.schema import (
     MAX_TIME,
@@ -32,7 +33,8 @@ MAX_REASON = 500  # characters of a refusal or error reason
 MAX_TEXT = 60 * 1024  # characters of a peer message's text
 REASON = Str(MAX_REASON)
 TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
-RELAYED = Str(16, ("request", "acceptance", "rejection"))
+RELAYED = Str(16, ("request", "acceptance", "rejection"))  # rejection: feature rejection/1
+FEATURES = Optional(FeatureList())  # what the sender speaks (wire/features.py)
 CIRCUIT = Int(1, 2**31 - 1)  # a circuit's number, the same at both of its hubs
 MAX_CHUNK = 32 * 1024  # bytes of one circuit-data frame's payload
 CIRCUIT_DATA = 15  # the one binary frame: circuit number (4 bytes), then the payload
@@ -42,8 +44,9 @@ _CIRCUIT_NUMBER = struct.Struct(">I")
 SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     # gateway <-> hub
     "hello": (1, {"gateway": Id(), "observed": ADDRESS, "challenge": Bytes(32, 32),
-                  "mode": Str(16, ("private", "open")), "time": TIME}),
-    "join": (2, {"hubinfo": EnvelopeField(), "proof": Optional(Bytes(32, 32))}),
+                  "mode": Str(16, ("private", "open")), "time": TIME, "features": FEATURES}),
+    "join": (2, {"hubinfo": EnvelopeField(), "proof": Optional(Bytes(32, 32)),
+                 "features": FEATURES}),
     "welcome": (3, {"online": Int(0, 10**7)}),
     "refused": (4, {"reason": REASON}),
     "presence": (5, {"event": Str(16, ("joined", "updated", "left")), "hub": Id(),
@@ -62,10 +65,10 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     "circuit-close": (17, {"circuit": CIRCUIT, "reason": REASON}),
     "circuit-refused": (18, {"to": Id(), "reason": REASON}),
     # hub <-> hub
-    "peer-hello": (20, {"hello": EnvelopeField()}),
-    "peer-request": (21, {"sealed": Bytes(16 * 1024)}),
+    "peer-hello": (20, {"hello": EnvelopeField(), "features": FEATURES}),
+    "peer-request": (21, {"sealed": Bytes(16 * 1024), "features": FEATURES}),
     "peer-ready": (22, {"status": Str(16, ("connected", "pending", "rejected")),
-                        "reason": Optional(REASON)}),
+                        "reason": Optional(REASON), "features": FEATURES}),
     "message": (23, {"seq": Int(1), "text": Str(MAX_TEXT), "at": TIME}),
     "ack": (24, {"seq": Int(1)}),
     "error": (30, {"reason": REASON, "fatal": Bool()}),

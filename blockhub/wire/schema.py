@@ -11,7 +11,7 @@ from typing import Any
 
 from blockhub.errors import BadId, BadMessage
 from blockhub.ids import decode_id
-from blockhub.wire.canonical import dumps, unb64
+from blockhub.wire.canonical import MAX_INT, dumps, unb64
 
 # The last second ``datetime`` can show (9999-12-31 23:59:59 UTC): a time beyond it
 # would pass the wire and crash whoever prints it.
@@ -48,7 +48,9 @@ class Str(Field):
 
 
 class Int(Field):
-    def __init__(self, low: int = 0, high: int = 2**63 - 1) -> None:
+    def __init__(self, low: int = 0, high: int = MAX_INT) -> None:
+        if not -MAX_INT <= low <= high <= MAX_INT:
+            raise ValueError("an integer field must stay within +-(2**53 - 1)")
         self.low, self.high = low, high
 
     def check(self, name: str, value: Any) -> Any:
@@ -81,15 +83,22 @@ class Bytes(Field):
             raise BadMessage(f"{name} is not valid base64")
         if self.exact is not None and len(raw) != self.exact:
             raise BadMessage(f"{name} must be {self.exact} bytes")
+        if len(raw) > self.max_len:
+            raise BadMessage(f"{name} must be base64 of at most {self.max_len} bytes")
         return value
 
 
 class Id(Field):
+    """An id in its one spelling: lower case, no white space (a person's typing is
+    forgiven where they type it, never on the wire, where ids are compared as text)."""
+
     def check(self, name: str, value: Any) -> Any:
         try:
             decode_id(value)
         except BadId as e:
             raise BadMessage(f"{name}: {e}")
+        if value != value.strip().lower():  # decode_id forgives both, for typing
+            raise BadMessage(f"{name}: an id on the wire is lower case, without spaces")
         return value
 
 
@@ -128,7 +137,7 @@ def check_fields(kind: str, spec: dict[str, Field], body: Any) -> dict[str, Any]
         raise BadMessage(f"{kind}: body must be an object")
     unknown = set(body) - set(spec)
     if unknown:
-        raise BadMessage(f"{kind}: unknown field {sorted(unknown)[0]!r}")
+        raise BadMessage(f"{kind}: unknown field {sorted(unknown)[0][:64]!r}")
     checked: dict[str, Any] = {}
     for name, field in spec.items():
         if name not in body:

@@ -1,0 +1,78 @@
+"""Feature negotiation: how a node of one version and a node of the next still talk.
+
+Every frame and field of docs/protocol.md's base protocol is understood by every node,
+and receivers keep refusing what they do not know.  Anything added later belongs to a
+named feature: the opening frames (``hello``, ``peer-hello``, ``peer-request``) and
+their answers (``join``, ``peer-ready``) carry the list of features each side speaks,
+and a side sends a feature's frame or field only to a peer that listed it.  A side
+that sent no list speaks none (a node from before negotiation).  Pure code.
+"""
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from blockhub.errors import BadMessage
+from blockhub.wire.schema import Field
+
+# The relayed kind ``rejection`` (relay and deliver): a receiver's signed answer that it
+# did not keep a request.  Gateways and hubs older than it refuse the kind.
+REJECTION = "rejection/1"
+# Relay circuits at the gateway.  Named so the next version can use it; nobody speaks
+# it yet, so no node may list it before its frames are specified.
+CIRCUIT = "circuit/1"
+
+KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits (reserved)"}
+SPOKEN: tuple[str, ...] = (REJECTION,)  # what this version implements
+
+MAX_FEATURES = 32
+MAX_NAME = 32
+_NAME = re.compile(r"[a-z][a-z0-9-]*/[1-9][0-9]{0,3}")
+
+
+@attrs.frozen
+class Features:
+    """What a peer said it speaks.  ``listed`` is False when it sent no list at all."""
+
+    names: frozenset[str] = frozenset()
+    listed: bool = False
+
+    def peer_has(self, feature: str) -> bool:
+        return feature in self.names
+
+
+NONE = Features()
+
+
+def parse(value: Iterable[str] | None) -> Features:
+    """A peer's checked list (``FeatureList`` checked its shape) as ``Features``."""
+    if value is None:
+        return NONE
+    return Features(frozenset(value), listed=True)
+
+
+def ours(spoken: Iterable[str] | None = SPOKEN) -> list[str] | None:
+    """The list we send: sorted, checked, each name once; None (no list at all) for a
+    node that plays one from before negotiation, as tests do."""
+    if spoken is None:
+        return None
+    names = sorted(set(spoken))
+    FeatureList().check("features", names)
+    return names
+
+
+class FeatureList(Field):
+    """An array of at most ``MAX_FEATURES`` feature names (``NAME/VERSION``, lower-case
+    ASCII); a name this version does not know is kept and ignored, never refused."""
+
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, list) or len(value) > MAX_FEATURES:
+            raise BadMessage(f"{name} must be a list of at most {MAX_FEATURES} names")
+        for item in value:
+            if not (isinstance(item, str) and len(item) <= MAX_NAME
+                    and _NAME.fullmatch(item)):
+                raise BadMessage(f"{name}: {str(item)[:40]!r} is not a feature name "
+                                 "(NAME/VERSION, lower-case ASCII)")
+        return value
