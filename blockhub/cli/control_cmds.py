@@ -86,6 +86,8 @@ def cmd_status(args, stdin, stdout):
         arrow = "->" if req["direction"] == "out" else "<-"
         extra = f" ({req['reason']})" if req.get("reason") else ""
         say(stdout, f"  request {arrow} {req['peer']}: {req['state']}{extra}")
+    if status.get("circuits"):
+        say(stdout, "  circuits: {count} ({bytes} bytes carried)".format(**status["circuits"]))
     for reason, count in sorted(status.get("refusals", {}).items()):
         say(stdout, f"  refused ({reason}): {count}")
     return 0
@@ -159,7 +161,9 @@ def cmd_peers(args, stdin, stdout):
     def line(peer):
         state = "connected" if peer["connected"] else "disconnected"
         waiting = f"  ({peer['unacked']} unacknowledged)" if peer.get("unacked") else ""
-        return f"{peer['id']}  {peer.get('address') or '-'}  {state}{waiting}"
+        where = (f"relayed via {peer['via']}" if peer.get("via") else "relayed") \
+            if peer.get("path") == "relayed" else (peer.get("address") or "-")
+        return f"{peer['id']}  {where}  {state}{waiting}"
 
     return _listing(args, stdout, "peers", "no peers yet", line)
 

@@ -79,7 +79,12 @@ class Circuits:
             del self.asking[peer]
 
     def _ask(self, peer: str) -> None:
-        self.asking[peer].waiting_for_peer = False
+        ask = self.asking[peer]
+        ask.waiting_for_peer = False
+        if self.channel.online and not self.channel.carries_circuits:
+            if ask.client:
+                self._drop_ask(peer, Refused("our gateway carries no relay circuits"))
+            return  # a listener waits: the next gateway may carry them
         self.channel.circuit_open(peer)  # offline: gateway_online asks again
 
     def _gave_up(self, peer: str, ask: _Ask) -> None:

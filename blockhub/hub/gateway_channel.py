@@ -8,7 +8,7 @@ the callers keep their own state (a request stays ``requested`` until it is sent
 """
 
 from blockhub.wire.canonical import b64
-from blockhub.wire.features import REJECTION
+from blockhub.wire.features import CIRCUIT, REJECTION
 from blockhub.wire.messages import encode_circuit_data
 
 
@@ -44,8 +44,13 @@ class GatewayChannel:
             return False
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
 
+    @property
+    def carries_circuits(self) -> bool:
+        """Whether our gateway said it speaks relay circuits (``circuit/1``)."""
+        return self._proto is not None and self._proto.features.peer_has(CIRCUIT)
+
     def circuit_open(self, to: str) -> bool:
-        return self._send("circuit-open", to=to)
+        return self.carries_circuits and self._send("circuit-open", to=to)
 
     def circuit_data(self, circuit: int, data: bytes) -> bool:
         if self._proto is None:

@@ -118,5 +118,10 @@ def _opened(result, proto):
 
 def path_of(proto) -> str:
     """How a live peer link runs: over a circuit or directly."""
-    return RELAYED if getattr(proto.transport.getPeer(), "type", "") == "CIRCUIT" \
-        else DIRECT
+    return RELAYED if via_of(proto) is not None else DIRECT
+
+
+def via_of(proto) -> str | None:
+    """The gateway a live relayed link runs through; None for a direct one."""
+    address = proto.transport.getPeer()
+    return address.gateway if getattr(address, "type", "") == "CIRCUIT" else None

@@ -18,7 +18,7 @@ from blockhub.batching import EndOfTurn
 from blockhub.errors import BadMessage, StoreError, UserError
 from blockhub.handshake_bodies import sign_peer_hello
 from blockhub.hub.peer_link import PeerLink
-from blockhub.hub.peer_paths import DIRECT, RELAYED
+from blockhub.hub.peer_paths import DIRECT, RELAYED, path_of, via_of
 from blockhub.ids import decode_id
 from blockhub.limits import DEFAULT, Limits
 from blockhub.wire.messages import MAX_TEXT
@@ -239,11 +239,15 @@ class Peers:
         self._pump(proto)
 
     def snapshot(self) -> list[dict]:
+        """Each peer as ``peers --json`` shows it: a relayed link has the gateway it
+        runs through (``via``) and no address, since none is known or shown."""
         rows = []
         for peer in self.store.peers():
             proto = self.connections.get(peer["id"])
-            rows.append({"id": peer["id"],
-                         "address": proto.address if proto else peer["address"],
+            path, via = (path_of(proto), via_of(proto)) if proto else (peer["path"], None)
+            address = proto.address if proto else peer["address"]
+            rows.append({"id": peer["id"], "path": path, "via": via,
+                         "address": None if path == RELAYED else address,
                          "connected": proto is not None, "dialer": bool(peer["dialer"]),
                          "since": peer["established_at"],
                          "unacked": len(self.store.unacked(peer["id"]))})

@@ -38,6 +38,7 @@ class HubService(MultiService):
         self.hub = graph.hub
         self.link = graph.link
         self.peers = graph.peers
+        self.circuits = graph.circuits
         self.handshakes = graph.handshakes
         self.operator = graph.operator
         self.store = graph.store
@@ -78,6 +79,7 @@ class HubService(MultiService):
         status["requests"] = self.operator.status()
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
+        status["circuits"] = self.circuits.status()
         status["refusals"] = dict(self.handshakes.refusals)
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
@@ -215,7 +217,7 @@ def make_hub_service(options, reactor) -> HubService:
                      if options["network-key"] else None),
         request_ttl=int(options["request-ttl"]),
         rotate_interval=options["rotate-interval"] or None,
-        limits=limits_from_options(options))
+        limits=limits_from_options(options), peer_path=options["peer-path"])
     connect_peer, connect_gateway = _tls_connectors(identity, reactor)
     graph = build_hub(identity, store, reactor, gateways, connect_peer, connect_gateway,
                       settings, remember_gateway=remember,

@@ -18,6 +18,10 @@ class Options(tap_common.DaemonOptions):
         ["config", "c", None,
          "JSON config with Hub.Gateways (default: DATA_DIR/config.json if present)"],
         ["listen", "l", None, "Twisted endpoint where this hub accepts peers"],
+        ["peer-path", None, "auto",
+         "how peerings are made: auto (directly when possible, else over a relay circuit "
+         "through the gateway) or relay (only relay circuits: no peer learns this hub's "
+         "address, and it neither dials nor listens)"],
         ["name", "n", None, "display name shared in HubInfo (default: the name from init)"],
         ["network-key", None, None, "shared network key file, as given to the gateway"],
         ["rotate-interval", None, 0.0,
@@ -63,6 +67,11 @@ class Options(tap_common.DaemonOptions):
         super().postOptions()
         if self["rotate-interval"] < 0:
             raise usage.UsageError("--rotate-interval must be 0 or more")
+        if self["peer-path"] not in ("auto", "relay"):
+            raise usage.UsageError(f"--peer-path is auto or relay, not {self['peer-path']!r}")
+        if self["peer-path"] == "relay" and self["listen"]:
+            raise usage.UsageError("--peer-path relay takes no --listen: such a hub accepts "
+                                   "no direct peer connections")
 
 
 def makeService(options, reactor=None):
