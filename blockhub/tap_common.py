@@ -3,6 +3,7 @@ data directory and the pid file kept in it, the manhole, the options built from 
 limits declared in ``blockhub.limits``, and turning a ``UserError`` met while making
 the service into one line.  It imports nothing heavy, so ``twistd ... --help`` is fast."""
 
+import functools
 import os
 
 from twisted.python import usage
@@ -11,8 +12,8 @@ from blockhub.errors import UserError
 from blockhub.limits import LIMITS, Limit
 
 
-def positive(value):
-    number = float(value)
+def positive(value, kind=float):
+    number = kind(value)
     if number <= 0:
         raise ValueError("must be greater than zero")
     return number
@@ -37,7 +38,7 @@ def _limit_parameter(limit: Limit, daemon: str) -> list:
     if not limit.shown:
         help_text += " (default: see docs/security.md)"
     return [limit.option, None, limit.default if limit.shown else None, help_text,
-            positive if limit.positive else limit.kind]
+            functools.partial(positive, kind=limit.kind) if limit.positive else limit.kind]
 
 
 def limit_parameters(daemon: str) -> list:

@@ -11,6 +11,7 @@ import attrs
 from twisted.logger import Logger
 
 from blockhub.gateway.admission import Admission
+from blockhub.gateway.circuits import Circuits
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.presence import Presence
 from blockhub.hubinfo import HubInfo, verify_hubinfo
@@ -33,7 +34,8 @@ class NotAdmitted(Exception):
 
 class Gateway:
     def __init__(self, identity: Identity, admission: Admission, clock, limits: Limits,
-                 presence: Presence, counters: Counters, unauthenticated: Openings):
+                 presence: Presence, counters: Counters, unauthenticated: Openings,
+                 circuits: Circuits):
         self.identity = identity
         self.admission = admission
         self.clock = clock
@@ -41,6 +43,7 @@ class Gateway:
         self.presence = presence
         self.counters = counters
         self.unauthenticated = unauthenticated  # connections that have not joined yet
+        self.circuits = circuits  # its status only; circuit frames go from the session
 
     def take_slot(self, conn) -> Slot:
         """A place among the connections that have not joined, counted per address;
@@ -118,4 +121,5 @@ class Gateway:
         return {"role": "gateway", "id": self.identity.id, "mode": self.admission.mode,
                 "restricted": self.admission.restricted,
                 "online": len(self.presence.hubs),
+                "circuits": self.circuits.status(),
                 "counters": attrs.asdict(self.counters)}

@@ -58,6 +58,9 @@ class Inputs(Protocol):
     def relay(self, message: Message) -> None:
         "a sealed handshake to relay arrived"
 
+    def circuit(self, message: Message) -> None:
+        "a relay circuit's frame arrived (circuit-open, -data, -credit, -close)"
+
     def join_timed_out(self) -> None:
         "the join deadline passed"
 
@@ -79,11 +82,12 @@ class GatewaySession:
     ``secured``, ``received`` and ``lost``; nothing else writes here."""
 
     def __init__(self, conn, gateway, presence, relay, clock, join_timeout: float,
-                 random):
+                 random, *, circuits):
         self.conn = conn
         self.gateway = gateway
         self.presence = presence
         self.relay = relay
+        self.circuits = circuits
         self.clock = clock
         self.join_timeout = join_timeout
         self.random = random
@@ -92,6 +96,8 @@ class GatewaySession:
         self._machine = _Machine(self)
         self._handlers = {"join": self._machine.join, "update": self._machine.update,
                           "relay": self._machine.relay}
+        for kind in ("circuit-open", "circuit-data", "circuit-credit", "circuit-close"):
+            self._handlers[kind] = self._machine.circuit
 
     def connected(self) -> None:
         self._machine.connected()
@@ -168,7 +174,7 @@ def _greeted(machine: Inputs, session: GatewaySession) -> None:
     """The hello went out as the greeting was made (``_greeting``)."""
 
 
-@_on(securing, [Inputs.join, Inputs.update, Inputs.relay], securing)
+@_on(securing, [Inputs.join, Inputs.update, Inputs.relay, Inputs.circuit], securing)
 def _too_early(machine: Inputs, session: GatewaySession, message: Message) -> None:
     raise BadMessage(f"{message.kind} before the TLS handshake completed")
 
@@ -218,6 +224,11 @@ def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
 @_on(admitted, [Inputs.relay], admitted)
 def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
     session.relay.relay(session.conn, message)
+
+
+@_on(admitted, [Inputs.circuit], admitted)
+def _circuit(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    session.circuits.received(session.conn, message)
 
 
 @_on(admitted, [Inputs.lost], closed)
