@@ -253,9 +253,21 @@ class CreditTests(Base):
         self.assertEqual(self.b.data, [(number, b"x" * 1000)])
         self.assertEqual(self.a.data, [(number, b"x" * 7)])
         self.credit(self.b, number, 600)
+        self.assertEqual(self.a.kinds(), ["circuit-ready"])  # at the end of the turn
+        self.clock.advance(0)
         self.assertEqual(self.a.sent[-1], ("circuit-credit", {"circuit": number,
                                                               "bytes": 600}))
         self.assertEqual(self.circuits.status()["bytes"], 1007)
+
+    def test_the_credit_of_a_turn_goes_back_as_one_frame(self):
+        number = self.pair()
+        self.send(self.a, number, 1000)
+        for _ in range(1000):
+            self.credit(self.b, number, 1)
+        self.clock.advance(0)
+        self.assertEqual(self.a.sent[1:], [("circuit-credit", {"circuit": number,
+                                                               "bytes": 1000})])
+        self.assertEqual(self.counters.circuit_credit_delayed, 0)
 
     def test_a_whole_window_and_not_a_byte_more(self):
         number = self.pair()
@@ -352,3 +364,39 @@ class TotalTests(Base):
         self.clock.advance(0.01)  # 128 KiB over all, at 128 KiB/s
         self.assertEqual(self.a.sent[-1][0], "circuit-credit")
         self.assertEqual(self.c.sent[-1][0], "circuit-credit")
+
+
+class Quiet:
+    """A connection that keeps nothing it is sent (so only the circuits are measured)."""
+
+    def __init__(self, hub_id):
+        self.peer_id = hub_id
+
+    def send(self, kind, /, **fields):
+        pass
+
+
+class MemoryTests(Base):
+    def test_an_idle_circuit_costs_the_gateway_little(self):
+        """Issue 14's target: at most 16 KiB of gateway memory per idle circuit."""
+        import gc
+        import tracemalloc
+        conns = [Quiet(Identity(SigningKey(n.to_bytes(32, "big"))).id)
+                 for n in range(1, 401)]
+        for conn in conns:
+            self.presence.online[conn.peer_id] = conn
+        opens = [(conn, msg("circuit-open", to=other.peer_id))
+                 for one, two in zip(conns[::2], conns[1::2], strict=True)
+                 for conn, other in ((one, two), (two, one))]
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for conn, message in opens:
+                self.circuits.received(conn, message)
+            gc.collect()
+            used = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(self.circuits.status()["count"], 200)
+        self.assertLess(used / 200, 16 * 1024, f"{used / 200:.0f} bytes per circuit")

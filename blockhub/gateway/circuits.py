@@ -157,24 +157,28 @@ class Circuits:
         self._pass_credit(circuit, sender)
 
     def _pass_credit(self, circuit: Circuit, sender: Member) -> None:
-        """Give ``sender`` the credit held for it, unless it (or all circuits) is over
-        its rate: then once the rate allows, one frame for all that waited."""
+        """Give ``sender`` the credit held for it at the end of this reactor turn (all
+        the credit of a turn in one frame, so a flood of tiny credits costs the
+        sender's connection one frame), or later while it, or all circuits together,
+        is over its rate: then one frame for all that waited."""
         if sender.credit_timer is not None or not sender.flow.held:
             return
         now = self.clock.seconds()
         wait = max(sender.rate.wait(now), self.total.wait(now))
         if wait > 0:
             self.counters.circuit_credit_delayed += 1
-            sender.credit_timer = self.clock.callLater(wait, self._credit_due, circuit,
-                                                       sender)
-            return
-        sender.conn.send("circuit-credit", circuit=circuit.number,
-                         bytes=sender.flow.release())
+        sender.credit_timer = self.clock.callLater(wait, self._credit_due, circuit, sender)
 
     def _credit_due(self, circuit: Circuit, sender: Member) -> None:
         sender.credit_timer = None
-        if self.table.get(circuit.number) is circuit:
-            self._pass_credit(circuit, sender)
+        if self.table.get(circuit.number) is not circuit:
+            return
+        now = self.clock.seconds()
+        if max(sender.rate.wait(now), self.total.wait(now)) > 0:
+            self._pass_credit(circuit, sender)  # others took the total meanwhile
+        else:
+            sender.conn.send("circuit-credit", circuit=circuit.number,
+                             bytes=sender.flow.release())
 
     # -- ending --------------------------------------------------------------------
     def close(self, conn, message: messages.Message) -> None:
@@ -212,9 +216,9 @@ class Circuits:
         for request in naming:
             self._refuse(request.conn, request.target, "that hub left")
         for peer in list(self.peers.get(conn.peer_id, ())):
-            circuit = self.by_pair[frozenset((conn.peer_id, peer))]
-            ends = circuit.ends(conn)
-            if ends is not None:
+            circuit = self.by_pair.get(frozenset((conn.peer_id, peer)))
+            ends = circuit.ends(conn) if circuit is not None else None
+            if circuit is not None and ends is not None:
                 self._end(circuit, "the other hub left", (ends[1],))
 
     def _end(self, circuit: Circuit, reason: str, tell) -> None:
