@@ -3,9 +3,9 @@
 new -> securing (TLS under way; holds an unauthenticated place) -> greeted (hello
 sent, join deadline running) -> admitted (in the presence table) -> closed.  A
 connection turned away (at the door, for its key, its join or a missed deadline) is
-refused until it is gone.  Only ``join`` is allowed once greeted, ``update`` and
-``relay`` only once admitted; anything else raises, and the protocol turns that into a
-protocol error for this connection alone.
+refused until it is gone.  Only ``join`` is allowed once greeted, ``update``,
+``relay`` and the relay circuits' frames only once admitted; anything else raises,
+and the protocol turns that into a protocol error for this connection alone.
 
 The machine asks ``Gateway`` for a verdict and gives it to itself as an input (``drop``,
 ``greet``, ``admit``, ``refuse``); Automat queues such an input until the transition
