@@ -109,6 +109,27 @@ class Limits:
     updates_burst: int = _limit(
         5, "updates-burst", "HubInfo updates a hub may send at once",
         "joins and HubInfo updates per hub, remembered across leaves", unit="burst", **_G)
+    # the gateway's relay circuits (docs/circuits.md)
+    max_circuits_per_hub: int = _limit(
+        8, "max-circuits-per-hub", "relay circuits a hub may have open or asked for "
+        "(0: the gateway carries none)", "relay circuits per hub, open or asked for", **_G)
+    circuit_rate: int = _limit(
+        1048576, "circuit-rate", "bytes per second each relay circuit carries each way",
+        "bytes per second per relay circuit, each way", unit="bytes / s", positive=True,
+        **_G)
+    circuit_burst: int = _limit(
+        262144, "circuit-burst", "bytes a relay circuit may carry at once above its rate",
+        "bytes per second per relay circuit, each way", unit="burst", **_G)
+    circuit_bandwidth: int = _limit(
+        20971520, "circuit-bandwidth", "bytes per second over all relay circuits",
+        "bytes per second over all relay circuits", unit="bytes / s", positive=True, **_G)
+    circuit_idle_timeout: float = _limit(
+        300.0, "circuit-idle-timeout", "seconds a relay circuit may carry no data",
+        "relay circuit carrying no data", unit="s", positive=True, **_G)
+    circuit_pending_timeout: float = _limit(
+        30.0, "circuit-pending-timeout",
+        "seconds a circuit request waits for the other hub's",
+        "circuit request waiting for the other hub's", unit="s", positive=True, **_G)
     # the hub
     max_pending: int = _limit(
         100, "max-pending", "incoming requests waiting for the operator",

@@ -4,6 +4,7 @@ limits declared in ``blockhub.limits``, and turning a ``UserError`` met while ma
 the service into one line, on stderr and in the log file.  It imports nothing heavy, so
 ``twistd ... --help`` is fast."""
 
+import functools
 import os
 import time
 
@@ -14,8 +15,8 @@ from blockhub.errors import UserError
 from blockhub.limits import LIMITS, Limit
 
 
-def positive(value):
-    number = float(value)
+def positive(value, kind=float):
+    number = kind(value)
     if number <= 0:
         raise ValueError("must be greater than zero")
     return number
@@ -40,7 +41,7 @@ def _limit_parameter(limit: Limit, daemon: str) -> list:
     if not limit.shown:
         help_text += " (default: see docs/security.md)"
     return [limit.option, None, limit.default if limit.shown else None, help_text,
-            positive if limit.positive else limit.kind]
+            functools.partial(positive, kind=limit.kind) if limit.positive else limit.kind]
 
 
 def limit_parameters(daemon: str) -> list:

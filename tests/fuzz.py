@@ -9,8 +9,10 @@ then (so output often waits in the send queue), and meets the full decoder and
 handler.  Some inputs keep their connection open across later inputs, as a flood
 would: gateway sessions that join with valid HubInfo from a few addresses and
 identities (rejoins, replacements, hubs per address, the join budget, readers that
-stall until they are over their send queue), and peer-listener connections that never
-open (the unopened caps and the first-frame deadline).  The services' limits are set
+stall until they are over their send queue), pairs of them that open a relay circuit
+to each other and then send data, credit and junk on it (within and beyond their
+credit, over their rate), and peer-listener connections that never open (the
+unopened caps and the first-frame deadline).  The services' limits are set
 small so that every new limit is hit.  Nothing may escape as an exception, the
 services' tables and counts must come back empty, and memory must not grow with the
 number of inputs.  ``make test`` runs a few thousand inputs; ``make fuzz``
@@ -28,6 +30,7 @@ from twisted.internet.defer import fail
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
+from blockhub.circuit_flow import WINDOW
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
 from blockhub.handshake_bodies import seal_rejection, seal_request
@@ -57,7 +60,10 @@ KEEP = 40  # connections a flood keeps open at once, at most
 # Small limits, so that a few thousand inputs hit every one of them.
 LIMITS = Limits(max_send_queue=2048, close_timeout=5.0, unauthenticated_per_ip=2,
                 hubs_per_ip=2, updates_per_minute=30, updates_burst=3,
-                first_frame_timeout=10.0, unopened_per_ip=3, max_unopened=6)
+                first_frame_timeout=10.0, unopened_per_ip=3, max_unopened=6,
+                max_circuits_per_hub=2, circuit_rate=4096, circuit_burst=1024,
+                circuit_bandwidth=16384, circuit_idle_timeout=30.0,
+                circuit_pending_timeout=20.0)
 
 
 def _joins() -> list[tuple[Identity, bytes, bytes]]:
@@ -107,8 +113,16 @@ def corpus() -> list[bytes]:
         ("message", dict(seq=1, text="hello", at=1)),
         ("ack", dict(seq=1)),
         ("error", dict(reason="x", fatal=True)),
-    ]
-    return [messages.encode(messages.make(kind, **fields)) for kind, fields in samples]
+        ("circuit-open", dict(to=OTHER.id)),
+        ("circuit-ready", dict(circuit=1, peer=OTHER.id)),
+        ("circuit-credit", dict(circuit=1, bytes=4096)),
+        ("circuit-close", dict(circuit=1, reason="done")),
+        ("circuit-refused", dict(to=OTHER.id, reason="that hub is not online here")),
+    ] + [("circuit-open", dict(to=ident.id)) for ident in JOINERS[:3]]
+    data = [messages.encode_circuit_data(n, os.urandom(size)) for n, size in
+            ((1, 1), (2, 100), (1, messages.MAX_CHUNK), (2**31 - 1, 7))]
+    return data + [messages.encode(messages.make(kind, **fields))
+                   for kind, fields in samples]
 
 
 _ODD_VALUES = [None, True, -1, 0, 2**64, 1.5, "", "x" * 5000, [], {}, {"a": [1]},
@@ -234,6 +248,41 @@ class Target:
                 proto.dataReceived(join + data)
         self._keep(proto, transport)
 
+    def circuit_pair(self, data: bytes):
+        """Two hubs that join and ask for a circuit to each other (when their joins
+        are taken), then send data, credit, a close or junk on it; kept open."""
+        pair = self.rng.sample(self.joins, 2)
+        protos = []
+        for ident, join, _update in pair:
+            proto = self.gateway_graph.factory.buildProtocol(None)
+            transport = self._connect(proto, ident.id, host=self.rng.choice(HOSTS))
+            if proto.peer_id:
+                proto.secured()
+                proto.dataReceived(join)
+            protos.append(proto)
+            self._keep(proto, transport)
+        for _ in range(self.rng.choice([1, 1, 2])):  # twice: a replacement
+            for proto, (other, _j, _u) in zip(protos, reversed(pair), strict=True):
+                proto.dataReceived(messages.encode(messages.make("circuit-open",
+                                                                 to=other.id)))
+            circuits = self.gateway_graph.circuits.table
+            number = max(circuits) if circuits else 1
+            for _ in range(self.rng.randrange(6)):
+                self.rng.choice(protos).dataReceived(self._circuit_frames(number))
+        self.rng.choice(protos).dataReceived(data)
+
+    def _circuit_frames(self, number: int) -> bytes:
+        choice = self.rng.random()
+        if choice < 0.5:  # data, now and then beyond the window
+            size, count = self.rng.choice([(1, 3), (1000, 2), (messages.MAX_CHUNK, 2),
+                                           (messages.MAX_CHUNK, WINDOW // messages.MAX_CHUNK
+                                            + 1)])
+            return messages.encode_circuit_data(number, b"d" * size) * count
+        if choice < 0.8:
+            return messages.encode(messages.make("circuit-credit", circuit=number,
+                                                 bytes=self.rng.choice([1, 1000, WINDOW])))
+        return messages.encode(messages.make("circuit-close", circuit=number, reason="x"))
+
     def peer_flood(self, data: bytes):
         """A connection to the hub's peer listener that finishes TLS and, mostly,
         never opens; kept open until a deadline drops it."""
@@ -275,7 +324,7 @@ class Target:
         self.rng = random.Random(seed + 1)
         inputs = (self.gateway_input, self.hub_input, self.peer_input,
                   self.gateway_input, self.hub_input, self.peer_input,
-                  self.gateway_session, self.peer_flood)
+                  self.gateway_session, self.peer_flood, self.circuit_pair)
         globalLogPublisher.addObserver(self._watch)
         try:
             for n in range(count):
@@ -300,6 +349,11 @@ class Target:
         assert not self.gateway.unauthenticated.by_address, "an address count leaked"
         assert not self.gateway.presence.per_host, "the admitted-per-address count leaked"
         assert not self.gateway.presence.joined_frames, "a joined frame outlived its hub"
+        circuits = self.gateway_graph.circuits
+        assert not circuits.table and not circuits.by_pair and not circuits.peers, \
+            "a circuit outlived its hubs"
+        assert not circuits.requests.waiting and not circuits.requests.asked_by \
+            and not circuits.requests.naming, "a circuit request outlived its hub"
         assert len(self.gateway.presence.update_limit) <= len(JOINERS) + 2, \
             "join and update budgets grew past the keys that used them"
         assert not self.listener.openings, "the unopened peer-connection count leaked"
@@ -319,7 +373,13 @@ class Target:
                 "replaced": counters.replaced,
                 "unopened per address": self.listener.refusals["TooManyFromAddress"],
                 "unopened in total": self.listener.refusals["TooManyUnopened"],
-                "first-frame deadline": self.listener.refusals["FirstFrameTimeout"]}
+                "first-frame deadline": self.listener.refusals["FirstFrameTimeout"],
+                "circuits opened": counters.circuits_opened,
+                "circuits refused": counters.circuits_refused,
+                "circuits replaced": counters.circuits_replaced,
+                "circuit violations": counters.circuit_violations,
+                "circuit frames unknown": counters.circuit_unknown,
+                "circuit credit delayed": counters.circuit_credit_delayed}
 
     def close(self):
         self.store.close()

@@ -43,7 +43,7 @@ class ListTests(SynchronousTestCase):
         self.assertEqual(features.ours(), sorted(SPOKEN))
         self.assertEqual(features.ours(["b/1", "a/1", "b/1"]), ["a/1", "b/1"])
         self.assertIsNone(features.ours(None))
-        self.assertNotIn(features.CIRCUIT, SPOKEN)  # named, not spoken yet
+        self.assertIn(features.CIRCUIT, SPOKEN)  # relay circuits, spoken from issue 14 on
 
     def test_every_opening_and_answer_may_carry_a_list_and_no_other_frame_may(self):
         carrying = {kind for kind, (_code, spec) in messages.SCHEMAS.items()

@@ -93,7 +93,7 @@ class SessionTests(SynchronousTestCase):
         self.done = []  # what reached presence and relay
         self.session = GatewaySession(self.conn, self.gateway, Recorder(self.done),
                                       Recorder(self.done), self.clock, TIMEOUT,
-                                      lambda n: b"\x09" * n)
+                                      lambda n: b"\x09" * n, circuits=Recorder(self.done))
 
     def greeted(self):
         self.session.connected()

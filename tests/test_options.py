@@ -158,6 +158,17 @@ class GatewayOptionsTests(SynchronousTestCase):
                          ("tcp:6610:interface=127.0.0.1", "private", 60.0))
         self.assertEqual(limits_from_options(options), limits.DEFAULT)
 
+    def test_circuit_limits_are_gateway_options(self):
+        options = parse(GATEWAY, "--max-circuits-per-hub", "0", "--circuit-rate", "4096",
+                        "--circuit-idle-timeout", "12.5")
+        made = limits_from_options(options)
+        self.assertEqual((made.max_circuits_per_hub, made.circuit_rate,
+                          made.circuit_idle_timeout, made.circuit_pending_timeout),
+                         (0, 4096, 12.5, 30.0))
+        for option in ("--circuit-rate", "--circuit-bandwidth"):
+            self.assertRaises(usage.UsageError, parse, GATEWAY, option, "0")
+            self.assertRaises(usage.UsageError, parse, HUB, option, "5")
+
     def test_short_flags(self):
         options = gateway_tap.Options()
         options.parseOptions(["-d", "x", "-l", "tcp:1", "-m", "open"])

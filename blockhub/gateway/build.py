@@ -1,8 +1,9 @@
 """The gateway's object graph, built in one place.
 
 Every object gets its collaborators in its constructor: one ``Counters``, the presence
-table, the relay, the decisions (``Gateway``) with its count of unauthenticated
-connections, and a factory whose every protocol is built with its own session machine.
+table, the relay, the relay circuits, the decisions (``Gateway``) with its count of
+unauthenticated connections, and a factory whose every protocol is built with its own
+session machine.
 The twistd service, the in-memory test world and the fuzzer all build a gateway here.
 """
 
@@ -12,6 +13,7 @@ import attrs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.gateway.admission import Admission
+from blockhub.gateway.circuits import Circuits
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.presence import Presence
@@ -30,6 +32,7 @@ class GatewayGraph:
     gateway: Gateway
     presence: Presence
     relay: Relay
+    circuits: Circuits
     counters: Counters
     factory: GatewayFactory           # plain protocols, each with its session
     tls_factory: TLSMemoryBIOFactory  # what the listener serves: TLS around ``factory``
@@ -41,18 +44,24 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
     """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
     ``spoken`` is the features the gateway lists (tests play older gateways with it)."""
     counters = Counters()
-    presence = Presence(admission.mode, limits, clock, counters)
+
+    def gone(conn) -> None:
+        """A hub left the presence table (or a newer connection replaced it)."""
+        circuits.leave(conn)
+
+    presence = Presence(admission.mode, limits, clock, counters, gone)
     relay = Relay(presence, counters, clock, limits)
+    circuits = Circuits(presence, counters, clock, limits)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
-                      Openings(limits.unauthenticated_per_ip), spoken)
+                      Openings(limits.unauthenticated_per_ip), circuits, spoken)
 
     def make_session(conn) -> GatewaySession:
         return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,
-                              random)
+                              random, circuits=circuits)
 
     def make_protocol() -> GatewayProtocol:
         return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
 
     factory = GatewayFactory(make_protocol)
     tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
-    return GatewayGraph(gateway, presence, relay, counters, factory, tls_factory)
+    return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory)

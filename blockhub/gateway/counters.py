@@ -1,5 +1,5 @@
-"""What the gateway counts: admissions, refusals by kind, relays and aborted
-connections.  One instance per gateway, handed to every object that counts, and shown
+"""What the gateway counts: admissions, refusals by kind, relays, relay circuits and
+aborted connections.  One instance per gateway, handed to every object that counts, and shown
 as ``counters`` in its status."""
 
 import attrs
@@ -24,3 +24,10 @@ class Counters:
     refused_per_address: int = 0    # over --max-hubs-per-ip
     send_queue_full: int = 0        # aborted: did not read, over --max-send-queue
     close_timeouts: int = 0         # aborted: a close did not drain in --close-timeout
+    circuits_opened: int = 0        # relay circuits joined
+    circuits_refused: int = 0       # circuit-refused sent (off, offline, limit, expired)
+    circuits_replaced: int = 0      # closed "replaced" by a newer one of the same pair
+    circuits_idle: int = 0          # closed for carrying no data (--circuit-idle-timeout)
+    circuit_violations: int = 0     # closed for data beyond credit or credit beyond data
+    circuit_unknown: int = 0        # data or credit dropped: not a circuit of the sender's
+    circuit_credit_delayed: int = 0  # credit held back for a circuit's rate or the total

@@ -11,6 +11,7 @@ import attrs
 from twisted.logger import Logger
 
 from blockhub.gateway.admission import Admission
+from blockhub.gateway.circuits import Circuits
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.presence import Presence
 from blockhub.hubinfo import HubInfo, verify_hubinfo
@@ -35,7 +36,7 @@ class NotAdmitted(Exception):
 class Gateway:
     def __init__(self, identity: Identity, admission: Admission, clock, limits: Limits,
                  presence: Presence, counters: Counters, unauthenticated: Openings,
-                 spoken: tuple[str, ...] | None = features.SPOKEN):
+                 circuits: Circuits, spoken: tuple[str, ...] | None = features.SPOKEN):
         self.identity = identity
         self.spoken = spoken  # the features we list in hello (None: no list, as of old)
         self.admission = admission
@@ -44,6 +45,7 @@ class Gateway:
         self.presence = presence
         self.counters = counters
         self.unauthenticated = unauthenticated  # connections that have not joined yet
+        self.circuits = circuits  # its status only; circuit frames go from the session
 
     def take_slot(self, conn) -> Slot:
         """A place among the connections that have not joined, counted per address;
@@ -124,4 +126,5 @@ class Gateway:
         return {"role": "gateway", "id": self.identity.id, "mode": self.admission.mode,
                 "restricted": self.admission.restricted,
                 "online": len(self.presence.hubs),
+                "circuits": self.circuits.status(),
                 "counters": attrs.asdict(self.counters)}

@@ -57,8 +57,9 @@ class _Budget(RateLimiter):
 
 
 class Presence:
-    def __init__(self, mode: str, limits: Limits, clock, counters: Counters):
+    def __init__(self, mode: str, limits: Limits, clock, counters: Counters, gone):
         self.mode = mode
+        self.gone = gone  # told of each connection that leaves the table (its circuits)
         self.limits = limits
         self.clock = clock
         # Each hub's connection (a GatewayProtocol, a layer above) and its HubInfo.
@@ -145,6 +146,7 @@ class Presence:
         self.per_host[conn.host] -= 1
         if self.per_host[conn.host] <= 0:
             del self.per_host[conn.host]
+        self.gone(conn)
 
     def connection_for(self, hub_id: str):
         entry = self.hubs.get(hub_id)

@@ -86,7 +86,7 @@ def make_gateway_service(options, reactor) -> GatewayService:
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,
                      "presence": graph.presence, "relay": graph.relay,
-                     "counters": graph.counters}
+                     "circuits": graph.circuits, "counters": graph.counters}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         namespace).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)

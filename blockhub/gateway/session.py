@@ -3,9 +3,9 @@
 new -> securing (TLS under way; holds an unauthenticated place) -> greeted (hello
 sent, join deadline running) -> admitted (in the presence table) -> closed.  A
 connection turned away (at the door, for its key, its join or a missed deadline) is
-refused until it is gone.  Only ``join`` is allowed once greeted, ``update`` and
-``relay`` only once admitted; anything else raises, and the protocol turns that into a
-protocol error for this connection alone.
+refused until it is gone.  Only ``join`` is allowed once greeted, ``update``,
+``relay`` and the relay circuits' frames only once admitted; anything else raises,
+and the protocol turns that into a protocol error for this connection alone.
 
 The machine asks ``Gateway`` for a verdict and gives it to itself as an input (``drop``,
 ``greet``, ``admit``, ``refuse``); Automat queues such an input until the transition
@@ -59,6 +59,9 @@ class Inputs(Protocol):
     def relay(self, message: Message) -> None:
         "a sealed handshake to relay arrived"
 
+    def circuit(self, message: Message) -> None:
+        "a relay circuit's frame arrived (circuit-open, -data, -credit, -close)"
+
     def join_timed_out(self) -> None:
         "the join deadline passed"
 
@@ -80,11 +83,12 @@ class GatewaySession:
     ``secured``, ``received`` and ``lost``; nothing else writes here."""
 
     def __init__(self, conn, gateway, presence, relay, clock, join_timeout: float,
-                 random):
+                 random, *, circuits):
         self.conn = conn
         self.gateway = gateway
         self.presence = presence
         self.relay = relay
+        self.circuits = circuits
         self.clock = clock
         self.join_timeout = join_timeout
         self.random = random
@@ -94,6 +98,8 @@ class GatewaySession:
         self._machine = _Machine(self)
         self._handlers = {"join": self._machine.join, "update": self._machine.update,
                           "relay": self._machine.relay}
+        for kind in ("circuit-open", "circuit-data", "circuit-credit", "circuit-close"):
+            self._handlers[kind] = self._machine.circuit
 
     def connected(self) -> None:
         self._machine.connected()
@@ -173,7 +179,7 @@ def _greeted(machine: Inputs, session: GatewaySession) -> None:
     """The hello went out as the greeting was made (``_greeting``)."""
 
 
-@_on(securing, [Inputs.join, Inputs.update, Inputs.relay], securing)
+@_on(securing, [Inputs.join, Inputs.update, Inputs.relay, Inputs.circuit], securing)
 def _too_early(machine: Inputs, session: GatewaySession, message: Message) -> None:
     raise BadMessage(f"{message.kind} before the TLS handshake completed")
 
@@ -228,6 +234,15 @@ def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
         raise BadMessage(f"relay kind 'rejection' needs {features.REJECTION}, which this "
                          "gateway did not list")
     session.relay.relay(session.conn, message)
+
+
+@_on(admitted, [Inputs.circuit], admitted)
+def _circuit(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    if not (session.gateway.speaks(features.CIRCUIT)
+            and session.features.peer_has(features.CIRCUIT)):
+        raise BadMessage(f"{message.kind} needs {features.CIRCUIT}, which this gateway "
+                         "or this hub did not list")
+    session.circuits.received(session.conn, message)
 
 
 @_on(admitted, [Inputs.lost], closed)

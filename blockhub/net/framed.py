@@ -11,7 +11,9 @@ transport (through TLS), so while the transport's buffer is full later frames wa
 its own ``SendQueue``, in order.  A peer that stops reading cannot make that queue grow
 past ``max_send_queue``: it is aborted (it would not read a goodbye either).  A
 graceful close waits for the queue and the transport to drain, for ``close_timeout``
-at most, then aborts.
+at most, then aborts.  Relay circuits' data goes in the queue's low lane
+(``send_low``): it waits behind every other frame, and its own bound is what the
+circuits' end-to-end credit lets wait (docs/circuits.md).
 """
 
 from typing import Any
@@ -23,6 +25,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
+from blockhub.circuit_flow import WINDOW
 from blockhub.errors import ProtocolError
 from blockhub.hubinfo import format_endpoint
 from blockhub.limits import DEFAULT, Limits
@@ -69,7 +72,10 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.connected = False
         self.host = "?"
         self.max_send_queue = max_send_queue or limits.max_send_queue
-        self.queue = SendQueue()
+        self.queue = SendQueue(merge=messages.join_circuit_data)
+        # Each circuit lets at most its window wait here; twice that leaves room.
+        self.max_low_queue = max(self.max_send_queue,
+                                 limits.max_circuits_per_hub * 2 * WINDOW)
         self.paused = False  # the transport's buffer is full; frames wait in the queue
         self._draining = False
         self._producing = False  # registered as the transport's producer
@@ -190,12 +196,30 @@ class FramedProtocol(Protocol, TimeoutMixin):
             self.queue.append_shared(frames)
             self._drain()
 
+    def send_low(self, frame: bytes, key=None):
+        """Write an encoded frame that yields to every other (a circuit's data): while
+        anything waits, it waits behind all of it, in order with the frames of ``key``."""
+        if self.connected and not self.closing_reason:
+            if not self.paused and not self.queue:
+                self.transport.write(frame)
+            else:
+                self.queue.append_low(frame, key)
+                self._bound()
+
+    def drop_low(self, key):
+        """Forget the low frames of ``key`` not written yet (a circuit that ended)."""
+        self.queue.drop_low(key)
+
     def _write(self, frame: bytes):
         if not self.paused and not self.queue:
             self.transport.write(frame)
             return
         self.queue.append(frame)
-        if self.queue.bytes > self.max_send_queue:
+        self._bound()
+
+    def _bound(self):
+        queue = self.queue
+        if queue.bytes > self.max_send_queue or queue.low_bytes > self.max_low_queue:
             self.send_queue_full()
             self.log.warn("{address} ({peer}) does not read: over {limit} bytes waiting to "
                           "be sent; dropping it", address=self.address, peer=self.peer_id,

@@ -5,20 +5,33 @@ transport asks it to pause, later frames wait here until it drains.  Two kinds o
 entry: a frame made for this connection (its bytes count against the connection's
 bound), and a run of frames held elsewhere and shared (a gateway's welcome list: the
 presence table already holds every hub's frame), which costs only a reference and is
-pulled a chunk at a time as the transport drains.  Pure: no transport, no clock.
+pulled a chunk at a time as the transport drains.
+
+A second, low lane holds frames that yield to every other (a relay circuit's data):
+they go only once nothing waits in the first lane, so presence and handshakes never
+wait behind them.  Low frames of one key (a circuit) keep their order, and a frame the
+queue's ``merge`` can join to its key's last waiting frame takes no entry of its own.
+Pure: no transport, no clock.
 """
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+
+# Join the second frame to the first, waiting one, in place; False when they cannot be.
+Merge = Callable[[bytearray, bytes], bool]
 
 
 class SendQueue:
-    def __init__(self):
+    def __init__(self, merge: Merge | None = None):
         self._entries: collections.deque = collections.deque()  # bytes or an iterator
         self.bytes = 0  # bytes of the frames made for this connection, waiting here
+        self._low: collections.deque = collections.deque()  # (key, bytearray)
+        self._last: dict[Hashable, bytearray] = {}  # key -> its last low frame waiting
+        self.low_bytes = 0  # bytes waiting in the low lane
+        self.merge = merge
 
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return bool(self._entries or self._low)
 
     def append(self, frame: bytes) -> None:
         self._entries.append(frame)
@@ -28,9 +41,47 @@ class SendQueue:
         """Queue frames owned by someone else, read only when their turn comes."""
         self._entries.append(iter(frames))
 
+    def append_low(self, frame: bytes, key: Hashable = None) -> None:
+        """Queue a frame behind everything of the first lane, now and later."""
+        last = self._last.get(key) if key is not None else None
+        if last is not None and self.merge is not None:
+            before = len(last)
+            if self.merge(last, frame):
+                self.low_bytes += len(last) - before
+                return
+        entry = bytearray(frame)
+        self._low.append((key, entry))
+        self.low_bytes += len(entry)
+        if key is not None:
+            self._last[key] = entry
+
+    def waiting(self, key: Hashable) -> bool:
+        """Does a low frame of ``key`` still wait?"""
+        return key in self._last
+
+    def drop_low(self, key: Hashable) -> None:
+        """Forget the low frames of ``key`` still waiting (a circuit that ended)."""
+        if self._last.pop(key, None) is not None:
+            kept = [(k, entry) for k, entry in self._low if k != key]
+            self.low_bytes = sum(len(entry) for _k, entry in kept)
+            self._low = collections.deque(kept)
+
     def take(self, budget: int) -> list[bytes]:
         """The next frames, in order, about ``budget`` bytes of them (at least one
-        frame when any is waiting)."""
+        frame when any is waiting): the first lane's, then the low lane's."""
+        out = self._take_first(budget)
+        size = sum(len(frame) for frame in out)
+        low = self._low
+        while low and size < budget:
+            key, entry = low.popleft()
+            if key is not None and self._last.get(key) is entry:
+                del self._last[key]
+            self.low_bytes -= len(entry)
+            out.append(bytes(entry))
+            size += len(entry)
+        return out
+
+    def _take_first(self, budget: int) -> list[bytes]:
         out: list[bytes] = []
         size = 0
         entries = self._entries
@@ -54,3 +105,6 @@ class SendQueue:
     def clear(self) -> None:
         self._entries.clear()
         self.bytes = 0
+        self._low.clear()
+        self._last.clear()
+        self.low_bytes = 0

@@ -20,12 +20,11 @@ from blockhub.wire.schema import Field
 # The relayed kind ``rejection`` (relay and deliver): a receiver's signed answer that it
 # did not keep a request.  Gateways and hubs older than it refuse the kind.
 REJECTION = "rejection/1"
-# Relay circuits at the gateway.  Named so the next version can use it; nobody speaks
-# it yet, so no node may list it before its frames are specified.
+# Relay circuits at the gateway: the circuit-* frames (docs/circuits.md).
 CIRCUIT = "circuit/1"
 
-KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits (reserved)"}
-SPOKEN: tuple[str, ...] = (REJECTION,)  # what this version implements
+KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits"}
+SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT)  # what this version implements
 
 MAX_FEATURES = 32
 MAX_NAME = 32

@@ -15,7 +15,7 @@ from blockhub.errors import BadFrame
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
 from blockhub.wire.features import FeatureList
-from blockhub.wire.framing import DEFAULT_MAX_FRAME, encode_frame
+from blockhub.wire.framing import DEFAULT_MAX_FRAME, HEADER, LENGTH, encode_frame
 from blockhub.wire.schema import (
     MAX_TIME,
     Bool,
@@ -121,3 +121,20 @@ def _circuit_data(body: bytes) -> Message:
     (circuit,) = _CIRCUIT_NUMBER.unpack_from(body)
     return Message("circuit-data", {"circuit": CIRCUIT.check("circuit", circuit),
                                     "data": body[_CIRCUIT_NUMBER.size:]})
+
+
+_DATA_HEAD = HEADER.size + _CIRCUIT_NUMBER.size  # a circuit-data frame before its payload
+
+
+def join_circuit_data(frame: bytearray, more: bytes) -> bool:
+    """Append circuit-data frame ``more``'s payload to ``frame`` when both carry the
+    same circuit and the sum fits one frame; False (``frame`` unchanged) otherwise.
+    A circuit is a byte stream, so frames waiting for a slow reader may travel as one,
+    and a flood of tiny frames waits at the cost of its bytes."""
+    if (len(frame) <= _DATA_HEAD or len(more) <= _DATA_HEAD or frame[5] != CIRCUIT_DATA
+            or more[5] != CIRCUIT_DATA or frame[6:_DATA_HEAD] != more[6:_DATA_HEAD]
+            or len(frame) + len(more) - 2 * _DATA_HEAD > MAX_CHUNK):
+        return False
+    frame += memoryview(more)[_DATA_HEAD:]
+    frame[:LENGTH.size] = LENGTH.pack(len(frame) - LENGTH.size)
+    return True
