@@ -120,7 +120,7 @@ class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
-                 request_ttl=3600, spoken=features.SPOKEN):
+                 request_ttl=3600, spoken=features.SPOKEN, peer_path="auto"):
         self.world = world
         self.path = path
         identity = identity or new_identity()
@@ -133,7 +133,8 @@ class FullHub:
             return world.connect_peer(identity, hub_id, target, proto)
 
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
-                               request_ttl=request_ttl, limits=world.limits, spoken=spoken)
+                               request_ttl=request_ttl, limits=world.limits, spoken=spoken,
+                               peer_path=peer_path)
         entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
         self.graph = build_hub(identity, Store(path), world.clock, [entry], connect_peer,
                                lambda e, make: world._dial(identity, e, make), settings,

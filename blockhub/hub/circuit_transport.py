@@ -19,9 +19,9 @@ from twisted.internet.interfaces import IAddress, IPushProducer, ITransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from blockhub.circuit_flow import WINDOW
 from blockhub.wire.messages import MAX_CHUNK
 
-WINDOW = 256 * 1024  # bytes each side may send before the other credits them
 CREDIT_STEP = WINDOW // 4  # what a receiver takes before it grants credit back
 
 

@@ -129,6 +129,9 @@ class Peers:
         if hub_id in self.links:
             self.links[hub_id].up(proto)
         self.circuits.unlisten(hub_id)
+        peer, path = self.store.peer(hub_id), path_of(proto)
+        if peer is not None and peer["path"] != path:
+            self.store.set_peer_path(hub_id, path)  # how it comes back after a restart
         proto.sent_seq = 0
         self._pump(proto)
 

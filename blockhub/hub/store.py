@@ -122,6 +122,9 @@ class Store:
                    "dialer = excluded.dialer, path = excluded.path",
                    (hub_id, address, int(dialer), now, path))
 
+    def set_peer_path(self, hub_id: str, path: str):
+        self.write("UPDATE peers SET path = ? WHERE id = ?", (path, hub_id))
+
     def remove_peer(self, hub_id: str):
         self.write("DELETE FROM peers WHERE id = ?", (hub_id,))
 
