@@ -74,7 +74,7 @@ class RelayedTests(SynchronousTestCase):
     def test_the_gateway_sees_only_ciphertext(self):
         self.peer()
         carried = []
-        for number, transport in self.a.graph.circuits.open.items():
+        for transport in self.a.graph.circuits.open.values():
             original = transport._send_data
 
             def spy(circuit, data, original=original):
