@@ -27,6 +27,8 @@ from blockhub.wire import canonical
 
 log = Logger()
 CONNECT_TIMEOUT = 10
+# A peer behind NAT drops our dial without a word: give up soon, then try a circuit.
+PEER_CONNECT_TIMEOUT = 5
 
 
 class HubService(MultiService):
@@ -180,7 +182,8 @@ def _tls_connectors(identity, reactor):
     def connect_peer(hub_id, address, proto):
         host, port = parse_endpoint(address)
         endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
-                                 HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT))
+                                 HostnameEndpoint(reactor, host, port,
+                                                  timeout=PEER_CONNECT_TIMEOUT))
         return connectProtocol(endpoint, proto)
 
     def connect_gateway(entry, make_protocol):

@@ -3,10 +3,8 @@ different home routers, one of them symmetric, become peers within 20 s, both li
 the peering's ``path`` as ``relayed``, and exchange 100 messages each way, each exactly
 once and in order.
 
-Today they cannot: each dial goes to the other router's public address and is dropped
-there, so the asking side's request ends ``failed``.  The test is marked ``todo`` (an
-expected failure) until the circuits through the gateway exist (issue 14, part 2);
-when they do, it passes and trial reports an unexpected success: remove the mark then.
+Each direct dial goes to the other router's public address and is dropped there; once
+both dials have failed, both hubs ask the gateway for a circuit to the other.
 """
 
 from tests.integration.test_handshake import peer_row
@@ -37,9 +35,6 @@ class RelayedPeeringBetweenNATs(LabCase):
             row = peer_row(hub, other.id)
             self.assertEqual(row.get("path"), "relayed", (hub.name, row))
         exchange(alice, bob, count=100, logs=[gw])
-
-    test_two_hubs_behind_different_nats_peer_and_exchange_messages.todo = (
-        "relay circuits (issue 14 part 2) not built yet")
 
 
 testSuite = suite_of(__name__)
