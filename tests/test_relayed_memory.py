@@ -139,3 +139,31 @@ class OlderGatewayTests(SynchronousTestCase):
         [row] = [r for r in a.operator.status() if r["peer"] == b.id]
         self.assertIn("no relay circuit", row["reason"])
         self.assertEqual(a.graph.circuits.status(), {"count": 0, "bytes": 0})
+
+
+class GatewayLossTests(SynchronousTestCase):
+    """A gateway connection that drops takes every circuit with it; the peering comes
+    back over a new circuit once both hubs are online again, nothing lost."""
+
+    def test_both_hubs_lose_the_gateway_and_the_peering_returns(self):
+        world = World()
+        a = world.full_hub(self, "a", listen=False)
+        b = world.full_hub(self, "b", listen=False)
+        b.store.add_approved_key(a.id, 0)
+        a.operator.connect(b.id, "hi")
+        world.flush()
+        self.assertIn(b.id, a.peers.connections)
+        for hub in (a, b):
+            hub.link.proto.close("the gateway went away")
+        world.flush()
+        self.assertEqual((a.peers.connections, b.peers.connections), ({}, {}))
+        a.peers.send(b.id, "while the gateway was gone")
+        b.peers.send(a.id, "and back")
+        for _ in range(40):  # the gateway links back off and rejoin; a redials
+            world.clock.advance(1)
+            world.flush()
+        self.assertIn(b.id, a.peers.connections)
+        self.assertEqual(peer_row(a, b)["path"], "relayed")
+        self.assertEqual([m["text"] for m in b.store.messages()],
+                         ["while the gateway was gone"])
+        self.assertEqual([m["text"] for m in a.store.messages()], ["and back"])
