@@ -26,6 +26,7 @@ from blockhub.timers import cancel
 log = Logger()
 
 CONNECT_WAIT = 40.0  # seconds a client waits for its circuit: the gateway holds 30
+LIMITED_WAIT = 30.0  # seconds a listener waits after the gateway's circuit limit
 
 
 @attrs.define
@@ -119,10 +120,12 @@ class Circuits:
         self.refusals[reason] += 1
         if ask.client:
             self._drop_ask(peer, Refused(f"no circuit: {reason}"))
-        elif "not online" in reason:
-            ask.waiting_for_peer = True  # hub_appeared asks again
-        else:
+        elif "did not ask" in reason:  # the wait lapsed: keep standing
             self.clock.callLater(1.0, self._again, peer, ask)
+        elif "too many" in reason:
+            self.clock.callLater(LIMITED_WAIT, self._again, peer, ask)
+        else:  # not online, left, takes no circuits: ask when it (re)appears
+            ask.waiting_for_peer = True
 
     def _again(self, peer: str, ask: _Ask) -> None:
         if self.asking.get(peer) is ask:
