@@ -125,7 +125,8 @@ class Peers:
         if old is not None and old is not proto:
             old.close("replaced by a newer connection")
         self.connections[hub_id] = proto
-        log.info("peer link up with {peer} at {address}", peer=hub_id, address=proto.address)
+        log.info("peer link up with {peer} ({path} at {address})", peer=hub_id,
+                 path=path_of(proto), address=proto.address)
         if hub_id in self.links:
             self.links[hub_id].up(proto)
         self.circuits.unlisten(hub_id)
