@@ -44,6 +44,11 @@ def format_endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def format_address(address: object) -> str:
+    """``HOST:PORT`` for an IPv4 or IPv6 Twisted address, IPv6 in brackets."""
+    return format_endpoint(getattr(address, "host", "?"), getattr(address, "port", 0))
+
+
 @attrs.frozen
 class HubInfo:
     id: str

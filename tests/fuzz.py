@@ -42,7 +42,7 @@ from blockhub.hub.store import Store
 from blockhub.hubinfo import make_hubinfo
 from blockhub.identity import Identity
 from blockhub.limits import Limits
-from blockhub.wire import envelope, messages
+from blockhub.wire import envelope, features, messages
 from blockhub.wire.canonical import b64
 from blockhub.wire.framing import HEADER
 from tests.flow import FlowStringTransport
@@ -70,7 +70,8 @@ def _joins() -> list[tuple[Identity, bytes, bytes]]:
     """Each joiner's valid join frame and a valid update after it."""
     out = []
     for ident in JOINERS:
-        join = messages.make("join", hubinfo=make_hubinfo(ident, "j", 1).to_json(), proof=None)
+        join = messages.make("join", hubinfo=make_hubinfo(ident, "j", 1).to_json(), proof=None,
+                             features=features.ours())
         update = messages.make("update", hubinfo=make_hubinfo(ident, "j2", 2).to_json())
         out.append((ident, messages.encode(join), messages.encode(update)))
     return out
@@ -90,7 +91,7 @@ def corpus() -> list[bytes]:
     samples = [
         ("hello", dict(gateway=GW.id, observed="127.0.0.1:5000", challenge=b64(b"c" * 32),
                        mode="private", time=1_700_000_000)),
-        ("join", dict(hubinfo=info, proof=None)),
+        ("join", dict(hubinfo=info, proof=None, features=features.ours())),
         ("join", dict(hubinfo=wrong_domain, proof=b64(b"p" * 32))),
         ("welcome", dict(online=2)),
         ("refused", dict(reason="no")),

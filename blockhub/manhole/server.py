@@ -12,7 +12,7 @@ from twisted.conch.ssh import connection, keys, transport, userauth
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 
-from blockhub.net.framed import format_address
+from blockhub.hubinfo import format_address
 from blockhub.timers import cancel
 
 LOGIN_GRACE = 120  # seconds an unauthenticated connection may take to log in

@@ -27,19 +27,13 @@ from zope.interface import implementer
 
 from blockhub.circuit_flow import WINDOW
 from blockhub.errors import ProtocolError
-from blockhub.hubinfo import format_endpoint
+from blockhub.hubinfo import format_address
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id
 from blockhub.timers import cancel
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
-
-
-def format_address(address) -> str:
-    """``HOST:PORT`` for an IPv4 or IPv6 Twisted address, IPv6 in brackets."""
-    return format_endpoint(getattr(address, "host", "?"), getattr(address, "port", 0))
-
 
 # How much a drain writes in one go: enough to refill a TCP buffer (64 KiB).
 DRAIN_CHUNK = 64 * 1024

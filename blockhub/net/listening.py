@@ -10,7 +10,7 @@ from twisted.application.service import Service
 from twisted.internet.endpoints import serverFromString
 from twisted.python.failure import Failure
 
-from blockhub.net.framed import format_address
+from blockhub.hubinfo import format_address
 
 
 class ListeningService(Service):
