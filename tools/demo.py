@@ -81,7 +81,7 @@ def say(text=""):
 def run(demo: Demo):
     say(f"== blockhub demo in {demo.root}\n")
     ids = {}
-    for name in ("gateway", "alice", "bob"):
+    for name in ("gateway", "alice", "bob", "carol"):
         demo.blockhub("init", "--data-dir", demo.path(name), "--name", name)
         ids[name] = demo.blockhub("id", "--data-dir", demo.path(name)).strip()
         say(f"   blockhub init --data-dir {name}   -> id {ids[name]}")
@@ -123,6 +123,31 @@ def run(demo: Demo):
             say(f"6. {name} received from {sender}: {m['text']!r} (stored, then acknowledged)")
     requests = demo.query("alice", "status")["requests"]
     say(f"\n   alice's request to bob ended in state: {requests[0]['state']}")
+    relayed(demo, ids, gateway)
+
+
+def relayed(demo: Demo, ids: dict, gateway: str) -> None:
+    """carol never dials and never listens: her peering with alice runs over a relay
+    circuit through the gateway, which carries only the TLS inside it."""
+    say("\n7. carol starts with --peer-path relay (no --listen: no peer learns her address)")
+    demo.start("carol", "hub", "--gateway", gateway, "--peer-path", "relay")
+    demo.wait("carol online", lambda: len(demo.query("carol", "hubs")) == 2)
+    say("   " + demo.blockhub("connect", "--data-dir", demo.path("carol"), ids["alice"],
+                             "--note", "hello from carol").strip())
+    demo.wait("alice's pending request from carol",
+              lambda: any(p["id"] == ids["carol"] for p in demo.query("alice", "pending")))
+    demo.blockhub("approve", "--data-dir", demo.path("alice"), ids["carol"])
+    demo.wait("the relayed peer link", lambda: any(
+        p["id"] == ids["carol"] and p["connected"] for p in demo.query("alice", "peers")))
+    peer = [p for p in demo.query("alice", "peers") if p["id"] == ids["carol"]][0]
+    say(f"8. alice and carol are peers, path {peer['path']} via the gateway "
+        f"{(peer['via'] or '')[:16]}…, address {peer['address']}")
+    demo.blockhub("send", "--data-dir", demo.path("carol"), ids["alice"], "Hi Alice, from behind.")
+    demo.wait("carol's message", lambda: any(
+        m["from"] == ids["carol"] for m in demo.query("alice", "messages")))
+    circuits = demo.query("carol", "status")["circuits"]
+    say(f"9. alice received carol's message over the circuit; carol's circuits: "
+        f"{circuits['count']} open, {circuits['bytes']} bytes of TLS carried")
 
 
 def main():
