@@ -81,6 +81,9 @@ class TransportTests(SynchronousTestCase):
     def test_the_address_is_no_ip(self):
         peer = self.transport.getPeer()
         self.assertEqual((peer.type, peer.gateway, peer.port), ("CIRCUIT", "bhgateway", 7))
+        other = CircuitTransport(8, "bhgateway", None, None, None).getPeer()
+        self.assertNotEqual(peer.host, other.host)  # no shared per-address cap
+        self.assertNotIn(".", peer.host + other.host)
 
 
 class FakeChannel:

@@ -29,12 +29,17 @@ CREDIT_STEP = WINDOW // 4  # what a receiver takes before it grants credit back
 @attrs.frozen
 class CircuitAddress:
     """Where a circuit's peer is, as far as this hub knows: behind this gateway.  Its
-    ``host`` is no IP address, so no policy approves it by range and nothing dials it."""
+    ``host`` is no IP address, so no policy approves it by range and nothing dials it;
+    it differs per circuit, so circuits we asked for never share one address's cap
+    on connections still opening (the total cap still holds)."""
 
     gateway: str
     circuit: int
     type: str = "CIRCUIT"
-    host: str = "circuit"
+
+    @property
+    def host(self) -> str:
+        return f"circuit-{self.circuit}"
 
     @property
     def port(self) -> int:
