@@ -1,8 +1,8 @@
 """Lab scenario (a): two hubs behind two different home routers, one of them
 symmetric, become peers within 20 s, both listing the peering's ``path`` as
 ``relayed``, and exchange 100 messages each way, each exactly once and in order; and
-the relayed peering comes back after ``kill -9`` and a restart of either hub, with
-nothing lost or doubled.
+the relayed peering comes back after ``kill -9`` and a restart of either hub, and of
+the gateway that carries it, with nothing lost or doubled.
 
 Each direct dial goes to the other router's public address and is dropped there; once
 both dials have failed, both hubs ask the gateway for a circuit to the other.  alice
@@ -64,11 +64,13 @@ class RelayedPeeringBetweenNATs(RelayedCase):
 
 class RelayedPeeringAcrossRestarts(RelayedCase):
 
-    def test_kill_9_of_the_requester_then_of_the_receiver(self):
+    def test_kill_9_of_the_requester_then_of_the_receiver_then_of_the_gateway(self):
         """Each hub in turn is killed with messages of its own just committed (some
         still on their way), the other sends while it is down, and the restarted one
         sends before its link is back: once the relayed peering is up again, each side
-        holds every message of the other, once each and in order."""
+        holds every message of the other, once each and in order.  Then the gateway is
+        killed, both send, and it restarts: the peering comes back over a new circuit
+        and nothing is lost there either."""
         net, gw, alice, bob = self.relayed_pair()
         ledger = Ledger()
         ledger.send(alice, bob, 5, "before ")
@@ -78,6 +80,17 @@ class RelayedPeeringAcrossRestarts(RelayedCase):
             self.kill_and_restart(net, gw, killed, other, ledger)
             ledger.check(logs=[gw])
         exchange(alice, bob, count=10, logs=[gw])  # and the link carries new messages
+
+        # The gateway carries the circuit: killing it is a loss like any other.
+        gw.kill()
+        for hub, other in ((alice, bob), (bob, alice)):
+            wait_for(lambda hub=hub, other=other: not connected(hub, other), LOSS_TIMEOUT,
+                     f"{hub.name} to see its link to {other.name} go", logs=[alice, bob])
+            ledger.send(hub, other, 10, "gateway down ")
+        net.restart(gw)
+        wait_peered(alice, bob, RECOVERY_TIMEOUT, logs=[gw])
+        self.assert_relayed(alice, bob, gw)
+        ledger.check(logs=[gw])
 
     def kill_and_restart(self, net, gw, killed, other, ledger):
         ledger.send(killed, other, 20, f"{killed.name} dies ")
