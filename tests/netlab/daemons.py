@@ -91,34 +91,68 @@ def wait_peered(x: Daemon, y: Daemon, timeout: float, logs=()) -> None:
 _runs = itertools.count(1)
 
 
+def paths(x: Daemon, y: Daemon) -> tuple:
+    """How each side lists the peering: ``(x's row for y, y's row for x)``."""
+    return peer_row(x, y.id), peer_row(y, x.id)
+
+
+class Ledger:
+    """Every message a scenario sends between hubs, kept to check at the end that each
+    receiver holds exactly those of each sender, every one once and in the order sent,
+    and that every sender saw them acknowledged.  It spans restarts: inboxes and
+    outboxes are on disk, and a restarted daemon keeps its ``Daemon``.  Texts carry a
+    tag of this ledger, so messages of another ledger do not count."""
+
+    def __init__(self):
+        self.tag = f"x{next(_runs)}"
+        self.sent: dict[tuple[Daemon, Daemon], list[str]] = {}
+
+    def send(self, sender: Daemon, receiver: Daemon, count: int = 1,
+             phase: str = "") -> None:
+        """``blockhub send`` ``count`` messages (through the control socket, which
+        answers once each is committed to the sender's outbox)."""
+        texts = self.sent.setdefault((sender, receiver), [])
+        for _ in range(count):
+            text = f"{self.tag} {sender.name}->{receiver.name} {phase}{len(texts):03d}"
+            sender.ctl("send", receiver.id, text, as_json=False)
+            texts.append(text)
+
+    def received(self, hub: Daemon, sender: Daemon) -> list[str]:
+        return [m["text"] for m in hub.ctl("messages")
+                if m["from"] == sender.id and m["text"].startswith(self.tag + " ")]
+
+    def check(self, timeout: float = 30.0, logs=()) -> None:
+        """Wait until every receiver holds as many as were sent and every sender has
+        them acknowledged, then compare exactly."""
+        everyone = list(dict.fromkeys([d for pair in self.sent for d in pair] + list(logs)))
+        for (sender, hub), texts in self.sent.items():
+            wait_for(lambda hub=hub, sender=sender, texts=texts:
+                     len(self.received(hub, sender)) >= len(texts), timeout,
+                     f"{hub.name} to hold {len(texts)} messages from {sender.name}",
+                     logs=everyone)
+        for sender, hub in self.sent:
+            wait_for(lambda hub=hub, sender=sender:
+                     peer_row(sender, hub.id)["unacked"] == 0, timeout,
+                     f"{sender.name} to see its messages to {hub.name} acknowledged",
+                     logs=everyone)
+        for (sender, hub), texts in self.sent.items():  # all acked: nothing is on its way
+            got = self.received(hub, sender)
+            if got != texts:
+                missing = [t for t in texts if t not in got]
+                doubled = sorted({t for t in got if got.count(t) > 1})
+                raise AssertionError(
+                    f"{hub.name} holds {len(got)} messages from {sender.name}, not the "
+                    f"{len(texts)} sent, each once, in order; missing {missing}, "
+                    f"doubled {doubled}, got {got}")
+
+
 def exchange(x: Daemon, y: Daemon, count: int = 100, timeout: float = 30.0,
              logs=()) -> None:
-    """Send ``count`` messages each way between peers ``x`` and ``y`` (``blockhub send``
-    through the control socket, interleaved) and check that each receives the other's,
-    every one exactly once and in order, and that every one is acknowledged.  Texts carry
-    a tag of this call, so messages of an earlier exchange do not count."""
-    tag = f"x{next(_runs)}"
-    texts = {x.id: [f"{tag} {x.name}->{y.name} {i:03d}" for i in range(count)],
-             y.id: [f"{tag} {y.name}->{x.name} {i:03d}" for i in range(count)]}
-    for i in range(count):
-        for sender, receiver in ((x, y), (y, x)):
-            sender.ctl("send", receiver.id, texts[sender.id][i], as_json=False)
-
-    def received(hub: Daemon, sender: Daemon) -> list[str]:
-        return [m["text"] for m in hub.ctl("messages")
-                if m["from"] == sender.id and m["text"].startswith(tag + " ")]
-
-    everyone = [x, y, *logs]
-    for hub, sender in ((x, y), (y, x)):
-        wait_for(lambda hub=hub, sender=sender: len(received(hub, sender)) >= count,
-                 timeout, f"{hub.name} to hold {count} messages from {sender.name}",
-                 logs=everyone)
-    for hub, sender in ((x, y), (y, x)):
-        wait_for(lambda hub=hub, sender=sender: peer_row(sender, hub.id)["unacked"] == 0,
-                 timeout, f"{sender.name} to see its messages to {hub.name} acknowledged",
-                 logs=everyone)
-    for hub, sender in ((x, y), (y, x)):  # all acknowledged: nothing more is on its way
-        got = received(hub, sender)
-        if got != texts[sender.id]:
-            raise AssertionError(f"{hub.name} got {len(got)} messages from {sender.name}, "
-                                 f"not the {count} sent, each once, in order: {got}")
+    """Send ``count`` messages each way between peers ``x`` and ``y``, interleaved, and
+    check that each receives the other's, every one exactly once and in order, and that
+    every one is acknowledged (a ``Ledger`` of its own)."""
+    ledger = Ledger()
+    for _ in range(count):
+        ledger.send(x, y)
+        ledger.send(y, x)
+    ledger.check(timeout, logs)

@@ -1,5 +1,7 @@
-"""Lab scenario (c), what works today: a hub behind a NAT and public hubs become direct
-peers in both directions, through a cone NAT and through a symmetric one at once.
+"""Lab scenario (c), what worked before relay circuits: a hub behind a NAT and public hubs
+become direct peers in both directions, through a cone NAT and through a symmetric one
+at once, and still go direct (``path`` ``direct`` on both sides, no gateway ``via``)
+now that a circuit is there to fall back on.
 
 alice (behind a cone NAT) and bob (behind a symmetric one) each ask pub1: pub1 dials
 the endpoint the request claims (the router's public address and the hub's listen
@@ -11,8 +13,8 @@ dial pub2 directly.  Messages then flow on all four links.
 from tests.netlab.case import LabCase, suite_of
 from tests.netlab.daemons import LabNetwork, exchange, wait_peered
 
-# pub1's dial to a NAT'd hub waits for its connect timeout (10 s) before it answers with
-# its own endpoint; the dial back then takes a moment.
+# pub1's dial to a NAT'd hub waits for the peer connect timeout (5 s) before it answers
+# with its own endpoint; the dial back then takes a moment.
 PEERING_TIMEOUT = 30.0
 
 
@@ -49,6 +51,7 @@ class DirectPeeringThroughNAT(LabCase):
             for pub in (pub1, pub2):
                 row = mine[pub.id]
                 self.assertIs(row["connected"], True, (hub.name, row))
+                self.assertEqual((row["path"], row["via"]), ("direct", None), (hub.name, row))
                 self.assertEqual(row["address"], pub.status()["listen"], (hub.name, row))
                 # The NAT'd hub dialed both: pub1 back (reverse dial), pub2 on acceptance.
                 self.assertIs(row["dialer"], True, (hub.name, row))
@@ -58,6 +61,7 @@ class DirectPeeringThroughNAT(LabCase):
             for hub in natted:
                 row = theirs[hub.id]
                 self.assertIs(row["connected"], True, (pub.name, row))
+                self.assertEqual((row["path"], row["via"]), ("direct", None), (pub.name, row))
                 self.assertIs(row["dialer"], False, (pub.name, row))
                 # A public hub sees a NAT'd hub at its router's public address.
                 self.assertEqual(row["address"].rpartition(":")[0],
@@ -66,6 +70,8 @@ class DirectPeeringThroughNAT(LabCase):
         for hub in natted:
             for pub in (pub1, pub2):
                 exchange(hub, pub, count=10, logs=[gw])
+        # No circuit was needed, nor made.
+        self.assertEqual(gw.status()["counters"]["circuits_opened"], 0)
 
 
 testSuite = suite_of(__name__)
