@@ -114,7 +114,14 @@ class HubWorker:
 
         def ask_and_note(peer, first):
             emit("circuit_asked", hub=own, peer=peer, t=now())
-            return ask(peer, first)
+            proto, d = ask(peer, first)
+
+            def failed(failure):
+                emit("circuit_failed", hub=own, peer=peer, t=now(),
+                     reason=failure.getErrorMessage())
+                return failure
+
+            return proto, d.addErrback(failed)
 
         def acked_and_note(proto, seq):
             result = acked(proto, seq)
@@ -193,7 +200,14 @@ def main():
     p.add_argument("--root", required=True)
     p.add_argument("--lifetime", type=float, default=1800.0)
     p.add_argument("--profile", help="write cProfile statistics of the whole run here")
+    p.add_argument("--log", help="write the hubs' log here (BENCH_HUB_LOG=1 in the "
+                                 "benchmarks: ROOT.log)")
     args = p.parse_args()
+    if args.log or os.environ.get("BENCH_HUB_LOG"):
+        from twisted.logger import globalLogBeginner, textFileLogObserver
+        out = open(args.log or args.root.rstrip("/") + ".log", "a")
+        globalLogBeginner.beginLoggingTo([textFileLogObserver(out)],
+                                         redirectStandardIO=False)
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
