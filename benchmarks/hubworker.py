@@ -28,6 +28,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import experiments  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
 from workerio import emit, serve  # noqa: E402
 
@@ -212,6 +213,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     os.makedirs(args.root, exist_ok=True)
+    experiments.apply()
     worker = HubWorker(args.root)
     serve(worker)
     reactor.callLater(args.lifetime, reactor.stop)
