@@ -26,6 +26,7 @@ hub, relays per hub per minute); each hub keeps its default of everything else.
 """
 
 import os
+import queue
 import sys
 import time
 
@@ -46,7 +47,7 @@ def drain(worker, ev, match):
     while True:
         try:
             worker.pending.append(worker.events.get_nowait())
-        except Exception:
+        except queue.Empty:
             break
     found = [e for e in worker.pending if e.get("ev") == ev and match(e)]
     worker.pending = [e for e in worker.pending if e not in found]

@@ -23,7 +23,7 @@ import common as C  # noqa: E402
 # name, script, deadline in seconds (quick, full)
 SCRIPTS = [
     ("presence", "bench_presence.py", (100, 1800)),
-    ("relay", "bench_relay.py", (60, 600)),
+    ("relay", "bench_relay.py", (120, 600)),  # quick: 30-60 s, more on a busy machine
     ("handshake", "bench_handshake.py", (40, 300)),
     ("peer", "bench_peer.py", (90, 600)),
     ("circuits", "bench_circuits.py", (90, 400)),
