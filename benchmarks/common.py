@@ -240,7 +240,10 @@ class Gateway:
         self.log = scratch.path(f"{name}.log")
 
     def start(self, timeout: float = 30.0):
-        argv = [TWISTD, "-n", "--pidfile", "", *self.twistd_args, "blockhub-gateway",
+        # BENCH_EXPERIMENT (experiments.py) starts twistd through twistd_experiment.py
+        twistd = ([PYTHON, os.path.join(BENCH, "twistd_experiment.py")]
+                  if os.environ.get("BENCH_EXPERIMENT") else [TWISTD])
+        argv = [*twistd, "-n", "--pidfile", "", *self.twistd_args, "blockhub-gateway",
                 "--data-dir",
                 self.data_dir, "--listen", f"tcp:0:interface={LOOPBACK}:backlog=4096"]
         if self.idle_timeout:

@@ -6,11 +6,17 @@ would call ``control_connect`` or ``control_send`` over the control socket, this
 process calls the same ``Handshakes.connect`` and ``Peers.send`` directly, and it
 watches ``Peers.attach`` and ``Peers.acked`` to timestamp links and acknowledgements.
 
+With ``peer_path`` "relay" a hub is made as ``--peer-path relay`` makes it (no
+``--listen``: every peering over a relay circuit through the gateway).  Each hub's
+``Circuits.connect`` (the TLS client asking the gateway for a circuit) is timestamped
+too (``circuit_asked``).
+
 Commands (JSON lines on stdin; events on stdout):
-  hubs     {count, gateway, prefix}      -> hubs {ids}        (all online at the gateway)
+  hubs     {count, gateway, prefix, peer_path} -> hubs {ids, first, dirs} (all online)
   approve  {ids}                         -> approved          (every local hub, like --approve-key)
   connect  {pairs: [[index, peer id]]}   -> connecting {items: [[hub, peer, t0]]}
-           and later, from either side,  -> attached {hub, peer, t}
+           and later, from either side,  -> attached {hub, peer, t, path}
+           and from a TLS client asking  -> circuit_asked {hub, peer, t}
   send     {index, peer, count, size, window} -> send_done {t_first, t_last, n}
 """
 
@@ -22,18 +28,23 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import experiments  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
 from workerio import emit, serve  # noqa: E402
 
 now = time.monotonic
 
 
-def hub_options(data_dir, gateway):
+def hub_options(data_dir, gateway, peer_path="auto"):
     """Options exactly as ``twistd blockhub-hub`` would parse them."""
     from blockhub.hub.tap import Options
     options = Options()
-    options.parseOptions(["--data-dir", data_dir, "--gateway", gateway,
-                          "--listen", "tcp:0:interface=127.0.0.1"])
+    argv = ["--data-dir", data_dir, "--gateway", gateway]
+    if peer_path == "relay":
+        argv += ["--peer-path", "relay"]  # takes no --listen
+    else:
+        argv += ["--listen", "tcp:0:interface=127.0.0.1"]
+    options.parseOptions(argv)
     return options
 
 
@@ -41,6 +52,7 @@ class HubWorker:
     def __init__(self, root):
         self.root = root
         self.services = []
+        self.dirs = []  # each service's data directory (its control socket is there)
         self.sending = None
         reactor.addSystemEventTrigger("before", "shutdown", self.stop_all)
 
@@ -51,7 +63,7 @@ class HubWorker:
             except Exception:
                 traceback.print_exc()
 
-    def cmd_hubs(self, count, gateway, prefix="h", **_):
+    def cmd_hubs(self, count, gateway, prefix="h", peer_path="auto", **_):
         from blockhub import keystore
         from blockhub.hub.service import make_hub_service
         from blockhub.identity import new_phrase
@@ -61,9 +73,10 @@ class HubWorker:
             name = f"{prefix}{len(self.services)}"
             data_dir = os.path.join(self.root, name)
             keystore.create_identity(data_dir, new_phrase(), name=name, keyring=keyring)
-            service = make_hub_service(hub_options(data_dir, gateway), reactor)
+            service = make_hub_service(hub_options(data_dir, gateway, peer_path), reactor)
             self._instrument(service)
             self.services.append(service)
+            self.dirs.append(data_dir)
             made.append(service)
         # Start in small batches: the gateway limits unauthenticated connections per
         # address, and these hubs all dial from 127.0.0.1.
@@ -83,20 +96,33 @@ class HubWorker:
             elif first + batch < len(made):
                 self._start_batches(made, first + batch, batch)
             else:
-                emit("hubs", ids=[s.hub.identity.id for s in made],
-                     first=self.services.index(made[0]))
+                start = self.services.index(made[0])
+                emit("hubs", ids=[s.hub.identity.id for s in made], first=start,
+                     dirs=self.dirs[start:start + len(made)])
 
         check()
 
     def _instrument(self, service):
-        peers = service.peers
+        from blockhub.hub.peer_paths import path_of
+        peers, circuits = service.peers, service.circuits
         own = service.hub.identity.id
-        attach, acked = peers.attach, peers.acked
+        attach, acked, ask = peers.attach, peers.acked, circuits.connect
 
         def attach_and_note(proto):
             result = attach(proto)
-            emit("attached", hub=own, peer=proto.peer_id, t=now())
+            emit("attached", hub=own, peer=proto.peer_id, t=now(), path=path_of(proto))
             return result
+
+        def ask_and_note(peer, first):
+            emit("circuit_asked", hub=own, peer=peer, t=now())
+            proto, d = ask(peer, first)
+
+            def failed(failure):
+                emit("circuit_failed", hub=own, peer=peer, t=now(),
+                     reason=failure.getErrorMessage())
+                return failure
+
+            return proto, d.addErrback(failed)
 
         def acked_and_note(proto, seq):
             result = acked(proto, seq)
@@ -106,6 +132,7 @@ class HubWorker:
 
         peers.attach = attach_and_note
         peers.acked = acked_and_note
+        circuits.connect = ask_and_note
 
     def cmd_approve(self, ids, **_):
         for s in self.services:
@@ -174,11 +201,19 @@ def main():
     p.add_argument("--root", required=True)
     p.add_argument("--lifetime", type=float, default=1800.0)
     p.add_argument("--profile", help="write cProfile statistics of the whole run here")
+    p.add_argument("--log", help="write the hubs' log here (BENCH_HUB_LOG=1 in the "
+                                 "benchmarks: ROOT.log)")
     args = p.parse_args()
+    if args.log or os.environ.get("BENCH_HUB_LOG"):
+        from twisted.logger import globalLogBeginner, textFileLogObserver
+        out = open(args.log or args.root.rstrip("/") + ".log", "a")
+        globalLogBeginner.beginLoggingTo([textFileLogObserver(out)],
+                                         redirectStandardIO=False)
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     os.makedirs(args.root, exist_ok=True)
+    experiments.apply()
     worker = HubWorker(args.root)
     serve(worker)
     reactor.callLater(args.lifetime, reactor.stop)

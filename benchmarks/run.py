@@ -4,6 +4,7 @@ blockhub figure, its comparison measured in the same run, the ratio and the issu
 target) and draw the fan-out plot.
 
 Usage: run.py [--quick] [--only presence,relay,...] [--plot PATH] [--summary-only]
+              [--markdown]
 Results: benchmarks/results/NAME[-quick].json, summary[-quick].json, fanout[-quick].png
 """
 
@@ -22,9 +23,10 @@ import common as C  # noqa: E402
 # name, script, deadline in seconds (quick, full)
 SCRIPTS = [
     ("presence", "bench_presence.py", (100, 1800)),
-    ("relay", "bench_relay.py", (60, 600)),
+    ("relay", "bench_relay.py", (120, 600)),  # quick: 30-60 s, more on a busy machine
     ("handshake", "bench_handshake.py", (40, 300)),
-    ("peer", "bench_peer.py", (40, 600)),
+    ("peer", "bench_peer.py", (90, 600)),
+    ("circuits", "bench_circuits.py", (90, 400)),
 ]
 
 
@@ -93,6 +95,7 @@ def markdown(rows) -> str:
 def summarize(quick, runs, as_markdown=False):
     presence, relay = load("presence", quick), load("relay", quick)
     handshake, peer = load("handshake", quick), load("peer", quick)
+    circuits = load("circuits", quick)
     rows, out = [], []
 
     def add(figure, value, unit, comparison=None, cunit="", ratio=None, target=None,
@@ -178,6 +181,33 @@ def summarize(quick, runs, as_markdown=False):
         add("peer channel, 60 KiB msgs", p["large_MB_s"], "MB/s", p["ceiling_large_MB_s"],
             "MB/s (TLS stream)", p["large_MB_s_ratio"], ">= 0.25x raw TLS stream",
             (p["large_MB_s_ratio"] or {}).get("median"), (0.25, True))
+        if "relayed_small_msgs_s" in p:
+            add("relayed peer channel, small msgs", p["relayed_small_msgs_s"], "msg/s",
+                p["small_msgs_s"], "msg/s (direct)", p["relayed_small_vs_direct"],
+                ">= 0.5x direct", (p["relayed_small_vs_direct"] or {}).get("median"),
+                (0.5, True))
+            add("relayed peer channel, 60 KiB msgs", p["relayed_large_MB_s"], "MB/s",
+                p["splice_large_MB_s"], "MB/s (TLS splice)", p["relayed_large_vs_splice"],
+                ">= 0.5x ceiling splice", (p["relayed_large_vs_splice"] or {}).get("median"),
+                (0.5, True))
+            add("relayed peer channel, 60 KiB msgs vs direct", p["relayed_large_MB_s"],
+                "MB/s", p["large_MB_s"], "MB/s (direct)", p["relayed_large_vs_direct"])
+            add("gateway CPU per relayed MiB (60 KiB msgs)",
+                p["relayed_large_gateway_cpu_ms_per_MiB"], "ms",
+                p["splice_large_cpu_ms_per_MiB"], "ms (splice)", p["relayed_cpu_vs_splice"])
+    if circuits:
+        c = circuits
+        for kind in ("p50", "p99"):
+            add(f"relayed peering set-up {kind}, connect -> peered",
+                scaled(c[f"relayed_setup_{kind}_s"], 1000), "ms",
+                scaled(c[f"direct_setup_{kind}_s"], 1000), "ms (direct)",
+                c[f"relayed_vs_direct_{kind}"])
+        for kind in ("p50", "p99"):
+            add(f"circuit set-up {kind}, circuit asked -> peered",
+                scaled(c[f"circuit_setup_{kind}_s"], 1000), "ms")
+        add(f"gateway RSS per idle circuit, N={c['circuits']}", c["rss_per_circuit_kib"],
+            "KiB", target="<= 16 KiB", judged=c["rss_per_circuit_kib"]["median"],
+            higher=(16, False))
     C.print_table(f"blockhub benchmarks{' (quick)' if quick else ''}: min / median / max "
                   f"of 3 repetitions; ratio = blockhub / comparison, per repetition",
                   ["figure", "blockhub", "comparison (same run)", "ratio", "target",

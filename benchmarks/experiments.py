@@ -1,0 +1,51 @@
+"""BENCH_EXPERIMENT=NAME[,NAME...]: try a change to blockhub inside the benchmark's own
+processes (the hub workers, and the gateway through ``twistd_experiment.py``), to
+measure what it would be worth before anyone changes blockhub.  Off by default: no
+benchmark sets it, and the figures in docs/performance.md are without it.
+
+  lazy-unacked  ``Peers._pump`` reads the unacknowledged messages it may send one row
+                at a time, so it stops reading when the transport pauses (blockhub
+                reads up to max_inflight rows, texts and all, then may send only a few)
+  window=BYTES  a relay circuit's end-to-end window (``circuit_flow.WINDOW``, 256 KiB),
+                on the hubs and the gateway alike; the credit step stays a quarter
+"""
+
+import os
+
+
+def names() -> list[str]:
+    return [n for n in os.environ.get("BENCH_EXPERIMENT", "").split(",") if n]
+
+
+def apply() -> None:
+    for name in names():
+        key, _, value = name.partition("=")
+        if key == "lazy-unacked":
+            _lazy_unacked()
+        elif key == "window" and value.isdigit():
+            _window(int(value))
+        else:
+            raise SystemExit(f"unknown BENCH_EXPERIMENT {name!r}")
+
+
+def _lazy_unacked():
+    from blockhub.hub.store import Store
+    eager = Store.unacked
+
+    def unacked(self, peer, after=0, limit=-1):
+        if limit < 0:
+            return eager(self, peer, after, limit)
+        return (dict(r) for r in self.execute(
+            "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 AND "
+            "seq > ? ORDER BY seq LIMIT ?", (peer, after, limit)))
+
+    Store.unacked = unacked
+
+
+def _window(size: int):
+    from blockhub import circuit_flow
+    from blockhub.hub import circuit_transport
+    from blockhub.net import framed
+    circuit_flow.WINDOW = circuit_transport.WINDOW = framed.WINDOW = size
+    circuit_flow.Flow.__init__.__defaults__ = (size,)
+    circuit_transport.CREDIT_STEP = size // 4
