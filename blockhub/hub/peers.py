@@ -148,11 +148,12 @@ class Peers:
         room = self.limits.max_inflight - inflight
         if room <= 0:
             return
-        for row in self.store.unacked(hub_id, after=proto.sent_seq, limit=room):
-            proto.send("message", seq=row["seq"], text=row["text"], at=row["at"])
-            proto.sent_seq = row["seq"]
-            if proto.paused:
-                break
+        with self.store.each_unacked(hub_id, proto.sent_seq, room) as rows:
+            for row in rows:
+                proto.send("message", seq=row["seq"], text=row["text"], at=row["at"])
+                proto.sent_seq = row["seq"]
+                if proto.paused:
+                    break
 
     def drained(self, proto):
         """The peer read what was waiting: send on."""

@@ -6,6 +6,7 @@ a ``kill -9`` loses nothing committed.  The schema, its files and its upgrades a
 ``db_schemas.py``'s; this module only reads and writes rows.
 """
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -155,6 +156,20 @@ class Store:
         return [dict(r) for r in self.execute(
             "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 AND seq > ? "
             "ORDER BY seq LIMIT ?", (peer, after, limit))]
+
+    @contextlib.contextmanager
+    def each_unacked(self, peer: str, after: int, limit: int):
+        """``unacked`` read a row at a time, for a sender that stops when its transport
+        is full: what it does not take is never read (60 KiB texts add up)."""
+        cursor = self.execute(
+            "SELECT seq, text, at FROM outbox WHERE peer = ? AND acked = 0 AND seq > ? "
+            "ORDER BY seq LIMIT ?", (peer, after, limit))
+        try:
+            yield (dict(row) for row in cursor)
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}")
+        finally:
+            cursor.close()
 
     def count_unacked(self, peer: str, up_to: int) -> int:
         (n,) = self.execute("SELECT COUNT(*) FROM outbox WHERE peer = ? AND acked = 0 AND "
