@@ -53,7 +53,7 @@ class Peers:
         for peer in self.store.peers():
             if peer["dialer"] and (peer["address"] or peer["path"] == RELAYED):
                 self._link(peer["id"]).start()
-            elif not peer["dialer"] and peer["path"] == RELAYED:
+            elif not peer["dialer"]:  # it redials us: directly, or over a circuit
                 self.circuits.listen(peer["id"])
 
     def stop(self):
@@ -168,8 +168,8 @@ class Peers:
             if hub_id in self.links:
                 self.links[hub_id].lost(proto)
             peer = self.store.peer(hub_id)
-            if peer is not None and not peer["dialer"] and peer["path"] == RELAYED:
-                self.circuits.listen(hub_id)  # it reconnects over a circuit
+            if peer is not None and not peer["dialer"]:
+                self.circuits.listen(hub_id)  # it may reach us only over a circuit now
 
     # -- messages -------------------------------------------------------------------
     def send(self, hub_id: str, text: str) -> Deferred:

@@ -6,8 +6,8 @@ pub (public) asks alice (behind a cone NAT), who dials pub at the request's endp
 a direct peering that alice, its dialer, keeps up at the address she stored.  pub is
 then killed and comes back listening on another port, as a hub does whose address
 changed: alice's stored address is refused, and nothing tells her the new one.  Only
-a circuit can bring the peering back, and it takes both hubs asking the gateway.
-Marked ``todo``: pub, not the dialer of a direct peering, never asks for one.
+a circuit can bring the peering back, and it takes both hubs asking the gateway: pub,
+the side that does not redial, listens for a circuit whenever the link is down.
 """
 
 from tests.integration.harness import wait_for
@@ -51,11 +51,6 @@ class MovedPeer(LabCase):
         for hub, row in zip((alice, pub), paths(alice, pub), strict=True):
             self.assertEqual((row["path"], row["via"]), ("relayed", gw.id), (hub.name, row))
         ledger.check(logs=[gw])
-
-    test_direct_peering_comes_back_over_a_circuit_after_the_acceptor_moves.todo = (
-        "blockhub bug: the non-dialing side of a direct peering never asks for a circuit "
-        "(Peers.detach and Peers.start listen only when path is relayed), so the dialer's "
-        "circuit-open waits 30 s at the gateway and is refused, again and again")
 
 
 testSuite = suite_of(__name__)
