@@ -50,10 +50,39 @@ def _sorted(value: Any, depth: int) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def _ascii_keys(value: Any, depth: int) -> bool:
+    """Check ``value`` as ``_sorted`` does, without rebuilding it; True when every key
+    is ASCII, where JCS order is plain code-point order (``sort_keys``)."""
+    if depth > MAX_DEPTH:
+        raise BadMessage(f"nested deeper than {MAX_DEPTH}")
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        if not -MAX_INT <= value <= MAX_INT:
+            raise BadMessage("an integer beyond 2**53 - 1 has no canonical form")
+        return True
+    if kind is dict:
+        ascii_keys = True
+        for k, v in value.items():
+            if type(k) is not str:
+                raise BadMessage("object keys must be text")
+            ascii_keys = _ascii_keys(v, depth + 1) and k.isascii() and ascii_keys
+        return ascii_keys
+    if kind is list or kind is tuple:
+        return all([_ascii_keys(v, depth + 1) for v in value])
+    _sorted(value, depth)  # anything else: the full walk says what is wrong with it
+    return False
+
+
 def dumps(value: Any) -> bytes:
     """The canonical (JCS) bytes of ``value``; ``BadMessage`` when it has none."""
-    text = json.dumps(_sorted(value, 1), separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, check_circular=False)
+    if _ascii_keys(value, 1):  # the common case: checked, and sorted by json itself
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False, check_circular=False, sort_keys=True)
+    else:
+        text = json.dumps(_sorted(value, 1), separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False, check_circular=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
