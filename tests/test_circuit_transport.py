@@ -152,3 +152,11 @@ class MisbehavingGatewayTests(SynchronousTestCase):
         self.circuits.unlisten("bhpeer")
         self.circuits.hub_appeared("bhpeer")
         self.assertEqual(len(self.channel.frames), 3)
+
+    def test_a_listener_whose_circuit_ends_before_its_link_asks_again(self):
+        self.circuits.listen("bhpeer")
+        self.circuits.ready(Message("circuit-ready", {"circuit": 5, "peer": "bhpeer"}))
+        self.circuits.closed(Message("circuit-close", {"circuit": 5, "reason": "idle"}))
+        self.assertEqual(self.channel.frames, [("open", "bhpeer")])
+        self.clock.advance(1)
+        self.assertEqual(self.channel.frames, [("open", "bhpeer")] * 2)

@@ -196,9 +196,12 @@ class Circuits:
 
     def _forget(self, number: int) -> CircuitTransport | None:
         transport = self.open.pop(number, None)
-        self.peer_of.pop(number, None)
+        peer = self.peer_of.pop(number, None)
         if transport is not None:
             self.carried += transport.sent + transport.received
+        ask = self.asking.get(peer) if peer is not None else None
+        if ask is not None and not ask.client:  # still wanted: it ended too soon
+            self.clock.callLater(1.0, self._again, peer, ask)
         return transport
 
     def status(self) -> dict:
