@@ -147,6 +147,7 @@ class MisbehavingGatewayTests(SynchronousTestCase):
             "to": "bhpeer", "reason": "that hub is not online here"}))
         self.clock.advance(60)
         self.assertEqual(self.channel.frames, [("open", "bhpeer")] * 2)
+        self.assertEqual(dict(self.circuits.refusals), {"refused by the gateway": 2})
         self.circuits.hub_appeared("bhpeer")
         self.assertEqual(len(self.channel.frames), 3)
         self.circuits.unlisten("bhpeer")

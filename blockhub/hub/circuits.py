@@ -117,7 +117,7 @@ class Circuits:
         ask = self.asking.get(peer)
         if ask is None:
             return
-        self.refusals[reason] += 1
+        self.refusals["refused by the gateway"] += 1  # by kind: the text is the gateway's
         if ask.client:
             self._drop_ask(peer, Refused(f"no circuit: {reason}"))
         elif "did not ask" in reason:  # the wait lapsed: keep standing

@@ -70,7 +70,7 @@ def _ascii_keys(value: Any, depth: int) -> bool:
             ascii_keys = _ascii_keys(v, depth + 1) and k.isascii() and ascii_keys
         return ascii_keys
     if kind is list or kind is tuple:
-        return all([_ascii_keys(v, depth + 1) for v in value])
+        return all(_ascii_keys(v, depth + 1) for v in value)  # False: the full walk follows
     _sorted(value, depth)  # anything else: the full walk says what is wrong with it
     return False
 
