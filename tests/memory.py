@@ -39,9 +39,7 @@ class World:
                               self.limits, random=lambda n: b"\x07" * n, spoken=spoken)
         self.gateway = graph.gateway
         self.idle_timeout = idle_timeout
-        self.server_factory = graph.tls_factory
-        # TLS aggregates small writes until the next reactor turn: make it our Clock's.
-        self.server_factory._clock = self.clock
+        self.server_factory = graph.tls_factory  # TLS batches writes on our Clock
         self.pumps = []
         self.next_port = 40000
         self.listeners = {}  # "127.0.0.1:PORT" -> TLS server factory of a hub's peers
@@ -70,8 +68,8 @@ class World:
     def _dial(self, identity, entry, make_protocol):
         creator = PinnedClientCreator(identity, entry.id)
         proto = make_protocol(creator)
-        client = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: proto))
-        client._clock = self.clock
+        client = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: proto),
+                                     clock=self.clock)
         self.next_port += 1
         hub_addr = IPv4Address("TCP", "127.0.0.1", self.next_port)
         gw_addr = IPv4Address("TCP", "127.0.0.1", 6610)
@@ -93,8 +91,7 @@ class World:
     def connect_peer(self, identity, hub_id, server_factory, proto, host="127.0.0.1"):
         """Dial a hub's peer listener from ``host`` (the address the listener sees)."""
         client = TLSMemoryBIOFactory(PinnedClientCreator(identity, hub_id), True,
-                                     Factory.forProtocol(lambda: proto))
-        client._clock = self.clock
+                                     Factory.forProtocol(lambda: proto), clock=self.clock)
         self.next_port += 1
         near = IPv4Address("TCP", host, self.next_port)
         far = IPv4Address("TCP", "127.0.0.1", 7999)

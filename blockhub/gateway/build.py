@@ -63,5 +63,5 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
         return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
 
     factory = GatewayFactory(make_protocol)
-    tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory)
+    tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
     return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory)
