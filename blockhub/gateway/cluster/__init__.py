@@ -1,0 +1,1 @@
+"""Many gateway nodes serving one network through Redis (docs/cluster.md)."""
