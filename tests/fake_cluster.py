@@ -16,7 +16,7 @@ class FakeRedis:
     def __init__(self, clock):
         self.clock = clock
         self.values: dict[str, tuple[object, float | None]] = {}  # key -> (value, expires)
-        self.backends: list["FakeBackend"] = []
+        self.backends: list[FakeBackend] = []
         self.up = True
         self.commands = 0
 
@@ -79,6 +79,12 @@ class FakeBackend:
         self._started = False
         self._lost()
         return succeed(None)
+
+    def kill(self):
+        """The node's process died: it is cut off from the store, telling no one."""
+        self._started = False
+        self.connected = False
+        self.redis.backends.remove(self)
 
     def _reconnect(self):
         if self._started and self.redis.up and not self.connected:

@@ -30,13 +30,16 @@ class World:
     """One gateway and any number of hubs, all in memory, on one Clock."""
 
     def __init__(self, admission=None, idle_timeout=60.0, gateway_identity=None,
-                 limits=None, spoken=features.SPOKEN):
+                 limits=None, spoken=features.SPOKEN, cluster=None):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.identity = gateway_identity or new_identity()
         self.limits = attrs.evolve(limits or DEFAULT, idle_timeout=idle_timeout)
-        graph = build_gateway(self.identity, admission or Admission(), self.clock,
-                              self.limits, random=lambda n: b"\x07" * n, spoken=spoken)
+        self.graphs = {}  # gateway id -> its graph: hubs dial the one their entry pins
+        self.down = set()  # ids of gateways that refuse connections (killed nodes)
+        self.pumps_of = {}  # gateway id -> the pumps of the connections made to it
+        graph = self.add_gateway(self.identity, admission, spoken, cluster)
+        self.graph = graph
         self.gateway = graph.gateway
         self.idle_timeout = idle_timeout
         self.server_factory = graph.tls_factory  # TLS batches writes on our Clock
@@ -46,15 +49,24 @@ class World:
         self.peer_ports = itertools.count(7000)
         self.random = os.urandom
 
+    def add_gateway(self, identity, admission=None, spoken=features.SPOKEN, cluster=None):
+        """Another gateway on the same clock (a cluster's node, with ``cluster``)."""
+        graph = build_gateway(identity, admission or Admission(), self.clock, self.limits,
+                              random=lambda n: b"\x07" * n, spoken=spoken, cluster=cluster)
+        self.graphs[identity.id] = graph
+        return graph
+
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
-                listen_port=None, start=True, spoken=features.SPOKEN):
+                listen_port=None, start=True, spoken=features.SPOKEN, gateways=None):
         """A hub for presence tests, built by ``build_hub`` with its database in memory
-        and no listener; ``hub.link`` is its gateway link, for the tests' eyes only."""
+        and no listener; ``hub.link`` is its gateway link, for the tests' eyes only.
+        ``gateways``: the ids of the gateways it pins, in order (default: the first)."""
         identity = identity or new_identity()
-        entry = GatewayEntry(pin or self.identity.id, "127.0.0.1", 6610, "gw")
+        entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
+                   for i, gw in enumerate(gateways or [pin or self.identity.id])]
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
                                limits=self.limits, spoken=spoken)
-        graph = build_hub(identity, Store(None), self.clock, [entry],
+        graph = build_hub(identity, Store(None), self.clock, entries,
                           lambda *args: fail(ConnectionRefusedError("no peers here")),
                           lambda e, make: self._dial(identity, e, make), settings,
                           random=self.random)
@@ -73,13 +85,18 @@ class World:
         self.next_port += 1
         hub_addr = IPv4Address("TCP", "127.0.0.1", self.next_port)
         gw_addr = IPv4Address("TCP", "127.0.0.1", 6610)
-        server_proto = self.server_factory.buildProtocol(hub_addr)
+        graph = self.graphs.get(entry.id)
+        if entry.id in self.down:
+            return fail(ConnectionRefusedError("that gateway is down"))
+        factory = self.server_factory if graph is None else graph.tls_factory
+        server_proto = factory.buildProtocol(hub_addr)
         client_proto = client.buildProtocol(gw_addr)
         server_transport = iosim.FakeTransport(server_proto, True, gw_addr, hub_addr)
         client_transport = iosim.FakeTransport(client_proto, False, hub_addr, gw_addr)
         pump = iosim.connect(server_proto, server_transport, client_proto, client_transport,
                              greet=False)
         self.pumps.append(pump)
+        self.pumps_of.setdefault(entry.id, []).append(pump)
         proto.server_tls = server_proto
         return succeed(proto)
 
@@ -103,6 +120,18 @@ class World:
         self.pumps.append(pump)
         return succeed(proto)
 
+    def kill_gateway(self, gateway_id):
+        """The gateway's process dies: its connections drop, it takes no new ones and
+        (a cluster's node) says nothing more to the store."""
+        self.down.add(gateway_id)
+        node = self.graphs[gateway_id].cluster
+        if node is not None:
+            node.backend.kill()
+        for pump in self.pumps_of.pop(gateway_id, []):
+            pump.client.transport.loseConnection()
+            pump.server.transport.loseConnection()
+        self.flush()
+
     def flush(self):
         for _ in range(50):
             self.clock.advance(0)
@@ -117,7 +146,7 @@ class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
-                 request_ttl=3600, spoken=features.SPOKEN, peer_path="auto"):
+                 request_ttl=3600, spoken=features.SPOKEN, peer_path="auto", gateways=None):
         self.world = world
         self.path = path
         identity = identity or new_identity()
@@ -132,8 +161,9 @@ class FullHub:
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
                                request_ttl=request_ttl, limits=world.limits, spoken=spoken,
                                peer_path=peer_path)
-        entry = GatewayEntry(world.identity.id, "127.0.0.1", 6610, "gw")
-        self.graph = build_hub(identity, Store(path), world.clock, [entry], connect_peer,
+        entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
+                   for i, gw in enumerate(gateways or [world.identity.id])]
+        self.graph = build_hub(identity, Store(path), world.clock, entries, connect_peer,
                                lambda e, make: world._dial(identity, e, make), settings,
                                random=world.random)
         self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store

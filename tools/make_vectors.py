@@ -119,12 +119,19 @@ def bodies() -> dict[str, envelope.Envelope]:
         "acceptance": envelope.sign(bob, "acceptance", acceptance),
         "rejection": envelope.sign(bob, "rejection", rejection),
         "peer-hello": sign_peer_hello(bob, alice.id, NOW + 6),
+        # A gateway node telling its cluster that Alice joined it (docs/cluster.md).
+        "cluster": envelope.sign(ident("gateway"), "cluster", {
+            "type": "presence", "cluster": "blockhub", "node": ident("gateway").id,
+            "time": NOW * 1000 + 7, "seq": NOW * 1000000, "event": "joined",
+            "hub": alice.id, "since": NOW * 1000 + 7,
+            "hubinfo": make_hubinfo(alice, "Alice's hub", NOW * 1000, meta).to_json()}),
     }
 
 
 def envelopes_vectors() -> dict:
     signers = {"hubinfo": "alice", "hubinfo-open": "bob", "handshake": "alice",
-               "acceptance": "bob", "rejection": "bob", "peer-hello": "bob"}
+               "acceptance": "bob", "rejection": "bob", "peer-hello": "bob",
+               "cluster": "gateway"}
     return {"domain": envelope.DOMAIN.decode("ascii"),
             "vectors": {name: envelope_vector(env, ident(signers[name]))
                         for name, env in bodies().items()}}

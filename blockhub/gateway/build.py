@@ -8,12 +8,14 @@ The twistd service, the in-memory test world and the fuzzer all build a gateway 
 """
 
 import os
+from collections.abc import Callable
 
 import attrs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.circuits import Circuits
+from blockhub.gateway.cluster.node import ClusterNode
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.presence import Presence
@@ -28,6 +30,17 @@ from blockhub.wire import features
 
 
 @attrs.frozen
+class ClusterSettings:
+    """What a node needs to join a cluster (docs/cluster.md); the backend is its
+    Redis (or, in tests, the in-memory fake of the same contract)."""
+    name: str
+    keys: frozenset[str]        # the ids of the cluster's nodes (--cluster-keys)
+    backend: object
+    dead_after: float
+    record: Callable[[], dict | None] = lambda: None  # our signed gateway record
+
+
+@attrs.frozen
 class GatewayGraph:
     gateway: Gateway
     presence: Presence
@@ -36,21 +49,36 @@ class GatewayGraph:
     counters: Counters
     factory: GatewayFactory           # plain protocols, each with its session
     tls_factory: TLSMemoryBIOFactory  # what the listener serves: TLS around ``factory``
+    cluster: ClusterNode | None = None
 
 
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
                   random=os.urandom,
-                  spoken: tuple[str, ...] | None = features.SPOKEN) -> GatewayGraph:
+                  spoken: tuple[str, ...] | None = features.SPOKEN,
+                  cluster: ClusterSettings | None = None) -> GatewayGraph:
     """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
-    ``spoken`` is the features the gateway lists (tests play older gateways with it)."""
+    ``spoken`` is the features the gateway lists (tests play older gateways with it);
+    with ``cluster`` the gateway is one node of a cluster (not started here)."""
     counters = Counters()
 
     def gone(conn) -> None:
         """A hub left the presence table (or a newer connection replaced it)."""
         circuits.leave(conn)
 
-    presence = Presence(admission.mode, limits, clock, counters, gone)
-    relay = Relay(presence, counters, clock, limits)
+    def told(event, hub_id, info, since) -> None:
+        """A change to our own hubs, for the other nodes."""
+        if node is not None:
+            node.told(event, hub_id, info, since)
+
+    def deliver(sender, target, kind, sealed) -> bool:
+        """Another node's relay for one of our hubs."""
+        return relay.deliver(sender, target, kind, sealed)
+
+    presence = Presence(admission.mode, limits, clock, counters, gone, told)
+    node = None if cluster is None else ClusterNode(
+        identity, cluster.name, cluster.keys, cluster.backend, clock, presence, deliver,
+        limits, cluster.dead_after, cluster.record)
+    relay = Relay(presence, counters, clock, limits, cluster=node)
     circuits = Circuits(presence, counters, clock, limits)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken)
@@ -64,4 +92,5 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
 
     factory = GatewayFactory(make_protocol)
     tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
-    return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory)
+    return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory,
+                        node)

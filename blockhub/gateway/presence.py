@@ -9,6 +9,12 @@ newcomer reads (later presence frames wait behind it, in order).  In private mod
 HubInfo with an endpoint is ever accepted, so no address can leave the gateway in
 presence traffic.
 
+In a cluster (docs/cluster.md) the table also holds the hubs of other nodes, as their
+nodes told us (``remote_put``, ``remote_left``): their frames go to our hubs and into
+every newcomer's list like our own hubs', and each change to our own hubs is told to
+the cluster (``told``).  A hub that moves between nodes is not reported as gone and
+back: it just changes place.
+
 Joins and updates draw on one budget per hub key (a burst, then a steady rate), and
 the budget outlives a leave, so rejoining is no way around the update limit.
 """
@@ -57,9 +63,14 @@ class _Budget(RateLimiter):
 
 
 class Presence:
-    def __init__(self, mode: str, limits: Limits, clock, counters: Counters, gone):
+    def __init__(self, mode: str, limits: Limits, clock, counters: Counters, gone,
+                 told=None):
         self.mode = mode
         self.gone = gone  # told of each connection that leaves the table (its circuits)
+        # told(event, hub id, HubInfo | None, since): each change to our own hubs
+        self.told = told or (lambda event, hub_id, info, since: None)
+        self.since: dict[str, float] = {}  # our hub id -> when it joined here
+        self.remote: dict[str, tuple[str, HubInfo]] = {}  # other nodes' hubs: (node, info)
         self.limits = limits
         self.clock = clock
         # Each hub's connection (a GatewayProtocol, a layer above) and its HubInfo.
@@ -96,22 +107,32 @@ class Presence:
             return False
         return self.per_host[host] >= cap
 
+    @property
+    def online(self) -> int:
+        """Hubs online in the whole network as this node knows it."""
+        return len(self.hubs) + len(self.remote)
+
     def join(self, conn, info: HubInfo) -> None:
         old = self.hubs.get(info.id)
         if old is not None:
             self.counters.replaced += 1
             self._remove(info.id)
             old[0].close("replaced by a newer connection from the same hub")
-        conn.send("welcome", online=len(self.hubs))
+        moved = self.remote.pop(info.id, None)  # it was at another node until now
+        self.joined_frames.pop(info.id, None)
+        conn.send("welcome", online=self.online)
         conn.send_frames(tuple(self.joined_frames.values()))
         self.hubs[info.id] = (conn, info)
+        self.since[info.id] = now = self.clock.seconds()
         self.per_host[conn.host] += 1
         self.counters.joined += 1
         log.info("hub {hub} joined from {address} ({online} online)", hub=info.id,
                  address=conn.address, online=len(self.hubs))
         frame = self._joined_frame(info)
-        self._broadcast_frame(info.id, frame)
+        if moved is None or moved[1] != info:
+            self._broadcast_frame(info.id, frame)
         self.joined_frames[info.id] = frame
+        self.told("joined", info.id, info, now)
 
     def update(self, conn, info: HubInfo) -> None:
         current = self.hubs.get(info.id)
@@ -128,6 +149,7 @@ class Presence:
         self.counters.updates += 1
         self._broadcast(info.id, "presence", event="updated", hub=info.id,
                         hubinfo=info.to_json())
+        self.told("updated", info.id, info, self.since.get(info.id, 0.0))
 
     def leave(self, conn, reason: str) -> None:
         hub_id = conn.peer_id
@@ -139,14 +161,58 @@ class Presence:
         log.info("hub {hub} left: {reason} ({online} online)", hub=hub_id, reason=reason,
                  online=len(self.hubs))
         self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
+        self.told("left", hub_id, None, 0.0)
 
     def _remove(self, hub_id: str) -> None:
         conn, _info = self.hubs.pop(hub_id)
         del self.joined_frames[hub_id]
+        self.since.pop(hub_id, None)
         self.per_host[conn.host] -= 1
         if self.per_host[conn.host] <= 0:
             del self.per_host[conn.host]
         self.gone(conn)
+
+    # -- the hubs of other nodes -------------------------------------------------------
+    def remote_put(self, node: str, info: HubInfo) -> None:
+        """``node`` says ``info``'s hub is online there.  Our hubs hear of it only
+        when it is new to them or its HubInfo changed."""
+        if info.id in self.hubs:
+            return
+        current = self.remote.get(info.id)
+        self.remote[info.id] = (node, info)
+        if current is not None and current[1] == info:
+            return
+        frame = self._joined_frame(info)
+        self.joined_frames[info.id] = frame
+        if current is None:
+            self._broadcast_frame(info.id, frame)
+        else:
+            self._broadcast(info.id, "presence", event="updated", hub=info.id,
+                            hubinfo=info.to_json())
+
+    def remote_left(self, node: str, hub_id: str) -> None:
+        """``node`` says its hub left (or ``node`` is dead): gone, unless it is
+        somewhere else by now."""
+        current = self.remote.get(hub_id)
+        if current is None or current[0] != node:
+            return
+        del self.remote[hub_id]
+        del self.joined_frames[hub_id]
+        self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
+
+    def moved_away(self, hub_id: str, node: str, info: HubInfo) -> None:
+        """Our hub has a newer connection at ``node``: close ours without telling
+        anyone it left, since it did not."""
+        conn, _info = self.hubs[hub_id]
+        self.counters.replaced += 1
+        self._remove(hub_id)
+        conn.close("replaced by a newer connection at another gateway node")
+        self.remote_put(node, info)
+
+    def node_of(self, hub_id: str) -> str | None:
+        """The other node a hub is online at, if it is."""
+        entry = self.remote.get(hub_id)
+        return entry[0] if entry else None
 
     def connection_for(self, hub_id: str):
         entry = self.hubs.get(hub_id)
@@ -172,6 +238,11 @@ class Presence:
                 conn.send_frame(frame)
 
     def snapshot(self) -> list[dict]:
+        """Our hubs (with the address we see them at), then other nodes' hubs (with
+        their node, and no address: none is ever shared between nodes)."""
         return [{"id": info.id, "name": info.name, "endpoint": info.endpoint,
                  "address": conn.address, "seq": info.seq}
-                for conn, info in self.hubs.values()]
+                for conn, info in self.hubs.values()] + [
+                {"id": info.id, "name": info.name, "endpoint": info.endpoint,
+                 "address": None, "seq": info.seq, "node": node}
+                for node, info in self.remote.values()]

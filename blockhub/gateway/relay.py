@@ -5,6 +5,11 @@ to the addressed hub alone, stamped with the sender's authenticated id (never an
 address: in private mode no hub address leaves the gateway), and limits how many
 requests each sender may make (a token bucket per sender: a burst, then a steady rate
 per minute).  A ``rejection`` reaches only a hub that listed the feature.
+
+In a cluster (docs/cluster.md) a hub online at another node is reached through that
+node (``forward``), and the sender's budget is the cluster's (``take``), so moving
+between nodes is no way around it.  While the cluster is away the local budget alone
+applies, and only hubs of this node can be reached.
 """
 
 from twisted.logger import Logger
@@ -18,33 +23,64 @@ log = Logger()
 
 
 class Relay:
-    def __init__(self, presence, counters: Counters, clock, limits: Limits):
+    def __init__(self, presence, counters: Counters, clock, limits: Limits, cluster=None):
         self.presence = presence
         self.counters = counters
         self.clock = clock
         self.limit = RateLimiter(limits.relay_per_minute, limits.relay_burst)
+        # The cluster's side of relaying (``take``, ``forward``), or None alone.
+        self.cluster = cluster
 
     def relay(self, conn, message) -> None:
         sender, target = conn.peer_id, message["to"]
-        counters = self.counters
         if not self.limit.allow(sender, self.clock.seconds()):
-            counters.relay_refused += 1
-            log.warn("relay limit reached for {hub}", hub=sender)
-            conn.send("relay-refused", to=target, reason="too many requests; slow down")
+            self._limited(conn, target)
             return
+        if target == sender or (self.presence.connection_for(target) is None
+                                and self.presence.node_of(target) is None):
+            self._refuse(conn, target, "that hub is not online here")
+            return
+        if self.cluster is None or not self.cluster.connected:
+            self._pass(conn, message)
+            return
+        taken = self.cluster.take(sender)
+        taken.addCallback(lambda allowed: self._pass(conn, message) if allowed
+                          else self._limited(conn, target))
+
+    def _limited(self, conn, target: str) -> None:
+        log.warn("relay limit reached for {hub}", hub=conn.peer_id)
+        self._refuse(conn, target, "too many requests; slow down")
+
+    def _refuse(self, conn, target: str, reason: str) -> None:
+        self.counters.relay_refused += 1
+        conn.send("relay-refused", to=target, reason=reason)
+
+    def _pass(self, conn, message) -> None:
+        sender, target = conn.peer_id, message["to"]
+        if self.deliver(sender, target, message["kind"], message["sealed"]):
+            return
+        node = self.presence.node_of(target)
+        if node is not None and self.cluster is not None and self.cluster.forward(
+                node, sender, target, message["kind"], message["sealed"]):
+            self.counters.relayed += 1
+            return
+        self._refuse(conn, target, "that hub is not online here")
+
+    def deliver(self, sender: str, target: str, kind: str, sealed: bytes) -> bool:
+        """Hand a relayed box to ``target`` if it is one of our hubs (the sender is
+        ours or, in a cluster, another node's); False when it is not here."""
         receiver = self.presence.connection_for(target)
-        if receiver is None or target == sender:
-            counters.relay_refused += 1
-            conn.send("relay-refused", to=target, reason="that hub is not online here")
-            return
-        if message["kind"] == "rejection" and not receiver.session.features.peer_has(
+        if receiver is None:
+            return False
+        if kind == "rejection" and not receiver.session.features.peer_has(
                 features.REJECTION):
             # A hub that did not list the feature would refuse the kind and lose its
             # link; the rejection is advice, so the requester's request just expires.
-            counters.relay_dropped += 1
-            return
-        counters.relayed += 1
-        # Every field was checked when the relay frame was decoded; the sender's id
-        # comes from its TLS certificate.
+            self.counters.relay_dropped += 1
+            return True
+        self.counters.relayed += 1
+        # Every field was checked when the relay frame (or the cluster's delivery) was
+        # decoded; the sender's id comes from its TLS certificate (or its node).
         receiver.send_message(messages.Message("deliver", {
-            "from": sender, "kind": message["kind"], "sealed": message["sealed"]}))
+            "from": sender, "kind": kind, "sealed": sealed}))
+        return True

@@ -22,7 +22,8 @@ from blockhub.wire.schema import Bytes, Dict, Field, Id, Str, check_fields
 DOMAIN = b"blockhub/v1/"
 
 # The kinds of signed object; each is its own signature domain.
-KINDS = ("hubinfo", "handshake", "acceptance", "rejection", "gateway-record", "peer-hello")
+KINDS = ("hubinfo", "handshake", "acceptance", "rejection", "gateway-record", "peer-hello",
+         "cluster")
 
 
 def signed_bytes(kind: str, signer_key: bytes, body: dict[str, Any]) -> bytes:

@@ -1,0 +1,126 @@
+"""What one gateway node tells the others through Redis, signed with its own key.
+
+Redis is trusted to keep things available, never to keep them intact: every value a
+node writes is an envelope of kind ``cluster`` signed by that node, and every value a
+node reads is verified here before it is believed: a valid signature, a signer listed
+in ``--cluster-keys``, the same cluster name, the body's fields and sizes, and for
+messages that act (presence events, deliveries) a time inside the freshness window.
+A hub's HubInfo inside is verified against the hub's own signature as well, so no node
+can put words in a hub's mouth either.
+
+Bodies (times are Unix milliseconds):
+
+- ``node``: the heartbeat: ``seq``, ``hubs`` (how many it serves), ``record`` (its
+  signed gateway record, or null);
+- ``hub``: one entry of a node's hub table: ``hub``, ``hubinfo``, ``since`` (when it
+  joined that node);
+- ``presence``: ``seq`` (the node's event number), ``event`` (joined, updated, left),
+  ``hub``, ``hubinfo`` (null for left), ``since``;
+- ``deliver``: a relayed handshake for a hub on another node: ``id`` (random, so that
+  no delivery is made twice), ``to_node``, ``from``, ``to``, ``kind``, ``sealed``.
+"""
+
+from typing import Any
+
+import attrs
+
+from blockhub.errors import BadMessage, ProtocolError
+from blockhub.gateway_records import check_record
+from blockhub.hubinfo import HubInfo, verify_hubinfo
+from blockhub.identity import Identity
+from blockhub.wire import canonical, envelope
+from blockhub.wire.messages import RELAYED
+from blockhub.wire.schema import Bytes, Dict, Field, Id, Int, Optional, Str, check_fields
+
+KIND = "cluster"
+MAX_VALUE = 48 * 1024          # bytes: a value larger than any a node writes is refused
+FRESH_MS = 60_000              # events and deliveries older (or newer) than this are refused
+
+_COMMON = {"type": Str(16, ("node", "hub", "presence", "deliver")), "cluster": Str(64),
+           "node": Id(), "time": Int()}
+_BODIES: dict[str, dict[str, Field]] = {
+    "node": {"seq": Int(), "hubs": Int(), "record": Optional(Dict())},
+    "hub": {"hub": Id(), "hubinfo": Dict(), "since": Int()},
+    "presence": {"seq": Int(), "event": Str(16, ("joined", "updated", "left")),
+                 "hub": Id(), "hubinfo": Optional(Dict()), "since": Int()},
+    "deliver": {"id": Str(32), "to_node": Id(), "from": Id(), "to": Id(),
+                "kind": RELAYED, "sealed": Bytes(16 * 1024)},
+}
+
+
+class Refused(ProtocolError):
+    """A value from Redis that is not what a cluster node would have written."""
+
+
+@attrs.frozen
+class Said:
+    """A verified value: who said it, what, and the HubInfo inside (verified)."""
+    node: str
+    type: str
+    body: dict[str, Any]
+    hubinfo: HubInfo | None = None
+
+
+class Signer:
+    """Writes this node's values."""
+
+    def __init__(self, identity: Identity, cluster: str):
+        self.identity = identity
+        self.cluster = cluster
+
+    def make(self, type_: str, now: float, **fields) -> bytes:
+        body = dict(fields, type=type_, cluster=self.cluster, node=self.identity.id,
+                    time=int(now * 1000))
+        return canonical.dumps(envelope.sign(self.identity, KIND, body).to_json())
+
+
+class Reader:
+    """Reads other nodes' values: refuses anything not signed by a node in ``keys``."""
+
+    def __init__(self, cluster: str, keys: frozenset[str]):
+        self.cluster = cluster
+        self.keys = keys
+
+    def read(self, data: bytes, type_: str, now: float | None = None) -> Said:
+        """Verify ``data`` as a value of ``type_``; with ``now``, also its freshness."""
+        if len(data) > MAX_VALUE:
+            raise Refused(f"a cluster {type_} value of {len(data)} bytes")
+        try:
+            env = envelope.verify(canonical.loads(data), KIND)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Refused(f"a cluster {type_} value that is not canonical JSON: {e}")
+        except ProtocolError as e:
+            raise Refused(f"a cluster {type_} value: {e}")
+        if env.signer not in self.keys:
+            raise Refused(f"a cluster {type_} value signed by {env.signer[:14]}…, "
+                          "which is not in --cluster-keys")
+        try:
+            body = check_fields(f"cluster {type_}", dict(_COMMON, **_BODIES[type_]),
+                                env.body)
+        except BadMessage as e:
+            raise Refused(str(e))
+        if body["type"] != type_ or body["node"] != env.signer:
+            raise Refused(f"a cluster {type_} value of another type or node")
+        if body["cluster"] != self.cluster:
+            raise Refused(f"a cluster {type_} value of cluster {body['cluster']!r}")
+        if now is not None and abs(now * 1000 - body["time"]) > FRESH_MS:
+            raise Refused(f"a cluster {type_} value outside the freshness window")
+        if type_ == "node" and body["record"] is not None:
+            problem = check_record(body["record"], body["time"] // 1000)
+            if problem is None and body["record"]["pubKey"] != env.signer:
+                problem = "another node's"
+            if problem is not None:
+                raise Refused(f"a cluster heartbeat with a gateway record: {problem}")
+        return Said(env.signer, type_, body, self._hubinfo(body, type_))
+
+    @staticmethod
+    def _hubinfo(body: dict[str, Any], type_: str) -> HubInfo | None:
+        if body.get("hubinfo") is None:
+            return None
+        try:
+            info = verify_hubinfo(body["hubinfo"])
+        except ProtocolError as e:
+            raise Refused(f"a cluster {type_} value: {e}")
+        if info.id != body["hub"]:
+            raise Refused(f"a cluster {type_} value naming one hub with another's hubinfo")
+        return info

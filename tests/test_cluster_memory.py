@@ -1,0 +1,275 @@
+"""Gateway nodes of one cluster, in memory: real gateways and hubs over TLS (iosim) on
+one Clock, their Redis the in-memory fake of the backend contract
+(tests/test_cluster_backend.py runs that contract against a real redis-server)."""
+
+import json
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from blockhub.gateway.build import ClusterSettings
+from blockhub.gateway.cluster.node import ClusterNode
+from blockhub.gateway.cluster.records import Signer
+from tests.fake_cluster import FakeBackend, FakeRedis
+from tests.memory import World, new_identity
+
+DEAD_AFTER = 15.0
+
+
+def ids(hub):
+    return sorted(h["id"] for h in hub.hubs())
+
+
+class Cluster:
+    """``n`` gateway nodes on one fake Redis; ``world.graphs`` holds them in order."""
+
+    def __init__(self, n=2, name="blockhub", keys=None, **world_kw):
+        self.identities = [new_identity() for _ in range(n)]
+        self.keys = keys if keys is not None else frozenset(i.id for i in self.identities)
+        self.redis = FakeRedis(None)
+        self.name = name
+        self.world = World(gateway_identity=self.identities[0],
+                           cluster=self.settings(self.identities[0]), **world_kw)
+        self.redis.clock = self.world.clock
+        for identity in self.identities[1:]:
+            self.world.add_gateway(identity, cluster=self.settings(identity))
+        self.nodes: list[ClusterNode] = [self.world.graphs[i.id].cluster
+                                         for i in self.identities]
+        for node in self.nodes:
+            node.start()
+        self.flush()
+
+    def settings(self, identity):
+        return ClusterSettings(self.name, self.keys, FakeBackend(self.redis, self.name),
+                               DEAD_AFTER)
+
+    def gw(self, i):
+        return self.identities[i].id
+
+    def hub(self, name, *nodes, **kw):
+        return self.world.add_hub(name, gateways=[self.gw(i) for i in nodes], **kw)
+
+    def flush(self):
+        self.world.flush()
+
+    def advance(self, seconds, step=1.0):
+        while seconds > 0:
+            self.world.clock.advance(min(step, seconds))
+            seconds -= step
+            self.flush()
+
+
+def watch(hub):
+    """Every presence change the hub's directory reports, in order."""
+    seen = []
+    directory = hub.directory
+    previous = directory.observer
+
+    def observe(event, hub_id, info):
+        seen.append((event, hub_id))
+        if previous is not None:
+            previous(event, hub_id, info)
+    directory.observer = observe
+    return seen
+
+
+class PresenceAcrossNodesTests(SynchronousTestCase):
+    def test_hubs_on_two_nodes_see_each_other(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        self.assertEqual([n.state for n in c.nodes], ["connected", "connected"])
+        self.assertEqual(ids(a), [b.identity.id])
+        self.assertEqual(ids(b), [a.identity.id])
+        listed = {h["id"]: h for h in c.world.graphs[c.gw(0)].presence.snapshot()}
+        self.assertEqual(listed[b.identity.id]["node"], c.gw(1))
+        self.assertIsNone(listed[b.identity.id]["address"])
+
+    def test_a_newcomer_gets_the_other_nodes_hubs(self):
+        c = Cluster()
+        b = c.hub("b", 1)
+        a = c.hub("a", 0)
+        c.flush()
+        self.assertEqual(ids(a), [b.identity.id])
+
+    def test_updates_and_departures_cross_nodes(self):
+        c = Cluster(n=3)
+        a, b = c.hub("a", 0), c.hub("b", 2)
+        c.flush()
+        c.world.clock.advance(1)
+        b.publish(name="renamed")
+        c.flush()
+        self.assertEqual(a.hubs()[0]["name"], "renamed")
+        b.link.stop()
+        c.flush()
+        self.assertEqual(a.hubs(), [])
+
+    def test_status_lists_every_node_with_its_hubs(self):
+        c = Cluster(n=3)
+        c.hub("a", 0), c.hub("b", 1), c.hub("b2", 1)
+        c.advance(DEAD_AFTER / 3)
+        status = c.nodes[0].status()
+        self.assertEqual(status["state"], "connected")
+        self.assertEqual({n["id"]: n["hubs"] for n in status["nodes"]},
+                         {c.gw(0): 1, c.gw(1): 2, c.gw(2): 0})
+
+    def test_several_clusters_share_one_redis_by_name(self):
+        c = Cluster()
+        other = ClusterSettings("other", c.keys, FakeBackend(c.redis, "other"), DEAD_AFTER)
+        graph = c.world.add_gateway(new_identity(), cluster=other)
+        graph.cluster.start()
+        a = c.hub("a", 0)
+        b = c.world.add_hub("b", gateways=[list(c.world.graphs)[-1]])
+        c.flush()
+        self.assertEqual(ids(a), [])
+        self.assertEqual(ids(b), [])
+
+
+class DeadNodeTests(SynchronousTestCase):
+    def test_a_dead_nodes_hubs_leave_within_dead_after(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        c.world.kill_gateway(c.gw(1))
+        self.assertEqual(ids(a), [b.identity.id])  # nothing said yet
+        c.advance(DEAD_AFTER + DEAD_AFTER / 3 + 1)
+        self.assertEqual(ids(a), [])
+
+    def test_a_hub_that_moves_to_another_node_shows_no_flap(self):
+        c = Cluster(n=3)
+        a = c.hub("a", 0)
+        b = c.hub("b", 1, 2)  # pins node 1, then node 2
+        c.flush()
+        seen = watch(a)
+        c.world.kill_gateway(c.gw(1))
+        c.advance(DEAD_AFTER * 3)
+        self.assertEqual(b.link.state, "online")
+        self.assertEqual(ids(a), [b.identity.id])
+        self.assertNotIn(("left", b.identity.id), seen)
+        listed = {h["id"]: h for h in c.world.graphs[c.gw(0)].presence.snapshot()}
+        self.assertEqual(listed[b.identity.id]["node"], c.gw(2))
+
+    def test_a_newer_connection_at_another_node_replaces_ours_without_a_leave(self):
+        c = Cluster()
+        a = c.hub("a", 0)
+        identity = new_identity()
+        first = c.hub("b", 1, identity=identity)
+        c.flush()
+        seen = watch(a)
+        c.world.clock.advance(1)
+        c.hub("b", 0, identity=identity)
+        c.flush()
+        self.assertNotEqual(first.link.state, "online")  # node 1 closed it
+        self.assertNotIn(("left", identity.id), seen)
+        self.assertIn(identity.id, c.world.graphs[c.gw(0)].presence.hubs)
+        self.assertNotIn(identity.id, c.world.graphs[c.gw(1)].presence.hubs)
+
+
+class StoreAwayTests(SynchronousTestCase):
+    def test_redis_away_and_back_loses_and_duplicates_nothing(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        seen = watch(a)
+        c.redis.stop()
+        c.flush()
+        self.assertEqual(c.nodes[0].status()["state"], "disconnected")
+        self.assertEqual(a.link.state, "online")  # still served
+        late = c.hub("late", 1)  # joins while the store is away
+        b.link.stop()            # and b leaves meanwhile
+        c.advance(2)
+        c.redis.start()
+        c.advance(2)
+        self.assertEqual(c.nodes[0].status()["state"], "connected")
+        self.assertEqual(ids(a), [late.identity.id])
+        self.assertEqual(seen.count(("joined", late.identity.id)), 1)
+        self.assertEqual(seen.count(("left", b.identity.id)), 1)
+
+    def test_other_nodes_hubs_are_forgotten_when_the_store_stays_away(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        c.redis.stop()
+        c.advance(DEAD_AFTER + 1)
+        self.assertEqual(ids(a), [])
+        c.redis.start()
+        c.advance(DEAD_AFTER / 3 + 1)  # at the latest, the next heartbeat finds node 1
+        self.assertEqual(ids(a), [b.identity.id])
+
+
+class TrustTests(SynchronousTestCase):
+    def test_an_entry_signed_by_a_stranger_is_refused_and_counted(self):
+        c = Cluster()
+        a = c.hub("a", 0)
+        c.flush()
+        stranger = new_identity()
+        hub = new_identity()
+        from blockhub.hubinfo import make_hubinfo
+        info = make_hubinfo(hub, "forged", 1)
+        value = Signer(stranger, "blockhub").make("presence", c.world.clock.seconds(),
+                                                  seq=1, event="joined", hub=hub.id,
+                                                  hubinfo=info.to_json(), since=1)
+        c.redis.publish("blockhub:presence", value)
+        c.flush()
+        self.assertEqual(ids(a), [])
+        self.assertEqual(c.nodes[0].status()["refused"], 1)
+
+    def test_an_altered_table_entry_is_refused_and_never_reaches_a_hub(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        key = f"blockhub:hubs:{c.gw(1)}"
+        table, expires = c.redis.values[key]
+        entry = json.loads(table[b.identity.id])
+        entry["body"]["hubinfo"]["body"]["name"] = "mallory"
+        table[b.identity.id] = json.dumps(entry).encode()
+        c.nodes[0].others.where.clear()  # as if node 0 just started: it reads the table
+        c.nodes[0].presence.remote.clear()
+        c.redis.stop()
+        c.flush()
+        c.redis.start()
+        c.flush()
+        self.assertNotIn("mallory", [h["name"] for h in a.hubs()])
+        self.assertGreaterEqual(c.nodes[0].status()["refused"], 1)
+
+    def test_private_mode_writes_no_address_to_redis(self):
+        c = Cluster(n=3)
+        for i in range(3):
+            c.hub(f"h{i}", i)
+        c.advance(DEAD_AFTER)
+        everything = repr(c.redis.values)
+        self.assertIn("hubinfo", everything)
+        self.assertNotIn("127.0.0.1", everything)
+
+
+class RelayAcrossNodesTests(SynchronousTestCase):
+    def test_the_relay_budget_is_the_clusters(self):
+        c = Cluster()
+        sender = new_identity().id
+        burst = c.world.limits.relay_burst
+        answers = []
+        for i in range(burst + 2):
+            c.nodes[i % 2].take(sender).addCallback(answers.append)
+        c.flush()
+        self.assertEqual(answers, [True] * burst + [False, False])
+
+    def test_handshake_and_messages_between_hubs_on_two_nodes(self):
+        c = Cluster()
+        world = c.world
+        alice = world.full_hub(self, "alice", gateways=[c.gw(0)])
+        bob = world.full_hub(self, "bob", gateways=[c.gw(1)])
+        world.flush()
+        alice.operator.connect(bob.id, "hi from node 0")
+        world.flush()
+        [pending] = bob.operator.pending()
+        self.assertEqual((pending["id"], pending["note"]), (alice.id, "hi from node 0"))
+        bob.operator.approve(alice.id)
+        world.flush()
+        self.assertIn(alice.id, bob.peers.connections)
+        for i in range(100):
+            alice.peers.send(bob.id, f"m{i}")
+            bob.peers.send(alice.id, f"r{i}")
+        world.flush()
+        self.assertEqual([m["text"] for m in bob.store.messages()],
+                         [f"m{i}" for i in range(100)])
+        self.assertEqual([m["text"] for m in alice.store.messages()],
+                         [f"r{i}" for i in range(100)])
