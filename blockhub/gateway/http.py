@@ -1,6 +1,8 @@
 """``GET /gateways``: the gateway's own signed record and the records of others.
 
 The gateway's own record names its public address and is re-signed before it expires;
+a cluster's node also serves the records of the other live nodes, as their heartbeats
+carry them (each verified when read);
 the records in ``--gateway-records`` are read at each request (so an operator can
 update the file without a restart) and served as they are: hubs verify every record.
 """
@@ -22,13 +24,15 @@ RESIGN_BEFORE = 86400
 class GatewaysResource(Resource):
     isLeaf = True
 
-    def __init__(self, identity, clock, ip: str, port: int, records_file=None):
+    def __init__(self, identity, clock, ip: str, port: int, records_file=None,
+                 cluster=lambda: []):
         super().__init__()
         self.identity = identity
         self.clock = clock
         self.ip, self.port = ip, port
         self.records_file = Path(records_file) if records_file else None
         self._own: dict[str, Any] | None = None
+        self.cluster = cluster  # -> the records of the cluster's other live nodes
 
     def own_record(self) -> dict:
         now = int(self.clock.seconds())
@@ -48,7 +52,7 @@ class GatewaysResource(Resource):
     def render_GET(self, request):
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-cache")
-        body = {"gateways": [self.own_record()] + self.others()}
+        body = {"gateways": [self.own_record()] + self.cluster() + self.others()}
         return json.dumps(body, indent=1).encode()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 from twisted.application.service import MultiService
+from twisted.internet.defer import gatherResults
 from twisted.logger import Logger
 from twisted.web.server import Site
 
@@ -14,7 +15,7 @@ from blockhub.control.server import control_service
 from blockhub.errors import BadMessage, UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway.admission import Admission, load_allow_keys
-from blockhub.gateway.build import build_gateway
+from blockhub.gateway.build import ClusterSettings, build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.hubinfo import parse_endpoint
@@ -28,10 +29,11 @@ log = Logger()
 class GatewayService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
-    def __init__(self, gateway: Gateway, listener: ListeningService):
+    def __init__(self, gateway: Gateway, listener: ListeningService, cluster=None):
         super().__init__()
         self.gateway = gateway
         self.listener = listener
+        self.cluster = cluster  # our ClusterNode, or None alone
         self.http: ListeningService | None = None
 
     def startService(self):
@@ -40,16 +42,23 @@ class GatewayService(MultiService):
                  "{fingerprint}", id=self.gateway.identity.id, address=self.listener.address,
                  mode=self.gateway.admission.mode,
                  fingerprint=fingerprint(self.gateway.identity.id))
+        if self.cluster is not None:
+            self.cluster.start()
 
     def stopService(self):
         self.gateway.shutdown("gateway stopping")
-        return super().stopService()
+        stopped = super().stopService()
+        if self.cluster is None:
+            return stopped
+        return gatherResults([stopped, self.cluster.stop()], consumeErrors=True)
 
     def control_status(self):
         status = dict(self.gateway.status(), listen=self.listener.address,
                       fingerprint=fingerprint(self.gateway.identity.id))
         if self.http is not None:
             status["http"] = self.http.address
+        if self.cluster is not None:
+            status["cluster"] = self.cluster.status()
         return status
 
     def control_hubs(self):
@@ -66,6 +75,29 @@ def _public_address(text: str) -> tuple[str, int]:
         raise UserError(f"--public-address wants IP:PORT (IPv6 in brackets), not {text!r}")
 
 
+def _cluster(options, identity, reactor, resource) -> ClusterSettings:
+    """The node's cluster from its options: Redis, its password, the nodes' keys."""
+    from blockhub.gateway.cluster.redis_backend import RedisBackend
+    from blockhub.gateway.cluster.redis_url import parse_redis_url
+    password = None
+    if options["cluster-password-file"]:
+        path = Path(options["cluster-password-file"])
+        try:
+            password = path.read_bytes().strip()
+        except OSError as e:
+            raise UserError(f"cannot read --cluster-password-file {path}: {e.strerror}")
+        if not password:
+            raise UserError(f"--cluster-password-file {path} is empty")
+    keys = load_allow_keys(options["cluster-keys"])
+    if identity.id not in keys:
+        log.warn("our own id {id} is not in --cluster-keys; the other nodes will refuse "
+                 "what we tell them", id=identity.id)
+    name = options["cluster-name"]
+    backend = RedisBackend(reactor, parse_redis_url(options["cluster"]), password, name)
+    record = resource.own_record if resource is not None else (lambda: None)
+    return ClusterSettings(name, keys, backend, options["cluster-dead-after"], record)
+
+
 def make_gateway_service(options, reactor) -> GatewayService:
     data_dir = Path(options["data-dir"])
     identity = keystore.load_identity(data_dir)
@@ -74,19 +106,32 @@ def make_gateway_service(options, reactor) -> GatewayService:
         allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
         network_key=(keystore.load_network_key(options["network-key"])
                      if options["network-key"] else None))
-    graph = build_gateway(identity, admission, reactor, limits_from_options(options))
-    listener = ListeningService(reactor, options["listen"], graph.tls_factory)
-    top = GatewayService(graph.gateway, listener)
-    listener.setServiceParent(top)
+    graph = None
+
+    def cluster_records() -> list:
+        """The other live nodes' records, once the graph exists."""
+        node = graph.cluster if graph is not None else None
+        return node.records() if node is not None else []
+
+    resource = None
     if options["http"]:
         ip, port = _public_address(options["public-address"])
-        resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"])
+        resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"],
+                                    cluster_records)
+    cluster = _cluster(options, identity, reactor, resource) if options["cluster"] else None
+    graph = build_gateway(identity, admission, reactor, limits_from_options(options),
+                          cluster=cluster)
+    listener = ListeningService(reactor, options["listen"], graph.tls_factory)
+    top = GatewayService(graph.gateway, listener, graph.cluster)
+    listener.setServiceParent(top)
+    if resource is not None:
         top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
         top.http.setServiceParent(top)
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,
                      "presence": graph.presence, "relay": graph.relay,
-                     "circuits": graph.circuits, "counters": graph.counters}
+                     "circuits": graph.circuits, "counters": graph.counters,
+                     "cluster": graph.cluster}
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         namespace).setServiceParent(top)
     control_service(reactor, data_dir, top).setServiceParent(top)

@@ -28,6 +28,17 @@ class Options(tap_common.DaemonOptions):
          "IP:PORT hubs should use for this gateway, signed into its own record"],
         ["gateway-records", None, None,
          "JSON file of other signed gateway records to serve beside our own"],
+        ["cluster", None, None,
+         "be one node of a cluster sharing this Redis: redis://HOST:PORT[/DB] or "
+         "unix:///PATH/redis.sock (docs/cluster.md)"],
+        ["cluster-name", None, "blockhub",
+         "the cluster's name, before every Redis key and channel (several networks "
+         "can share one Redis)"],
+        ["cluster-keys", None, None,
+         "file of the ids of the cluster's nodes, one per line (needed with --cluster)"],
+        ["cluster-password-file", None, None, "file holding the Redis password"],
+        ["cluster-dead-after", None, 15.0,
+         "seconds after which a silent node counts as dead and its hubs leave", float],
     ] + tap_common.MANHOLE + tap_common.limit_parameters(GATEWAY)
 
     def postOptions(self):
@@ -36,6 +47,28 @@ class Options(tap_common.DaemonOptions):
             raise usage.UsageError("--mode must be private or open")
         if self["http"] and not self["public-address"]:
             raise usage.UsageError("--http needs --public-address IP:PORT for our record")
+        self._check_cluster()
+
+    def _check_cluster(self):
+        if not self["cluster"]:
+            for option in ("cluster-keys", "cluster-password-file"):
+                if self[option]:
+                    raise usage.UsageError(f"--{option} needs --cluster")
+            return
+        from blockhub.gateway.cluster.redis_url import parse_redis_url
+        try:
+            parse_redis_url(self["cluster"])
+        except ValueError as e:
+            raise usage.UsageError(str(e))
+        if not self["cluster-keys"]:
+            raise usage.UsageError("--cluster needs --cluster-keys FILE: the ids of the "
+                                   "cluster's nodes, one per line")
+        name = self["cluster-name"]
+        if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+            raise usage.UsageError("--cluster-name wants 1 to 64 letters, digits, '-', '_' "
+                                   f"or '.', not {name!r}")
+        if not 1 <= self["cluster-dead-after"] <= 3600:
+            raise usage.UsageError("--cluster-dead-after wants 1 to 3600 seconds")
 
 
 def makeService(options, reactor=None):
