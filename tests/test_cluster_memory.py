@@ -273,3 +273,73 @@ class RelayAcrossNodesTests(SynchronousTestCase):
                          [f"m{i}" for i in range(100)])
         self.assertEqual([m["text"] for m in alice.store.messages()],
                          [f"r{i}" for i in range(100)])
+
+
+class CircuitsAcrossNodesTests(SynchronousTestCase):
+    """Hubs that cannot reach each other, at two nodes: a circuit crosses the nodes."""
+
+    def setUp(self):
+        self.c = c = Cluster()
+        self.a = c.world.full_hub(self, "a", listen=False, gateways=[c.gw(0)])
+        self.b = c.world.full_hub(self, "b", listen=False, gateways=[c.gw(1)])
+        self.b.store.add_approved_key(self.a.id, 0)
+        self.a.operator.connect(self.b.id, "across the cluster")
+        c.advance(3)
+
+    def row(self, hub, other):
+        [row] = [r for r in hub.peers.snapshot() if r["id"] == other.id]
+        return row
+
+    def test_unreachable_hubs_at_two_nodes_peer_over_one_circuit(self):
+        for hub, other, node in ((self.a, self.b, 0), (self.b, self.a, 1)):
+            row = self.row(hub, other)
+            self.assertEqual((row["path"], row["via"], row["address"], row["connected"]),
+                             ("relayed", self.c.gw(node), None, True))
+        for i in range(2):
+            self.assertEqual(self.c.world.graphs[self.c.gw(i)].circuits.status()["count"], 1)
+
+    def test_messages_cross_exactly_once_in_order_past_the_window(self):
+        big = "x" * 60000
+        for n in range(100):
+            self.a.peers.send(self.b.id, f"a{n}")
+            self.b.peers.send(self.a.id, f"b{n}")
+        for _ in range(10):
+            self.a.peers.send(self.b.id, big)
+        self.c.advance(5)
+        got = [m["text"] for m in self.b.store.messages()]
+        self.assertEqual(got, [f"a{n}" for n in range(100)] + [big] * 10)
+        self.assertEqual([m["text"] for m in self.a.store.messages()],
+                         [f"b{n}" for n in range(100)])
+
+    def test_the_store_sees_ciphertext_only(self):
+        seen = []
+        publish = self.c.redis.publish
+        self.c.redis.publish = lambda channel, payload: seen.append(payload) or publish(
+            channel, payload)
+        self.a.peers.send(self.b.id, "a secret between hubs")
+        self.c.advance(2)
+        self.assertEqual([m["text"] for m in self.b.store.messages()],
+                         ["a secret between hubs"])
+        self.assertTrue(seen)
+        self.assertFalse(any(b"secret" in p for p in seen))
+
+    def test_the_other_node_dying_ends_the_circuit_and_nothing_is_lost(self):
+        self.c.world.kill_gateway(self.c.gw(1))
+        self.a.peers.send(self.b.id, "while b's node is gone")
+        self.c.advance(DEAD_AFTER + 6)
+        self.assertEqual(self.c.world.graphs[self.c.gw(0)].circuits.status()["count"], 0)
+        self.assertFalse(self.row(self.a, self.b)["connected"])
+        self.assertEqual(self.b.store.messages(), [])
+
+    def test_a_replayed_circuit_message_is_dropped_and_counted(self):
+        seen = []
+        publish = self.c.redis.publish
+        self.c.redis.publish = lambda channel, payload: seen.append((channel, payload)) or \
+            publish(channel, payload)
+        self.a.peers.send(self.b.id, "once")
+        self.c.advance(1)
+        channel, payload = [s for s in seen if s[0].startswith("blockhub:circuit:")][0]
+        publish(channel, payload)
+        self.c.advance(1)
+        self.assertEqual([m["text"] for m in self.b.store.messages()], ["once"])
+        self.assertGreaterEqual(sum(n.status()["refused"] for n in self.c.nodes), 1)

@@ -45,6 +45,10 @@ class FakeConn:
         assert key == message["circuit"]
         self.data.append((message["circuit"], message["data"]))
 
+    def send_circuit_data(self, number, payload):
+        """As the gateway's protocol does: a circuit-data frame in the low lane."""
+        self.send_low(messages.encode_circuit_data(number, payload), number)
+
     def drop_low(self, key):
         self.dropped.append(key)
 

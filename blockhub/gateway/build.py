@@ -15,6 +15,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.circuits import Circuits
+from blockhub.gateway.cluster.bridge import CircuitBridge
 from blockhub.gateway.cluster.node import ClusterNode
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.gateway import Gateway
@@ -74,12 +75,20 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
         """Another node's relay for one of our hubs."""
         return relay.deliver(sender, target, kind, sealed)
 
-    presence = Presence(admission.mode, limits, clock, counters, gone, told)
-    node = None if cluster is None else ClusterNode(
-        identity, cluster.name, cluster.keys, cluster.backend, clock, presence, deliver,
-        limits, cluster.dead_after, cluster.record)
+    def gone_elsewhere(hub_id) -> None:
+        """A hub of another node left: its circuits through us end."""
+        circuits.remote_gone(hub_id)
+
+    presence = Presence(admission.mode, limits, clock, counters, gone, told, gone_elsewhere)
+    circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
+    bridge = node = None
+    if cluster is not None:
+        bridge = CircuitBridge(identity, cluster.keys, cluster.backend, clock, circuits,
+                               presence)
+        node = ClusterNode(identity, cluster.name, cluster.keys, cluster.backend, clock,
+                           presence, deliver, limits, cluster.dead_after, cluster.record,
+                           bridge)
     relay = Relay(presence, counters, clock, limits, cluster=node)
-    circuits = Circuits(presence, counters, clock, limits)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken)
 

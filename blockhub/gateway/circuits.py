@@ -19,6 +19,7 @@ from twisted.logger import Logger
 
 from blockhub.gateway.circuit import Circuit, Member
 from blockhub.gateway.circuit_requests import Request, Requests
+from blockhub.gateway.circuits_remote import RemoteCircuits
 from blockhub.gateway.counters import Counters
 from blockhub.limits import Limits
 from blockhub.ratelimit import TokenBucket
@@ -29,9 +30,11 @@ log = Logger()
 LAST_NUMBER = 2**31 - 1  # circuit numbers run 1..LAST_NUMBER, then start again
 
 
-class Circuits:
-    def __init__(self, presence, counters: Counters, clock, limits: Limits):
+class Circuits(RemoteCircuits):
+    def __init__(self, presence, counters: Counters, clock, limits: Limits,
+                 bridge=lambda: None):
         self.presence = presence
+        self.bridge = bridge  # -> the cluster's CircuitBridge, or None alone
         self.counters = counters
         self.clock = clock
         self.limits = limits
@@ -59,19 +62,22 @@ class Circuits:
             self._refuse(conn, target, reason)
             return
         waiting = self.requests.take(target, asker)
-        if waiting is None:
-            self.requests.hold(conn, target)
-        else:
+        if waiting is not None:
             self._join(waiting.conn, conn)
+            return
+        self.requests.hold(conn, target)
+        node = self._elsewhere(target)
+        if node is not None:
+            self.bridge().open(node, asker, target)
 
     def _refusal(self, asker: str, target: str) -> str | None:
         most = self.limits.max_circuits_per_hub
         if not most:
             return "this gateway carries no circuits"
         other = self.presence.connection_for(target)
-        if other is None or target == asker:
+        if target == asker or (other is None and self._elsewhere(target) is None):
             return "that hub is not online here"
-        if not self._takes_circuits(other):
+        if other is not None and not self._takes_circuits(other):
             return "that hub does not take circuits"
         slots = self.requests.targets(asker) | self.peers.get(asker, set())
         if target not in slots and len(slots) >= most:
@@ -93,7 +99,7 @@ class Circuits:
         self._refuse(request.conn, request.target,
                      f"that hub did not ask for this circuit within {timeout:g}s")
 
-    def _join(self, first, second) -> None:
+    def _join(self, first, second) -> Circuit:
         """``first`` asked for ``second`` before ``second`` asked for it."""
         old = self.by_pair.get(frozenset((first.peer_id, second.peer_id)))
         if old is not None:
@@ -112,6 +118,7 @@ class Circuits:
                  circuit=circuit.number, first=first.peer_id, second=second.peer_id)
         first.send("circuit-ready", circuit=circuit.number, peer=second.peer_id)
         second.send("circuit-ready", circuit=circuit.number, peer=first.peer_id)
+        return circuit
 
     def _number(self) -> int:
         while True:
@@ -142,8 +149,7 @@ class Circuits:
         self.total.take(len(payload), now)
         circuit.last_data = now
         self.carried += len(payload)
-        receiver.conn.send_low(messages.encode_circuit_data(circuit.number, payload),
-                               circuit.number)
+        receiver.conn.send_circuit_data(circuit.number, payload)
 
     def credit(self, conn, message: messages.Message) -> None:
         found = self._ends(conn, message)

@@ -64,11 +64,13 @@ class _Budget(RateLimiter):
 
 class Presence:
     def __init__(self, mode: str, limits: Limits, clock, counters: Counters, gone,
-                 told=None):
+                 told=None, gone_elsewhere=None):
         self.mode = mode
         self.gone = gone  # told of each connection that leaves the table (its circuits)
         # told(event, hub id, HubInfo | None, since): each change to our own hubs
         self.told = told or (lambda event, hub_id, info, since: None)
+        # gone_elsewhere(hub id): a hub of another node left (its circuits here end)
+        self.gone_elsewhere = gone_elsewhere or (lambda hub_id: None)
         self.since: dict[str, float] = {}  # our hub id -> when it joined here
         self.remote: dict[str, tuple[str, HubInfo]] = {}  # other nodes' hubs: (node, info)
         self.limits = limits
@@ -198,6 +200,7 @@ class Presence:
             return
         del self.remote[hub_id]
         del self.joined_frames[hub_id]
+        self.gone_elsewhere(hub_id)
         self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
 
     def moved_away(self, hub_id: str, node: str, info: HubInfo) -> None:

@@ -9,6 +9,7 @@ from twisted.internet.protocol import Factory
 
 from blockhub.gateway.counters import Counters
 from blockhub.net.framed import FramedProtocol
+from blockhub.wire import messages
 
 
 class GatewayProtocol(FramedProtocol):
@@ -33,6 +34,10 @@ class GatewayProtocol(FramedProtocol):
     def protocol_error(self, error):
         self.counters.protocol_errors += 1
         super().protocol_error(error)
+
+    def send_circuit_data(self, number: int, payload: bytes):
+        """A circuit's data for this hub, behind every other frame."""
+        self.send_low(messages.encode_circuit_data(number, payload), number)
 
     def secured(self):
         self.session.secured()

@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from blockhub import timers
 from blockhub.gateway.cluster import link as link_machine
 from blockhub.gateway.cluster.backend import ClusterUnavailable
+from blockhub.gateway.cluster.bridge import circuit_channel
 from blockhub.gateway.cluster.records import FRESH_MS, Reader, Refused, Signer
 from blockhub.gateway.cluster.view import OtherNodes
 from blockhub.hubinfo import HubInfo
@@ -51,7 +52,8 @@ def _local_budget_only(failure) -> bool:
 
 class ClusterNode:
     def __init__(self, identity, name: str, keys: frozenset[str], backend, clock,
-                 presence, deliver, limits, dead_after: float, record=lambda: None):
+                 presence, deliver, limits, dead_after: float, record=lambda: None,
+                 bridge=None):
         self.identity = identity
         self.id = identity.id
         self.name = name
@@ -60,6 +62,7 @@ class ClusterNode:
         self.presence = presence
         self.deliver = deliver  # (sender, target, kind, sealed) -> delivered to our hub?
         self.limits = limits
+        self.bridge = bridge  # relay circuits to other nodes' hubs (bridge.py)
         self.dead_after = dead_after
         self.record = record  # -> our signed gateway record, or None
         self.signer = Signer(identity, name)
@@ -85,12 +88,15 @@ class ClusterNode:
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         self.machine.start()
-        self.backend.start({"presence": [PRESENCE, node_channel(self.id)]},
+        self.backend.start({"presence": [PRESENCE, node_channel(self.id)],
+                            "circuits": [circuit_channel(self.id)]},
                            self._message, self._store_state)
         self._beat.start(self.dead_after / 3, now=False)
 
     def stop(self):
         self.machine.stop()
+        if self.bridge is not None:
+            self.bridge.state(False)
         if self._beat.running:
             self._beat.stop()
         self._forget = timers.cancel(self._forget)
@@ -130,9 +136,13 @@ class ClusterNode:
     def gained(self) -> None:
         log.info("cluster {name}: connected, {nodes} other nodes, {hubs} of their hubs",
                  name=self.name, nodes=len(self.others.alive), hubs=len(self.others.where))
+        if self.bridge is not None:
+            self.bridge.state(True)
 
     def lost(self) -> None:
         log.warn("cluster {name}: the store is away; serving our own hubs", name=self.name)
+        if self.bridge is not None:
+            self.bridge.state(False)
         self._forget = timers.cancel(self._forget)
         self._forget = self.clock.callLater(self.dead_after, self._forget_others)
 
@@ -199,6 +209,8 @@ class ClusterNode:
                     self.others.event(said)
             elif channel == node_channel(self.id):
                 self._delivery(self.reader.read(payload, "deliver", now), now)
+            elif channel == circuit_channel(self.id) and self.bridge is not None:
+                self.bridge.received(payload)
         except Refused as e:
             self._refuse(channel, e)
 
@@ -253,9 +265,10 @@ class ClusterNode:
     # -- what operators see ----------------------------------------------------------
     def status(self) -> dict:
         nodes = [{"id": self.id, "hubs": len(self.presence.hubs)}] + self.others.status()
+        refused = self.refused + (self.bridge.refused if self.bridge is not None else 0)
         return {"name": self.name,
                 "state": "connected" if self.connected else "disconnected",
-                "nodes": nodes, "refused": self.refused}
+                "nodes": nodes, "refused": refused}
 
     def records(self) -> list:
         """The signed gateway records of the other live nodes (for GET /gateways)."""
