@@ -111,11 +111,11 @@ class RedisServer:
         except OSError:
             return "(no log)"
 
-    def command(self, *args):
-        """Run one command on a connection of its own (after AUTH); its reply."""
+    def command(self, *args, db: int = 0):
+        """Run one command on a connection of its own (after AUTH and SELECT)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as s:
             f = s.makefile("rb")
-            commands = [args]
+            commands = [("SELECT", db), args]
             if self.password is not None:
                 commands.insert(0, ("AUTH", self.password))
             for command in commands:
