@@ -17,6 +17,7 @@ Keys and channels all start with the cluster's name (``NAME:node:ID``, ``NAME:no
 import hashlib
 import random
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import txredisapi  # type: ignore[import-untyped]
@@ -294,10 +295,8 @@ class RedisBackend:
             if not full:
                 continue
             self._short.update(zip(full, channels, strict=True))
-            self._links.append(_Link(
-                self, f"group {group}",
-                lambda link: _SubscriberProtocol(link, self._message),
-                lambda proto, full=full: self._setup_group(proto, full)))
+            self._links.append(_Link(self, f"group {group}", self._subscriber,
+                                     partial(self._setup_group, channels=full)))
         for link in self._links:
             link.service.startService()
 
@@ -315,6 +314,9 @@ class RedisBackend:
     def _setup_commands(self, proto: Any) -> Deferred[Any]:
         return self._auth(proto).addCallback(
             lambda _: proto.execute_command("SELECT", self.url.db))
+
+    def _subscriber(self, link: _Link) -> _SubscriberProtocol:
+        return _SubscriberProtocol(link, self._message)
 
     def _setup_group(self, proto: Any, channels: list[str]) -> Deferred[Any]:
         return self._auth(proto).addCallback(lambda _: proto.subscribe(channels))
