@@ -19,8 +19,7 @@ NOT_FOUND = "redis tests: redis-server not found (apt-get install redis-server)"
 
 
 def redis_binary() -> str | None:
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
+    return shutil.which("redis-server")
 
 
 def unavailable() -> str | None:
