@@ -127,7 +127,8 @@ class Contract(Helpers):
         yield b.replace_hubs("n1", {}, 60)
         self.assertEqual((yield b.hubs("n1")), {})
         yield b.replace_hubs("n1", {"h3": b"e3"}, 0.3)
-        self.assertEqual((yield b.hubs("n1")), {"h3": b"e3"})
+        yield b.put_hubs("n1", {"h4": b"e4"})  # keeps the table's expiry
+        self.assertEqual((yield b.hubs("n1")), {"h3": b"e3", "h4": b"e4"})
         yield self.until(lambda: b.hubs("n1").addCallback(lambda t: t == {}),
                          "the replaced table expiring")
 
@@ -187,6 +188,11 @@ class Contract(Helpers):
         self.assertEqual((yield b.take("fast", 600.0, 1)), True)
         self.assertEqual((yield b.take("fast", 600.0, 1)), False)
         yield self.until(lambda: b.take("fast", 600.0, 1), "a token coming back")
+        # None a minute: the burst, and never again.
+        taken = []
+        for _ in range(3):
+            taken.append((yield b.take("never", 0.0, 2)))
+        self.assertEqual(taken, [True, True, False])
 
     @inlineCallbacks
     def test_store_going_away_and_coming_back(self):
@@ -377,6 +383,18 @@ class RedisBackendOnly(RealRedis, Helpers, TestCase):
         yield self.until(lambda: b.connected, "reconnecting")
         self.assertEqual(seen.states, [True, False, True])
         self.assertEqual((yield b.nodes()), {})
+
+    @inlineCallbacks
+    def test_large_values(self):
+        """Circuit data and big hub tables pass whole (txredisapi reads them in parts)."""
+        b, seen = yield self.started()
+        big = bytes(range(256)) * 1024  # 256 KiB, every byte value
+        yield b.put_hubs("n1", {f"h{i}": big[i:] for i in range(8)})
+        table = yield b.hubs("n1")
+        self.assertEqual(table, {f"h{i}": big[i:] for i in range(8)})
+        self.assertEqual((yield b.publish("circuit:a", big)), 1)
+        yield self.until(lambda: seen.messages, "the big message")
+        self.assertEqual(seen.messages, [("circuit:a", big)])
 
     @inlineCallbacks
     def test_pending_bound(self):

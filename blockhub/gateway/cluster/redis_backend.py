@@ -328,8 +328,10 @@ class RedisBackend:
             self._on_state(up)
 
     def _message(self, channel: bytes, payload: bytes) -> None:
+        # Only while the whole backend is up, as the fake does: a node that was told
+        # on_state(False) hears nothing until it is told on_state(True).
         short = self._short.get(_text(channel))
-        if short is not None:
+        if short is not None and self.connected:
             self._on_message(short, payload)
 
     # -- commands ---------------------------------------------------------------------
