@@ -22,7 +22,7 @@ from typing import Any
 
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application.internet import ClientService
-from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory
@@ -210,7 +210,7 @@ class _Link:
     def made(self, proto: Any) -> None:
         timeout = self.backend.command_timeout
         timer = self.backend.reactor.callLater(timeout, proto.transport.abortConnection)
-        d = self.setup(proto)
+        d = maybeDeferred(self.setup, proto)
 
         def ready(_: object) -> None:
             if timer.active():
@@ -226,7 +226,9 @@ class _Link:
             late = not timer.active()
             if not late:
                 timer.cancel()
-            if why.check(txredisapi.ResponseError):
+            if self.backend.stopping:
+                pass
+            elif why.check(txredisapi.ResponseError):
                 log.error("cluster store {link} at {url} refused to set up: {error}",
                           link=self.label, url=self.backend.url.shown,
                           error=_text(why.value))
