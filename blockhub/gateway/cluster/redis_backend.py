@@ -167,6 +167,11 @@ class _SubscriberProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
                 if not self.awaited and self.subscribed is not None and not self.subscribed.called:
                     self.subscribed.callback(None)
                 return
+        waiting = self.subscribed
+        if (waiting is not None and not waiting.called and isinstance(reply, Exception)
+                and not self.replyQueue.waiting):
+            waiting.errback(reply)  # SUBSCRIBE refused (NOAUTH, say)
+            return
         self.replyQueue.put(reply)  # AUTH's answer, or an error
 
 
