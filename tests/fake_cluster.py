@@ -186,6 +186,8 @@ class FakeBackend:
             allowed = tokens >= 1.0
             if allowed:
                 tokens -= 1.0
-            r.set(full, (tokens, now), ttl=60.0 * burst / per_minute + 1)
+            # As RedisBackend keeps it: until full again, or a day when it never refills.
+            ttl = 60.0 * burst / per_minute + 1 if per_minute > 0 else 86400.0
+            r.set(full, (tokens, now), ttl=ttl)
             return allowed
         return self._run(run)

@@ -63,6 +63,10 @@ def main() -> int:
     skipped = len(result.skips)
     passed = result.testsRun - len(result.failures) - len(result.errors) \
         - len(result.unexpectedSuccesses) - skipped + checks.count(True)
+    # One line for each reason to skip (the NAT lab's, the Redis tests'), above the
+    # summary, so that a run says what it did not test.
+    for reason in dict.fromkeys(str(reason) for _, reason in result.skips):
+        print(f"SKIPPED: {reason}")
     summary = f"{passed} passed, {failed} failed"
     if skipped:
         summary += f", {skipped} skipped"

@@ -53,6 +53,17 @@ class GatewayGraph:
     cluster: ClusterNode | None = None
 
 
+def _node(identity, cluster: ClusterSettings, clock, limits, presence, circuits,
+          deliver) -> tuple[CircuitBridge, ClusterNode]:
+    """The node's part in its cluster: presence and relays (``ClusterNode``) and
+    relay circuits to other nodes' hubs (``CircuitBridge``)."""
+    bridge = CircuitBridge(identity, cluster.keys, cluster.backend, clock, circuits,
+                           presence)
+    node = ClusterNode(identity, cluster.name, cluster.keys, cluster.backend, clock,
+                       presence, deliver, limits, cluster.dead_after, cluster.record, bridge)
+    return bridge, node
+
+
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
                   random=os.urandom,
                   spoken: tuple[str, ...] | None = features.SPOKEN,
@@ -81,14 +92,11 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
 
     presence = Presence(admission.mode, limits, clock, counters, gone, told, gone_elsewhere)
     circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
-    bridge = node = None
+    bridge: CircuitBridge | None = None
+    node: ClusterNode | None = None
     if cluster is not None:
-        bridge = CircuitBridge(identity, cluster.keys, cluster.backend, clock, circuits,
-                               presence)
-        node = ClusterNode(identity, cluster.name, cluster.keys, cluster.backend, clock,
-                           presence, deliver, limits, cluster.dead_after, cluster.record,
-                           bridge)
-    relay = Relay(presence, counters, clock, limits, cluster=node)
+        bridge, node = _node(identity, cluster, clock, limits, presence, circuits, deliver)
+    relay: Relay = Relay(presence, counters, clock, limits, cluster=node)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken)
 

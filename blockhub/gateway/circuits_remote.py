@@ -8,13 +8,32 @@ hub's request and gets the other's open: the node of the hub with the smaller id
 joins, so exactly one does.
 """
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from twisted.logger import Logger
+
+from blockhub.gateway.circuit import Circuit
+from blockhub.gateway.circuit_requests import Requests
 
 log = Logger()
 
 
 class RemoteCircuits:
     """Mixed into ``Circuits``; uses its table, requests and helpers."""
+
+    bridge: Callable[[], Any]
+    presence: Any
+    requests: Requests
+    table: dict[int, Circuit]
+    by_pair: dict[frozenset, Circuit]
+    peers: dict[str, set[str]]
+
+    if TYPE_CHECKING:  # what Circuits defines
+        def _refuse(self, conn, target: str, reason: str) -> None: ...
+        def _takes_circuits(self, conn) -> bool: ...
+        def _join(self, first, second) -> Circuit: ...
+        def _end(self, circuit: Circuit, reason: str, tell) -> None: ...
 
     def _elsewhere(self, hub: str) -> str | None:
         bridge = self.bridge()
