@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := setup.cfg pyproject.toml $(shell find blockhub twisted -name '*.py' -o -name '*.sql' 2>/dev/null)
 
-.PHONY: all demo test netlab lint docs bench bench-quick fuzz flood clean
+
+.PHONY: all demo demo-cluster test netlab lint docs bench bench-quick fuzz flood clean
 
 all: test
 
@@ -23,6 +24,10 @@ $(STAMP): $(BIN)/python $(SOURCES)
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
+
+# Two gateway nodes on one Redis (docs/cluster.md); needs redis-server.
+demo-cluster: $(STAMP)
+	$(BIN)/python tools/demo_cluster.py
 
 test: $(STAMP)
 	@$(BIN)/python tools/runtests.py
