@@ -343,3 +343,38 @@ class CircuitsAcrossNodesTests(SynchronousTestCase):
         self.c.advance(1)
         self.assertEqual([m["text"] for m in self.b.store.messages()], ["once"])
         self.assertGreaterEqual(sum(n.status()["refused"] for n in self.c.nodes), 1)
+
+
+class ReplayTests(SynchronousTestCase):
+    def test_a_replayed_heartbeat_does_not_keep_a_dead_node_alive(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        self.assertEqual(ids(a), [b.identity.id])
+        key = f"blockhub:node:{c.gw(1)}"
+        last = c.redis.get(key)
+        c.world.kill_gateway(c.gw(1))
+        for _ in range(20):  # whoever holds Redis writes the last heartbeat again
+            c.redis.set(key, last, DEAD_AFTER)
+            c.advance(5)
+        self.assertEqual(ids(a), [])
+        self.assertGreaterEqual(c.nodes[0].status()["refused"], 1)
+
+    def test_a_relayed_request_published_twice_is_delivered_once(self):
+        c = Cluster()
+        world = c.world
+        alice = world.full_hub(self, "alice", gateways=[c.gw(0)])
+        bob = world.full_hub(self, "bob", gateways=[c.gw(1)])
+        world.flush()
+        seen = []
+        publish = c.redis.publish
+        c.redis.publish = lambda channel, payload: seen.append((channel, payload)) or \
+            publish(channel, payload)
+        alice.operator.connect(bob.id, "once")
+        world.flush()
+        [(channel, payload)] = [s for s in seen if s[0] == f"blockhub:node:{c.gw(1)}"]
+        delivered = world.graphs[c.gw(1)].counters.relayed
+        publish(channel, payload)
+        world.flush()
+        self.assertEqual(world.graphs[c.gw(1)].counters.relayed, delivered)
+        self.assertEqual(len(bob.operator.pending()), 1)

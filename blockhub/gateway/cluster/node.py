@@ -38,6 +38,7 @@ from blockhub.hubinfo import HubInfo
 log = Logger()
 
 PRESENCE = "presence"
+CLOCK_SKEW = 30.0  # seconds the nodes' clocks may differ by, beyond --cluster-dead-after
 SEEN_DELIVERIES = 4096  # ids kept to refuse a delivery seen before (beside freshness)
 
 
@@ -246,7 +247,8 @@ class ClusterNode:
         d.addErrback(self._failed, "heartbeat")
 
     def _read_nodes(self, records: dict, full: bool):
-        new = self.others.heartbeats(records, self.id)
+        oldest = self.clock.seconds() - self.dead_after - CLOCK_SKEW
+        new = self.others.heartbeats(records, self.id, int(oldest * 1000))
         wanted = list(self.others.alive) if full else new
         return gatherResults([self.backend.hubs(node).addCallback(self.others.table, node)
                               for node in wanted], consumeErrors=True)

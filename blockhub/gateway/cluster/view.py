@@ -71,9 +71,10 @@ class OtherNodes:
         del self.where[hub]
         self.presence.remote_left(node, hub)
 
-    def heartbeats(self, records: dict, own: str) -> list[str]:
-        """Every live node's heartbeat: nodes missing from them are dead; -> the nodes
-        new to us, whose tables we should read."""
+    def heartbeats(self, records: dict, own: str, oldest_ms: int) -> list[str]:
+        """Every live node's heartbeat: nodes missing from them, or whose heartbeat was
+        written before ``oldest_ms`` (one replayed), are dead; -> the nodes new to us,
+        whose tables we should read."""
         alive = {}
         for node, value in records.items():
             if node == own:
@@ -82,6 +83,8 @@ class OtherNodes:
                 said = self.reader.read(value, "node")
                 if said.node != node:
                     raise Refused("another node's")
+                if said.body["time"] < oldest_ms:
+                    raise Refused("a heartbeat older than --cluster-dead-after allows")
             except Refused as e:
                 self.refuse(f"the heartbeat of {node[:14]}…", e)
                 continue
