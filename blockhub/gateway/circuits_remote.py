@@ -70,7 +70,7 @@ class RemoteCircuits:
         if waiting is None or _remote(waiting.conn):
             end = make_end()
             end.theirs = theirs
-            self.bridge().decline(end, near)
+            self.bridge().decline(end)
             return
         end = make_end()
         end.theirs = theirs
@@ -91,12 +91,6 @@ class RemoteCircuits:
             if _remote(member.conn) and member.conn.node == node and member.hub == far:
                 return member.conn
         return None
-
-    def partner(self, number: int, end) -> str | None:
-        """Our hub in the circuit ``number`` that ``end`` is the other member of."""
-        circuit = self.table.get(number)
-        ends = circuit.ends(end) if circuit is not None else None
-        return ends[1].hub if ends is not None else None
 
     def remote_gone(self, hub: str) -> None:
         """A hub at another node left: its circuits here end, our hubs told."""

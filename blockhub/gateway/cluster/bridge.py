@@ -48,29 +48,28 @@ class RemoteEnd:
     """The hub at another node, as one member of one of our circuits (or one waiting
     request): what ``circuits.py`` sends it goes to that node."""
 
-    def __init__(self, bridge: "CircuitBridge", node: str, hub: str):
+    def __init__(self, bridge: "CircuitBridge", node: str, hub: str, near: str):
         self.bridge = bridge
         self.node = node
         self.peer_id = hub
-        self.theirs = 0  # the other node's number for this circuit, once known
+        self.near = near  # our hub, the other member
+        self.theirs = 0   # the other node's number for this circuit, once known
 
     def __repr__(self) -> str:
         return f"<RemoteEnd {self.peer_id[:14]}… at {self.node[:14]}…>"
 
     def send(self, kind: str, /, **fields) -> None:
         if kind == "circuit-ready":
-            self.bridge.send(self, READY, fields["circuit"], fields["peer"])
+            self.bridge.send(self, READY, fields["circuit"])
         elif kind == "circuit-credit":
-            self.bridge.send(self, CREDIT, fields["circuit"], None,
-                             struct.pack(">I", fields["bytes"]))
+            self.bridge.send(self, CREDIT, fields["circuit"], struct.pack(">I", fields["bytes"]))
         elif kind == "circuit-close":
-            self.bridge.send(self, CLOSE, fields["circuit"], None,
-                             fields["reason"].encode())
+            self.bridge.send(self, CLOSE, fields["circuit"], fields["reason"].encode())
         elif kind == "circuit-refused":
-            self.bridge.send(self, REFUSED, 0, fields["to"], fields["reason"].encode())
+            self.bridge.send(self, REFUSED, 0, fields["reason"].encode())
 
     def send_circuit_data(self, number: int, payload: bytes) -> None:
-        self.bridge.send(self, DATA, number, None, payload)
+        self.bridge.send(self, DATA, number, payload)
 
     def drop_low(self, key) -> None:
         """The circuit ended.  Nothing waits here (each frame went to Redis when it
@@ -106,24 +105,18 @@ class CircuitBridge:
 
     def open(self, node: str, asker: str, target: str) -> None:
         """Our hub ``asker`` asks for a circuit to ``target`` at ``node``."""
-        self.send(RemoteEnd(self, node, target), OPEN, 0, asker)
+        self.send(RemoteEnd(self, node, target, asker), OPEN, 0)
 
-    def decline(self, end: RemoteEnd, near: str) -> None:
-        """``end``'s node joined a circuit our hub ``near`` no longer asks for."""
-        self.send(end, CLOSE, 0, near, b"that hub no longer asks for this circuit")
+    def decline(self, end: RemoteEnd) -> None:
+        """``end``'s node joined a circuit our hub no longer asks for."""
+        self.send(end, CLOSE, 0, b"that hub no longer asks for this circuit")
 
-    def send(self, end: RemoteEnd, op: int, number: int, near: str | None,
-             body: bytes = b"") -> None:
-        """One message to ``end``'s node; ``near`` is our hub in it (None: the one of
-        our circuit ``number``)."""
+    def send(self, end: RemoteEnd, op: int, number: int, body: bytes = b"") -> None:
+        """One message to ``end``'s node about our circuit ``number`` (0: none yet)."""
         if not self.up:
             return
-        if near is None:
-            near = self.circuits.partner(number, end)
-            if near is None:
-                return
         self.counter += 1
-        plain = _HEAD.pack(self.counter, op, number, end.theirs, near.encode(),
+        plain = _HEAD.pack(self.counter, op, number, end.theirs, end.near.encode(),
                            end.peer_id.encode()) + body
         sealed = self.identity.id.encode() + bytes(self._box(end.node).encrypt(plain))
         self.backend.publish(circuit_channel(end.node), sealed).addErrback(
@@ -165,10 +158,10 @@ class CircuitBridge:
         """``far`` is their hub, ``near`` ours (as the sender names them)."""
         circuits = self.circuits
         if op == OPEN:
-            circuits.remote_open(RemoteEnd(self, node, far), near)
+            circuits.remote_open(RemoteEnd(self, node, far, near), near)
         elif op == READY:
             circuits.remote_ready(node, theirs, far, near,
-                                  lambda: RemoteEnd(self, node, far))
+                                  lambda: RemoteEnd(self, node, far, near))
         elif op == REFUSED:
             circuits.remote_refused(far, near, body.decode("utf-8", "replace"))
         else:
