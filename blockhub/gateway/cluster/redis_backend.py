@@ -1,17 +1,17 @@
 """The cluster's shared store in Redis: the ``Backend`` contract (``backend.py``) over
-txredisapi's protocols, each connection kept up by a ``ClientService``.
+txredisapi's protocols.
 
 One connection carries the commands; each subscription group has a subscriber
-connection of its own.  txredisapi neither authenticates a subscriber nor subscribes
-again after a reconnect, so every connection is set up here, each time it is made:
-AUTH when there is a password, then SELECT (commands) or SUBSCRIBE and every
-confirmation (a group).  Only then does the connection count as up; the backend is
-up while all of them are.  Nothing queues while it is not: a command then fails at
-once with ``ClusterUnavailable``, as does one that Redis takes too long to answer
-(whose connection is dropped, to be made anew).
+connection of its own (``redis_links.py`` keeps each up and sets it up on every
+connect).  The backend is up while all of them are.  Nothing queues while it is not: a
+command then fails at once with ``ClusterUnavailable``, as does one that Redis takes
+too long to answer (whose connection is dropped, to be made anew) and one beyond
+``max_pending`` in flight.  A Redis error reply is a ``RedisRefused``, a kind of
+``ClusterUnavailable``.
 
 Keys and channels all start with the cluster's name (``NAME:node:ID``, ``NAME:nodes``,
-``NAME:hubs:ID``, ``NAME:rate:KEY``, ``NAME:CHANNEL``), so networks can share a Redis.
+``NAME:hubs:ID``, ``NAME:rate:KEY``, ``NAME:CHANNEL``), so networks can share a Redis;
+the steps that must be atomic are Lua scripts (``redis_scripts.py``).
 """
 
 import hashlib
@@ -26,8 +26,15 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from blockhub.gateway.cluster import redis_scripts as scripts
 from blockhub.gateway.cluster.backend import ClusterUnavailable
-from blockhub.gateway.cluster.redis_links import CommandsProtocol, Link, SubscriberProtocol, text
+from blockhub.gateway.cluster.redis_links import (
+    CommandsProtocol,
+    Link,
+    LinkSettings,
+    SubscriberProtocol,
+    text,
+)
 from blockhub.gateway.cluster.redis_url import RedisURL
 
 log = Logger()
@@ -41,66 +48,13 @@ class RedisRefused(ClusterUnavailable):
         self.reply = reply
 
 
-# -- scripts: each runs atomically in Redis --------------------------------------------
-
-_SET_NODE = b"""
-local ms = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ms)
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ms)
-return 1
-"""
-
-# KEYS[1] the set of nodes, ARGV[1] the prefix of a node's record key.
-_NODES = b"""
-local found = {}
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local record = redis.call('GET', ARGV[1] .. node)
-  if record then
-    found[#found + 1] = node
-    found[#found + 1] = record
-  end
-end
-return found
-"""
-
-# ARGV[1] the ttl in ms, then hub, entry, hub, entry...
-_REPLACE_HUBS = b"""
-redis.call('DEL', KEYS[1])
-if #ARGV > 1 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
-end
-return 1
-"""
-
-# A token bucket on Redis's clock: ARGV[1] tokens a minute, ARGV[2] the burst.
-_TAKE = b"""
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local rate = tonumber(ARGV[1]) / 60
-local burst = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]), tonumber(state[2])
-if tokens == nil or at == nil then tokens, at = burst, now end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
-           'at', string.format('%.6f', now))
-local ttl = 86400000
-if rate > 0 then ttl = math.ceil((burst / rate + 1) * 1000) end
-redis.call('PEXPIRE', KEYS[1], ttl)
-return allowed
-"""
-
-
 def _ms(seconds: float) -> int:
     return max(1, int(round(seconds * 1000)))
+
+
+def _table(flat: list[bytes]) -> dict[str, bytes]:
+    """``[key, value, key, value...]`` as a dict."""
+    return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 class RedisBackend:
@@ -118,9 +72,10 @@ class RedisBackend:
         self.name = name
         self.command_timeout = command_timeout
         self.max_pending = max_pending
-        self.base_delay, self.max_delay, self.rand = base_delay, max_delay, rand
         # Connecting gives up after the command timeout too (at least a second).
-        self.endpoint_description = f"{url.endpoint}:timeout={max(1, round(command_timeout))}"
+        endpoint = f"{url.endpoint}:timeout={max(1, round(command_timeout))}"
+        self._settings = LinkSettings(reactor, endpoint, url.shown, command_timeout,
+                                      base_delay, max_delay, rand)
         self.connected = False
         self.stopping = False
         self.pending = 0
@@ -143,22 +98,23 @@ class RedisBackend:
               on_state: Callable[[bool], None]) -> None:
         self._on_message, self._on_state = on_message, on_state
         self.stopping = False
-        self._commands = Link(self, "commands", CommandsProtocol, self._setup_commands)
+        self._commands = Link(self._settings, "commands", CommandsProtocol,
+                              self._setup_commands, self._changed)
         self._links = [self._commands]
         for group, channels in subscriptions.items():
             full = [self._key(channel) for channel in channels]
             if not full:
                 continue
             self._short.update(zip(full, channels, strict=True))
-            self._links.append(Link(self, f"group {group}", self._subscriber,
-                                     partial(self._setup_group, channels=full)))
+            self._links.append(Link(self._settings, f"group {group}", self._subscriber,
+                                    partial(self._setup_group, channels=full),
+                                    self._changed))
         for link in self._links:
-            link.service.startService()
+            link.start()
 
     def stop(self) -> Deferred[Any]:
         self.stopping = True
-        stopped = [link.service.stopService() for link in self._links
-                   if link.service.running]
+        stopped = [link.stop() for link in self._links]
         return DeferredList(stopped, consumeErrors=True).addCallback(lambda _: None)
 
     def _auth(self, proto: Any) -> Deferred[Any]:
@@ -250,14 +206,12 @@ class RedisBackend:
 
     def set_node(self, node: str, record: bytes, ttl: float) -> Deferred[Any]:
         keys = [self._key(f"node:{node}"), self._key("nodes"), self._key(f"hubs:{node}")]
-        return self._script(_SET_NODE, keys, [record, _ms(ttl), node]).addCallback(
+        return self._script(scripts.SET_NODE, keys, [record, _ms(ttl), node]).addCallback(
             lambda _: None)
 
     def nodes(self) -> Deferred[Any]:
-        def table(flat: list[bytes]) -> dict[str, bytes]:
-            return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-        return self._script(_NODES, [self._key("nodes")], [self._key("node:")]).addCallback(
-            table)
+        return self._script(scripts.NODES, [self._key("nodes")],
+                            [self._key("node:")]).addCallback(_table)
 
     def put_hubs(self, node: str, entries: Mapping[str, bytes]) -> Deferred[Any]:
         if not entries:
@@ -274,19 +228,17 @@ class RedisBackend:
 
     def replace_hubs(self, node: str, entries: Mapping[str, bytes], ttl: float) -> Deferred[Any]:
         flat = [item for pair in entries.items() for item in pair]
-        return self._script(_REPLACE_HUBS, [self._key(f"hubs:{node}")],
+        return self._script(scripts.REPLACE_HUBS, [self._key(f"hubs:{node}")],
                             [_ms(ttl), *flat]).addCallback(lambda _: None)
 
     def hubs(self, node: str) -> Deferred[Any]:
-        def table(flat: list[bytes]) -> dict[str, bytes]:
-            return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-        return self._command("HGETALL", self._key(f"hubs:{node}")).addCallback(table)
+        return self._command("HGETALL", self._key(f"hubs:{node}")).addCallback(_table)
 
     def publish(self, channel: str, payload: bytes) -> Deferred[Any]:
         return self._command("PUBLISH", self._key(channel), payload)
 
     def take(self, key: str, per_minute: float, burst: int) -> Deferred[Any]:
-        return self._script(_TAKE, [self._key(f"rate:{key}")],
+        return self._script(scripts.TAKE, [self._key(f"rate:{key}")],
                             [repr(float(per_minute)), int(burst)]).addCallback(
             lambda allowed: allowed == 1)
 

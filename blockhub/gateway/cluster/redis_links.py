@@ -1,14 +1,19 @@
-"""The connections under the cluster's Redis backend (``redis_backend.py``): thin
-txredisapi protocols, and a ``Link`` for each connection, kept up by its
-``ClientService`` and counted as up only once it is set up (AUTH, then SELECT or
-SUBSCRIBE), every time it is made: txredisapi does neither for a subscriber."""
+"""The Redis backend's connections (``redis_backend.py``): each kept up by a
+``ClientService`` and set up by hand every time it is made, since txredisapi's
+subscriber neither authenticates nor subscribes again after a reconnect.
+
+A ``Link`` counts as up only once its setup (AUTH, then SELECT or SUBSCRIBE and every
+confirmation) has finished, and tells its owner of each change; the protocols are thin
+and tell their link and nothing else.
+"""
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application.internet import ClientService
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -23,7 +28,18 @@ def text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-# -- the protocols: thin, they tell their link and nothing else -------------------------
+@attrs.frozen
+class LinkSettings:
+    """What every link of one backend shares."""
+
+    reactor: Any
+    endpoint: str  # a clientFromString description
+    shown: str  # the URL, for logs (it holds no password)
+    setup_timeout: float
+    base_delay: float
+    max_delay: float
+    rand: Callable[[], float]
+
 
 class CommandsProtocol(txredisapi.BaseRedisProtocol):  # type: ignore[misc]
     """Commands and their replies, as bytes (no decoding, no number guessing)."""
@@ -88,7 +104,7 @@ class SubscriberProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
         self.replyQueue.put(reply)  # AUTH's answer, or an error
 
 
-class LinkFactory(Factory):
+class _LinkFactory(Factory):
     noisy = False  # a reconnecting link would log "Starting factory" at every attempt
 
     def __init__(self, build: Callable[[], Any]):
@@ -99,36 +115,46 @@ class LinkFactory(Factory):
 
 
 class Link:
-    """One connection kept up by its ``ClientService``, and counted as up only once
-    ``setup`` (AUTH, SELECT or SUBSCRIBE) has finished on it."""
+    """One connection kept up by its ``ClientService``: ``build(link)`` makes its
+    protocol, ``setup(protocol)`` readies it, ``changed()`` hears it go up or down."""
 
-    def __init__(self, backend: Any, label: str,
-                 build: Callable[["Link"], Any], setup: Callable[[Any], Deferred[Any]]):
-        self.backend = backend
+    def __init__(self, settings: LinkSettings, label: str, build: Callable[["Link"], Any],
+                 setup: Callable[[Any], Deferred[Any]], changed: Callable[[], None]):
+        self.settings = settings
         self.label = label
         self.setup = setup
+        self.changed = changed
         self.proto: Any = None  # the protocol while it is up
         self.failures = 0  # attempts in a row that did not come up
-        reactor = backend.reactor
-        endpoint = clientFromString(reactor, backend.endpoint_description)
-        self.service = ClientService(endpoint, LinkFactory(lambda: build(self)),
-                                     retryPolicy=self._delay, clock=reactor)
-
-    def _delay(self, _attempts: int) -> float:
-        # Counted here, not by ClientService (which starts again at every TCP
-        # connection), so that a refused AUTH backs off too.
-        self.failures += 1
-        b = self.backend
-        return backoff_delay(self.failures, b.base_delay, b.max_delay, b.rand)
+        self.stopping = False
+        endpoint = clientFromString(settings.reactor, settings.endpoint)
+        self.service = ClientService(endpoint, _LinkFactory(lambda: build(self)),
+                                     retryPolicy=self._delay, clock=settings.reactor)
 
     @property
     def up(self) -> bool:
         return self.proto is not None
 
+    def start(self) -> None:
+        self.stopping = False
+        self.service.startService()
+
+    def stop(self) -> Deferred[None]:
+        self.stopping = True
+        if not self.service.running:
+            return succeed(None)
+        return self.service.stopService()
+
+    def _delay(self, _attempts: int) -> float:
+        # Counted here, not by ClientService (which starts again at every TCP
+        # connection), so that a refused AUTH backs off too.
+        self.failures += 1
+        s = self.settings
+        return backoff_delay(self.failures, s.base_delay, s.max_delay, s.rand)
+
     def made(self, proto: Any) -> None:
-        timeout = self.backend.command_timeout
-        timer = self.backend.reactor.callLater(timeout, proto.transport.abortConnection)
-        d = maybeDeferred(self.setup, proto)
+        timer = self.settings.reactor.callLater(self.settings.setup_timeout,
+                                                proto.transport.abortConnection)
 
         def ready(_: object) -> None:
             if timer.active():
@@ -137,32 +163,34 @@ class Link:
                 self.proto = proto
                 self.failures = 0
                 log.info("cluster store {link} up at {url}", link=self.label,
-                         url=self.backend.url.shown)
-                self.backend._changed()
+                         url=self.settings.shown)
+                self.changed()
 
         def failed(why: Failure) -> None:
             late = not timer.active()
             if not late:
                 timer.cancel()
-            if self.backend.stopping:
-                pass
-            elif why.check(txredisapi.ResponseError):
-                log.error("cluster store {link} at {url} refused to set up: {error}",
-                          link=self.label, url=self.backend.url.shown,
-                          error=text(why.value))
-            else:
-                log.warn("cluster store {link} at {url} could not be set up: {error}",
-                         link=self.label, url=self.backend.url.shown,
-                         error="timed out" if late else text(why.value))
+            if not self.stopping:
+                self._log_failure(why, late)
             if proto.connected:
                 proto.transport.abortConnection()
 
-        d.addCallbacks(ready, failed)
+        maybeDeferred(self.setup, proto).addCallbacks(ready, failed)
+
+    def _log_failure(self, why: Failure, late: bool) -> None:
+        if why.check(txredisapi.ResponseError):
+            log.error("cluster store {link} at {url} refused to set up: {error}",
+                      link=self.label, url=self.settings.shown, error=text(why.value))
+        else:
+            log.warn("cluster store {link} at {url} could not be set up: {error}",
+                     link=self.label, url=self.settings.shown,
+                     error="timed out" if late else text(why.value))
 
     def lost(self, proto: Any, why: Failure) -> None:
         if proto is self.proto:
             self.proto = None
-            if not self.backend.stopping:
+            if not self.stopping:
                 log.warn("cluster store {link} lost: {reason}", link=self.label,
                          reason=text(why.value))
-            self.backend._changed()
+            self.changed()
+
