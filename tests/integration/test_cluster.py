@@ -4,6 +4,7 @@ through the ``blockhub`` CLI (docs/cluster.md).  Skipped, with one SKIPPED line,
 redis-server is missing."""
 
 import json
+import urllib.request
 
 from twisted.trial.unittest import TestCase
 
@@ -14,7 +15,7 @@ DEAD_AFTER = 3  # seconds: short, so a dead node is noticed quickly
 
 
 class ClusterHelpers:
-    def start_cluster(self, nodes=3, name="blockhub", password=None):
+    def start_cluster(self, nodes=3, name="blockhub", password=None, extra=lambda i: ()):
         self.redis = start_redis(self, password=password)
         self.net = Network(self)
         self.gw_ids = self.net.identities(*[f"gw{i}" for i in range(nodes)])
@@ -24,7 +25,8 @@ class ClusterHelpers:
         if password is not None:
             self.options += ["--cluster-password-file",
                              self.net.write("redis-password", password + "\n")]
-        self.gws = [self.net.gateway(g, *self.options) for g in self.gw_ids]
+        self.gws = [self.net.gateway(g, *self.options, *extra(i))
+                    for i, g in enumerate(self.gw_ids)]
         for gw in self.gws:
             self.wait_cluster(gw, nodes)
         return self.gws
@@ -91,6 +93,24 @@ class ClusterPresenceTests(ClusterHelpers, TestCase):
         wait_for(lambda: gws[0].status()["cluster"]["refused"] >= 1, 20,
                  "the tampered entry to be refused", logs=gws)
         self.assertNotIn("mallory", json.dumps(gws[0].hubs()))
+
+
+    def test_every_node_serves_every_live_nodes_record_and_redis_needs_the_password(self):
+        def http(i):
+            return ["--http", "tcp:0:interface=127.0.0.1",
+                    "--public-address", f"127.0.0.1:{6610 + i}"]
+        gws = self.start_cluster(2, password="s3cret-redis-pw", extra=http)
+
+        def records(gw):
+            url = f"http://{gw.status()['http']}/gateways"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return {r["pubKey"] for r in json.load(answer)["gateways"]}
+        for gw in gws:
+            wait_for(lambda gw=gw: records(gw) == {g.id for g in gws}, 30,
+                     f"{gw.name} to serve both records", logs=gws)
+        for gw in gws:
+            with open(gw.log, errors="replace") as f:
+                self.assertNotIn("s3cret-redis-pw", f.read())
 
 
 class ClusterFailureTests(ClusterHelpers, TestCase):
