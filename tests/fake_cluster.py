@@ -86,6 +86,12 @@ class FakeBackend:
         self.connected = False
         self.redis.backends.remove(self)
 
+    def revive(self):
+        """The node's tie to the store is back (after ``kill``)."""
+        self.redis.backends.append(self)
+        self._started = True
+        self._reconnect()
+
     def _reconnect(self):
         if self._started and self.redis.up and not self.connected:
             self.redis.clock.callLater(0, self._up)

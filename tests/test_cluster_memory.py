@@ -378,3 +378,39 @@ class ReplayTests(SynchronousTestCase):
         world.flush()
         self.assertEqual(world.graphs[c.gw(1)].counters.relayed, delivered)
         self.assertEqual(len(bob.operator.pending()), 1)
+
+
+class BansAcrossNodesTests(SynchronousTestCase):
+    def test_a_ban_at_one_node_kicks_the_hub_at_another_and_it_cannot_fail_over(self):
+        c = Cluster(n=3)
+        b = c.hub("b", 1, 2)  # pins node 1, then node 2
+        c.flush()
+        until = c.world.graphs[c.gw(0)].bans.ban(b.identity.id, 600) / 1000
+        c.flush()
+        self.assertNotIn(b.identity.id, c.world.graphs[c.gw(1)].presence.hubs)
+        c.advance(120, step=5)
+        for i in range(3):
+            self.assertNotIn(b.identity.id, c.world.graphs[c.gw(i)].presence.hubs)
+            self.assertEqual(c.world.graphs[c.gw(i)].bans.until(b.identity.id), until)
+        self.assertIn("banned", b.link.last_error[c.gw(1)])
+
+    def test_a_kick_reaches_the_hubs_node_and_the_hub_may_come_back(self):
+        c = Cluster()
+        b = c.hub("b", 1)
+        c.flush()
+        self.assertTrue(c.nodes[0].kick(b.identity.id))
+        c.flush()
+        self.assertIn("kicked by the operator", b.link.last_error[c.gw(1)])
+        c.advance(60, step=5)
+        self.assertEqual(b.link.state, "online")
+
+    def test_a_node_that_was_away_learns_the_ban_from_a_heartbeat(self):
+        c = Cluster()
+        hub = new_identity().id
+        c.nodes[1].backend.kill()  # node 1 hears nothing for a while
+        c.world.graphs[c.gw(0)].bans.ban(hub, 600)
+        c.flush()
+        self.assertIsNone(c.world.graphs[c.gw(1)].bans.until(hub))
+        c.nodes[1].backend.revive()
+        c.advance(DEAD_AFTER)
+        self.assertIsNotNone(c.world.graphs[c.gw(1)].bans.until(hub))

@@ -13,7 +13,7 @@ from blockhub.cli.output import say
 from blockhub.control.client import call
 
 
-def _command(sub, name, help_text, func, json_output=True):
+def daemon_command(sub, name, help_text, func, json_output=True):
     """A subcommand on a daemon's data directory, with ``--json`` where it lists."""
     p = sub.add_parser(name, help=help_text)
     data_dir_arg(p)
@@ -24,36 +24,36 @@ def _command(sub, name, help_text, func, json_output=True):
 
 
 def register(sub):
-    _command(sub, "status", "show a running hub's or gateway's state", cmd_status)
-    _command(sub, "hubs", "list the hubs online at the gateway", cmd_hubs)
-    p = _command(sub, "connect", "ask another hub to connect (a signed, sealed request)",
+    daemon_command(sub, "status", "show a running hub's or gateway's state", cmd_status)
+    daemon_command(sub, "hubs", "list the hubs online at the gateway", cmd_hubs)
+    p = daemon_command(sub, "connect", "ask another hub to connect (a signed, sealed request)",
                  cmd_connect, json_output=False)
     p.add_argument("hub", metavar="HUBID", help="the id of the hub to ask")
     p.add_argument("--note", default="", help="a short note shown to the other operator")
-    _command(sub, "pending", "list requests waiting for your approval", cmd_pending)
-    p = _command(sub, "approve", "approve a pending request; this hub then dials",
+    daemon_command(sub, "pending", "list requests waiting for your approval", cmd_pending)
+    p = daemon_command(sub, "approve", "approve a pending request; this hub then dials",
                  cmd_approve, json_output=False)
     p.add_argument("hub", metavar="HUBID")
-    p = _command(sub, "reject", "reject a request that is not yet connected (pending, or "
+    p = daemon_command(sub, "reject", "reject a request that is not yet connected (pending, or "
                  "accepted but still dialing or awaiting the other hub)", cmd_reject,
                  json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("--block", action="store_true",
                    help="also block this hub: its future requests are refused, and an "
                         "existing peering with it ends")
-    p = _command(sub, "unpeer", "end the peering with a hub (it may ask again unless "
+    p = daemon_command(sub, "unpeer", "end the peering with a hub (it may ask again unless "
                  "--block)", cmd_unpeer, json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("--block", action="store_true",
                    help="also block this hub: its links are closed and its future "
                         "requests refused")
-    _command(sub, "peers", "list this hub's peers", cmd_peers)
-    p = _command(sub, "send", "queue a message to a peer (delivered when connected)",
+    daemon_command(sub, "peers", "list this hub's peers", cmd_peers)
+    p = daemon_command(sub, "send", "queue a message to a peer (delivered when connected)",
                  cmd_send, json_output=False)
     p.add_argument("hub", metavar="HUBID")
     p.add_argument("text", metavar="TEXT")
-    _command(sub, "messages", "list the messages received, in arrival order", cmd_messages)
-    p = _command(sub, "archive", "dump what an --archive hub recorded", cmd_archive,
+    daemon_command(sub, "messages", "list the messages received, in arrival order", cmd_messages)
+    p = daemon_command(sub, "archive", "dump what an --archive hub recorded", cmd_archive,
                  json_output=False)
     p.add_argument("--json", action="store_true", help="print JSON (the default)")
 
@@ -93,7 +93,7 @@ def cmd_status(args, stdin, stdout):
     return 0
 
 
-def _listing(args, stdout, op, empty, line):
+def listing(args, stdout, op, empty, line):
     """A daemon's list: JSON with --json, else one escaped line per row (or ``empty``)."""
     rows = call(args.data_dir, op)
     if args.json:
@@ -108,8 +108,14 @@ def _listing(args, stdout, op, empty, line):
 
 
 def cmd_hubs(args, stdin, stdout):
-    return _listing(args, stdout, "hubs", "no other hub is online", lambda hub:
-                    f"{hub['id']}  {hub.get('name') or '-':<20} {hub.get('endpoint') or '-'}")
+    def line(hub):
+        where = hub.get("endpoint") or "-"
+        if hub.get("address"):  # a gateway's own hub: the address it connects from
+            where += f"  from {hub['address']}"
+        if hub.get("node"):     # a clustered gateway: a hub of another node
+            where += f"  at node {hub['node']}"
+        return f"{hub['id']}  {hub.get('name') or '-':<20} {where}"
+    return listing(args, stdout, "hubs", "no other hub is online", line)
 
 
 def cmd_connect(args, stdin, stdout):
@@ -134,7 +140,7 @@ def _pending_line(req) -> str:
 
 
 def cmd_pending(args, stdin, stdout):
-    return _listing(args, stdout, "pending", "no pending request", _pending_line)
+    return listing(args, stdout, "pending", "no pending request", _pending_line)
 
 
 def cmd_approve(args, stdin, stdout):
@@ -165,7 +171,7 @@ def cmd_peers(args, stdin, stdout):
             if peer.get("path") == "relayed" else (peer.get("address") or "-")
         return f"{peer['id']}  {where}  {state}{waiting}"
 
-    return _listing(args, stdout, "peers", "no peers yet", line)
+    return listing(args, stdout, "peers", "no peers yet", line)
 
 
 def cmd_send(args, stdin, stdout):
@@ -185,7 +191,7 @@ def _when(at) -> str:
 
 
 def cmd_messages(args, stdin, stdout):
-    return _listing(args, stdout, "messages", None,
+    return listing(args, stdout, "messages", None,
                     lambda m: f"[{_when(m['at'])}] {m['from']}: {m['text']}")
 
 

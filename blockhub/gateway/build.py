@@ -14,6 +14,7 @@ import attrs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.gateway.admission import Admission
+from blockhub.gateway.bans import Bans
 from blockhub.gateway.circuits import Circuits
 from blockhub.gateway.cluster.bridge import CircuitBridge
 from blockhub.gateway.cluster.node import ClusterNode
@@ -51,54 +52,59 @@ class GatewayGraph:
     factory: GatewayFactory           # plain protocols, each with its session
     tls_factory: TLSMemoryBIOFactory  # what the listener serves: TLS around ``factory``
     cluster: ClusterNode | None = None
+    bans: Bans | None = None
 
 
 def _node(identity, cluster: ClusterSettings, clock, limits, presence, circuits,
-          deliver) -> tuple[CircuitBridge, ClusterNode]:
+          deliver, bans) -> tuple[CircuitBridge, ClusterNode]:
     """The node's part in its cluster: presence and relays (``ClusterNode``) and
     relay circuits to other nodes' hubs (``CircuitBridge``)."""
     bridge = CircuitBridge(identity, cluster.keys, cluster.backend, clock, circuits,
                            presence)
     node = ClusterNode(identity, cluster.name, cluster.keys, cluster.backend, clock,
-                       presence, deliver, limits, cluster.dead_after, cluster.record, bridge)
+                       presence, deliver, limits, cluster.dead_after, cluster.record, bridge,
+                       bans)
     return bridge, node
 
 
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
                   random=os.urandom,
                   spoken: tuple[str, ...] | None = features.SPOKEN,
-                  cluster: ClusterSettings | None = None) -> GatewayGraph:
+                  cluster: ClusterSettings | None = None,
+                  bans_path=None) -> GatewayGraph:
     """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
     ``spoken`` is the features the gateway lists (tests play older gateways with it);
-    with ``cluster`` the gateway is one node of a cluster (not started here)."""
+    with ``cluster`` the gateway is one node of a cluster (not started here);
+    ``bans_path`` keeps the operator's bans on disk."""
     counters = Counters()
 
     def gone(conn) -> None:
         """A hub left the presence table (or a newer connection replaced it)."""
         circuits.leave(conn)
 
-    def told(event, hub_id, info, since) -> None:
-        """A change to our own hubs, for the other nodes."""
-        if node is not None:
-            node.told(event, hub_id, info, since)
+    # Callables naming objects made below: our hubs' changes and our operator's bans
+    # go to the other nodes; their relays and their departing hubs come to us.
+    def told(*change) -> None:
+        return None if node is None else node.told(*change)
 
-    def deliver(sender, target, kind, sealed) -> bool:
-        """Another node's relay for one of our hubs."""
-        return relay.deliver(sender, target, kind, sealed)
+    def banned(*record) -> None:
+        return None if node is None else node.ban_told(*record)
 
-    def gone_elsewhere(hub_id) -> None:
-        """A hub of another node left: its circuits through us end."""
-        circuits.remote_gone(hub_id)
+    def deliver(*relayed) -> bool:
+        return relay.deliver(*relayed)
 
-    presence = Presence(admission.mode, limits, clock, counters, gone, told, gone_elsewhere)
-    circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
+    bans = Bans(bans_path, clock, banned)
+    presence = Presence(admission.mode, limits, clock, counters, gone, told,
+                        lambda hub_id: circuits.remote_gone(hub_id))
+    circuits: Circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
     bridge: CircuitBridge | None = None
     node: ClusterNode | None = None
     if cluster is not None:
-        bridge, node = _node(identity, cluster, clock, limits, presence, circuits, deliver)
+        bridge, node = _node(identity, cluster, clock, limits, presence, circuits, deliver,
+                             bans)
     relay: Relay = Relay(presence, counters, clock, limits, cluster=node)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
-                      Openings(limits.unauthenticated_per_ip), circuits, spoken)
+                      Openings(limits.unauthenticated_per_ip), circuits, spoken, bans)
 
     def make_session(conn) -> GatewaySession:
         return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,
@@ -110,4 +116,4 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
     factory = GatewayFactory(make_protocol)
     tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
     return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory,
-                        node)
+                        node, bans)

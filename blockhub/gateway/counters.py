@@ -22,6 +22,7 @@ class Counters:
     relay_dropped: int = 0          # a rejection for a hub that did not list rejection/1
     joins_refused: int = 0          # over the per-key budget of joins and updates
     refused_per_address: int = 0    # over --max-hubs-per-ip
+    refused_banned: int = 0         # banned by the operator (blockhub kick --ban)
     send_queue_full: int = 0        # aborted: did not read, over --max-send-queue
     close_timeouts: int = 0         # aborted: a close did not drain in --close-timeout
     circuits_opened: int = 0        # relay circuits joined

@@ -19,10 +19,12 @@ from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings, Slot
+from blockhub.when import utc
 from blockhub.wire import features
 from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
+
 
 
 class NotAdmitted(Exception):
@@ -36,7 +38,8 @@ class NotAdmitted(Exception):
 class Gateway:
     def __init__(self, identity: Identity, admission: Admission, clock, limits: Limits,
                  presence: Presence, counters: Counters, unauthenticated: Openings,
-                 circuits: Circuits, spoken: tuple[str, ...] | None = features.SPOKEN):
+                 circuits: Circuits, spoken: tuple[str, ...] | None = features.SPOKEN,
+                 bans=None):
         self.identity = identity
         self.spoken = spoken  # the features we list in hello (None: no list, as of old)
         self.admission = admission
@@ -46,6 +49,7 @@ class Gateway:
         self.counters = counters
         self.unauthenticated = unauthenticated  # connections that have not joined yet
         self.circuits = circuits  # its status only; circuit frames go from the session
+        self.bans = bans  # the operator's bans (bans.py), or None
 
     def take_slot(self, conn) -> Slot:
         """A place among the connections that have not joined, counted per address;
@@ -62,6 +66,10 @@ class Gateway:
         reason = self.admission.refuse_key(conn.peer_id)
         if reason:
             raise NotAdmitted(reason)
+        until = self.bans.until(conn.peer_id) if self.bans is not None else None
+        if until is not None:
+            self.counters.refused_banned += 1
+            raise NotAdmitted(f"banned by this gateway's operator until {utc(until)}")
 
     def hello(self, conn, challenge: bytes) -> None:
         conn.send("hello", gateway=self.identity.id, observed=conn.address,

@@ -72,7 +72,8 @@ class Presence:
         # gone_elsewhere(hub id): a hub of another node left (its circuits here end)
         self.gone_elsewhere = gone_elsewhere or (lambda hub_id: None)
         self.since: dict[str, float] = {}  # our hub id -> when it joined here
-        self.remote: dict[str, tuple[str, HubInfo]] = {}  # other nodes' hubs: (node, info)
+        # other nodes' hubs: (node, info, when it joined there)
+        self.remote: dict[str, tuple[str, HubInfo, float]] = {}
         self.limits = limits
         self.clock = clock
         # Each hub's connection (a GatewayProtocol, a layer above) and its HubInfo.
@@ -175,13 +176,13 @@ class Presence:
         self.gone(conn)
 
     # -- the hubs of other nodes -------------------------------------------------------
-    def remote_put(self, node: str, info: HubInfo) -> None:
+    def remote_put(self, node: str, info: HubInfo, since: float = 0.0) -> None:
         """``node`` says ``info``'s hub is online there.  Our hubs hear of it only
         when it is new to them or its HubInfo changed."""
         if info.id in self.hubs:
             return
         current = self.remote.get(info.id)
-        self.remote[info.id] = (node, info)
+        self.remote[info.id] = (node, info, since)
         if current is not None and current[1] == info:
             return
         frame = self._joined_frame(info)
@@ -203,14 +204,22 @@ class Presence:
         self.gone_elsewhere(hub_id)
         self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
 
-    def moved_away(self, hub_id: str, node: str, info: HubInfo) -> None:
+    def moved_away(self, hub_id: str, node: str, info: HubInfo, since: float) -> None:
         """Our hub has a newer connection at ``node``: close ours without telling
         anyone it left, since it did not."""
         conn, _info = self.hubs[hub_id]
         self.counters.replaced += 1
         self._remove(hub_id)
         conn.close("replaced by a newer connection at another gateway node")
-        self.remote_put(node, info)
+        self.remote_put(node, info, since)
+
+    def kick(self, hub_id: str, reason: str) -> bool:
+        """Close our hub's connection, telling it ``reason``; -> whether it was ours."""
+        entry = self.hubs.get(hub_id)
+        if entry is None:
+            return False
+        entry[0].close(reason, refuse=True)
+        return True
 
     def node_of(self, hub_id: str) -> str | None:
         """The other node a hub is online at, if it is."""
@@ -244,8 +253,9 @@ class Presence:
         """Our hubs (with the address we see them at), then other nodes' hubs (with
         their node, and no address: none is ever shared between nodes)."""
         return [{"id": info.id, "name": info.name, "endpoint": info.endpoint,
-                 "address": conn.address, "seq": info.seq}
-                for conn, info in self.hubs.values()] + [
+                 "address": conn.address, "seq": info.seq,
+                 "since": int(self.since.get(hub_id, 0))}
+                for hub_id, (conn, info) in self.hubs.items()] + [
                 {"id": info.id, "name": info.name, "endpoint": info.endpoint,
-                 "address": None, "seq": info.seq, "node": node}
-                for node, info in self.remote.values()]
+                 "address": None, "seq": info.seq, "node": node, "since": int(since)}
+                for node, info, since in self.remote.values()]

@@ -11,17 +11,20 @@ from twisted.logger import Logger
 from twisted.web.server import Site
 
 from blockhub import keystore
+from blockhub.control.commands import ControlError
 from blockhub.control.server import control_service
-from blockhub.errors import BadMessage, UserError
+from blockhub.errors import BadId, BadMessage, UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.build import ClusterSettings, build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.hubinfo import parse_endpoint
+from blockhub.ids import decode_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
+from blockhub.when import utc
 
 log = Logger()
 
@@ -29,11 +32,13 @@ log = Logger()
 class GatewayService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
-    def __init__(self, gateway: Gateway, listener: ListeningService, cluster=None):
+    def __init__(self, gateway: Gateway, listener: ListeningService, cluster=None,
+                 bans=None):
         super().__init__()
         self.gateway = gateway
         self.listener = listener
         self.cluster = cluster  # our ClusterNode, or None alone
+        self.bans = bans        # the operator's bans (bans.py)
         self.http: ListeningService | None = None
 
     def startService(self):
@@ -66,6 +71,42 @@ class GatewayService(MultiService):
 
     def control_limits(self):
         return attrs.asdict(self.gateway.limits)
+
+    def control_kick(self, hub: str, ban: float | None = None):
+        """Close a hub's connection wherever in the cluster it is; with ``ban``
+        (seconds), refuse it until then, at every node."""
+        hub = _hub_id(hub)
+        until = None
+        if ban is not None:
+            if not 0 < ban <= 10 * 365 * 86400:
+                raise ControlError("--ban wants 1 second to 10 years")
+            until = self.bans.ban(hub, ban) // 1000
+        why = "kicked by this gateway's operator"
+        if until is not None:
+            why = f"banned by this gateway's operator until {utc(until)}"
+        kicked = self.gateway.presence.kick(hub, why) or (
+            self.cluster is not None and self.cluster.kick(hub))
+        if not kicked and until is None:
+            raise ControlError(f"hub {hub} is not online here")
+        return {"id": hub, "kicked": kicked, "until": until}
+
+    def control_bans(self):
+        return self.bans.active()
+
+    def control_unban(self, hub: str):
+        hub = _hub_id(hub)
+        if not self.bans.unban(hub):
+            raise ControlError(f"hub {hub} is not banned")
+        return {"id": hub}
+
+
+def _hub_id(text: str) -> str:
+    try:
+        decode_id(text)
+    except BadId as e:
+        raise ControlError(f"not a hub id: {e}")
+    return text.strip().lower()
+
 
 
 def _public_address(text: str) -> tuple[str, int]:
@@ -120,9 +161,9 @@ def make_gateway_service(options, reactor) -> GatewayService:
                                     cluster_records)
     cluster = _cluster(options, identity, reactor, resource) if options["cluster"] else None
     graph = build_gateway(identity, admission, reactor, limits_from_options(options),
-                          cluster=cluster)
+                          cluster=cluster, bans_path=data_dir / "bans.json")
     listener = ListeningService(reactor, options["listen"], graph.tls_factory)
-    top = GatewayService(graph.gateway, listener, graph.cluster)
+    top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans)
     listener.setServiceParent(top)
     if resource is not None:
         top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")

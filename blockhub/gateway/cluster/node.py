@@ -30,8 +30,10 @@ from twisted.logger import Logger
 from blockhub import timers
 from blockhub.gateway.cluster import link as link_machine
 from blockhub.gateway.cluster.backend import ClusterUnavailable
+from blockhub.gateway.cluster.banning import SharedBans
 from blockhub.gateway.cluster.bridge import circuit_channel
-from blockhub.gateway.cluster.records import FRESH_MS, Reader, Refused, Signer
+from blockhub.gateway.cluster.deliveries import Deliveries
+from blockhub.gateway.cluster.records import Reader, Refused, Signer
 from blockhub.gateway.cluster.view import OtherNodes
 from blockhub.hubinfo import HubInfo
 
@@ -39,7 +41,6 @@ log = Logger()
 
 PRESENCE = "presence"
 CLOCK_SKEW = 30.0  # seconds the nodes' clocks may differ by, beyond --cluster-dead-after
-SEEN_DELIVERIES = 4096  # ids kept to refuse a delivery seen before (beside freshness)
 
 
 def node_channel(node: str) -> str:
@@ -54,14 +55,13 @@ def _local_budget_only(failure) -> bool:
 class ClusterNode:
     def __init__(self, identity, name: str, keys: frozenset[str], backend, clock,
                  presence, deliver, limits, dead_after: float, record=lambda: None,
-                 bridge=None):
+                 bridge=None, bans=None):
         self.identity = identity
         self.id = identity.id
         self.name = name
         self.backend = backend
         self.clock = clock
         self.presence = presence
-        self.deliver = deliver  # (sender, target, kind, sealed) -> delivered to our hub?
         self.limits = limits
         self.bridge = bridge  # relay circuits to other nodes' hubs (bridge.py)
         self.dead_after = dead_after
@@ -72,7 +72,9 @@ class ClusterNode:
         self.entries: dict[str, bytes] = {}          # our hub id -> its signed entry
         self.shared: dict[str, bytes] = {}           # the entries the others were told of
         self.others = OtherNodes(name, presence, self.reader, self._refuse)
-        self.seen: dict[str, float] = {}             # delivery ids taken, with their time
+        self.bans = None if bans is None else SharedBans(
+            bans, presence, clock, self.signer, self._publish_presence)
+        self.deliveries = Deliveries(self.id, name, deliver)
         self.refused = 0                             # values from Redis refused
         # Event numbers grow across restarts too: they start from the clock.
         self.seq = int(clock.seconds() * 1_000_000)
@@ -178,7 +180,22 @@ class ClusterNode:
         value = self.signer.make(
             "presence", now, seq=self.seq, event=event, hub=hub_id,
             hubinfo=None if info is None else info.to_json(), since=since_ms)
+        self._publish_presence(value)
+
+    def _publish_presence(self, value: bytes) -> None:
         self.backend.publish(PRESENCE, value).addErrback(self._failed, "publish presence")
+
+    def ban_told(self, hub: str, until: int, set_ms: int) -> None:
+        """Our operator banned or unbanned a hub: every node hears it."""
+        if self.bans is not None and self.connected:
+            self.bans.told(hub, until, set_ms)
+
+    def kick(self, hub: str) -> bool:
+        """Kick a hub of another node; -> whether we could tell its node."""
+        if self.bans is None or not self.connected or self.presence.node_of(hub) is None:
+            return False
+        self.bans.kick(hub)
+        return True
 
     # -- relaying -------------------------------------------------------------------
     def take(self, sender: str):
@@ -205,11 +222,15 @@ class ClusterNode:
         now = self.clock.seconds()
         try:
             if channel == PRESENCE:
-                said = self.reader.read(payload, "presence", now)
-                if said.node != self.id:
+                said = self.reader.read(payload, ("presence", "ban"), now)
+                if said.node == self.id:
+                    pass
+                elif said.type == "presence":
                     self.others.event(said)
+                elif self.bans is not None:
+                    self.bans.event(said)
             elif channel == node_channel(self.id):
-                self._delivery(self.reader.read(payload, "deliver", now), now)
+                self.deliveries.received(self.reader.read(payload, "deliver", now), now)
             elif channel == circuit_channel(self.id) and self.bridge is not None:
                 self.bridge.received(payload)
         except Refused as e:
@@ -219,23 +240,6 @@ class ClusterNode:
         self.refused += 1
         log.warn("cluster {name}: refused a value from {where}: {error}", name=self.name,
                  where=where, error=str(error))
-
-    def _delivery(self, said, now: float) -> None:
-        body = said.body
-        if body["to_node"] != self.id or said.node == self.id:
-            raise Refused("a delivery for another node")
-        if body["id"] in self.seen:
-            return
-        self._remember(body["id"], now)
-        if not self.deliver(body["from"], body["to"], body["kind"], body["sealed"]):
-            log.info("cluster {name}: a relay from node {node} for a hub no longer here",
-                     name=self.name, node=said.node)
-
-    def _remember(self, delivery_id: str, now: float) -> None:
-        self.seen[delivery_id] = now
-        if len(self.seen) > SEEN_DELIVERIES:
-            oldest = now - 2 * FRESH_MS / 1000
-            self.seen = {k: t for k, t in self.seen.items() if t >= oldest}
 
     # -- heartbeats and other nodes --------------------------------------------------
     def heartbeat(self) -> None:
@@ -249,6 +253,12 @@ class ClusterNode:
     def _read_nodes(self, records: dict, full: bool):
         oldest = self.clock.seconds() - self.dead_after - CLOCK_SKEW
         new = self.others.heartbeats(records, self.id, int(oldest * 1000))
+        if self.bans is not None:
+            for node, body in self.others.alive.items():
+                try:
+                    self.bans.heartbeat(node, body.get("bans"))
+                except Refused as e:
+                    self._refuse(f"the heartbeat of {node[:14]}…", e)
         wanted = list(self.others.alive) if full else new
         return gatherResults([self.backend.hubs(node).addCallback(self.others.table, node)
                               for node in wanted], consumeErrors=True)
@@ -256,7 +266,8 @@ class ClusterNode:
     def _write_heartbeat(self):
         self.seq += 1
         value = self.signer.make("node", self.clock.seconds(), seq=self.seq,
-                                 hubs=len(self.presence.hubs), record=self.record())
+                                 hubs=len(self.presence.hubs), record=self.record(),
+                                 bans=self.bans.bans.table() if self.bans else None)
         return self.backend.set_node(self.id, value, self.dead_after)
 
     def _failed(self, failure, what: str):

@@ -11,11 +11,14 @@ can put words in a hub's mouth either.
 Bodies (times are Unix milliseconds):
 
 - ``node``: the heartbeat: ``seq``, ``hubs`` (how many it serves), ``record`` (its
-  signed gateway record, or null);
+  signed gateway record, or null), ``bans`` (every ban record it holds: hub id ->
+  ``[until, set]``);
 - ``hub``: one entry of a node's hub table: ``hub``, ``hubinfo``, ``since`` (when it
   joined that node);
 - ``presence``: ``seq`` (the node's event number), ``event`` (joined, updated, left),
   ``hub``, ``hubinfo`` (null for left), ``since``;
+- ``ban``: the operator of the node banned (``until`` ahead), unbanned (``until`` 0)
+  or kicked (``kick``) a hub; ``set`` orders the records of one hub (bans.py);
 - ``deliver``: a relayed handshake for a hub on another node: ``id`` (random, so that
   no delivery is made twice), ``to_node``, ``from``, ``to``, ``kind``, ``sealed``.
 """
@@ -30,21 +33,23 @@ from blockhub.hubinfo import HubInfo, verify_hubinfo
 from blockhub.identity import Identity
 from blockhub.wire import canonical, envelope
 from blockhub.wire.messages import RELAYED
-from blockhub.wire.schema import Bytes, Dict, Field, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import Bool, Bytes, Dict, Field, Id, Int, Optional, Str, check_fields
 
 KIND = "cluster"
 MAX_VALUE = 48 * 1024          # bytes: a value larger than any a node writes is refused
 FRESH_MS = 60_000              # events and deliveries older (or newer) than this are refused
 
-_COMMON = {"type": Str(16, ("node", "hub", "presence", "deliver")), "cluster": Str(64),
+_COMMON = {"type": Str(16, ("node", "hub", "presence", "deliver", "ban")), "cluster": Str(64),
            "node": Id(), "time": Int()}
 _BODIES: dict[str, dict[str, Field]] = {
-    "node": {"seq": Int(), "hubs": Int(), "record": Optional(Dict())},
+    "node": {"seq": Int(), "hubs": Int(), "record": Optional(Dict()),
+             "bans": Optional(Dict(256))},
     "hub": {"hub": Id(), "hubinfo": Dict(), "since": Int()},
     "presence": {"seq": Int(), "event": Str(16, ("joined", "updated", "left")),
                  "hub": Id(), "hubinfo": Optional(Dict()), "since": Int()},
     "deliver": {"id": Str(32), "to_node": Id(), "from": Id(), "to": Id(),
                 "kind": RELAYED, "sealed": Bytes(16 * 1024)},
+    "ban": {"hub": Id(), "until": Int(), "set": Int(), "kick": Bool()},
 }
 
 
@@ -81,37 +86,45 @@ class Reader:
         self.cluster = cluster
         self.keys = keys
 
-    def read(self, data: bytes, type_: str, now: float | None = None) -> Said:
-        """Verify ``data`` as a value of ``type_``; with ``now``, also its freshness."""
+    def read(self, data: bytes, type_: str | tuple[str, ...],
+             now: float | None = None) -> Said:
+        """Verify ``data`` as a value of ``type_`` (or of one of several types); with
+        ``now``, also its freshness."""
+        types = (type_,) if isinstance(type_, str) else type_
+        what = "/".join(types)
         if len(data) > MAX_VALUE:
-            raise Refused(f"a cluster {type_} value of {len(data)} bytes")
+            raise Refused(f"a cluster {what} value of {len(data)} bytes")
         try:
             env = envelope.verify(canonical.loads(data), KIND)
         except (ValueError, UnicodeDecodeError) as e:
-            raise Refused(f"a cluster {type_} value that is not canonical JSON: {e}")
+            raise Refused(f"a cluster {what} value that is not canonical JSON: {e}")
         except ProtocolError as e:
-            raise Refused(f"a cluster {type_} value: {e}")
+            raise Refused(f"a cluster {what} value: {e}")
         if env.signer not in self.keys:
-            raise Refused(f"a cluster {type_} value signed by {env.signer[:14]}…, "
+            raise Refused(f"a cluster {what} value signed by {env.signer[:14]}…, "
                           "which is not in --cluster-keys")
+        found = env.body.get("type")
+        if found not in types:
+            raise Refused(f"a cluster value of type {str(found)[:16]!r} where {what} "
+                          "was expected")
         try:
-            body = check_fields(f"cluster {type_}", dict(_COMMON, **_BODIES[type_]),
+            body = check_fields(f"cluster {found}", dict(_COMMON, **_BODIES[found]),
                                 env.body)
         except BadMessage as e:
             raise Refused(str(e))
-        if body["type"] != type_ or body["node"] != env.signer:
-            raise Refused(f"a cluster {type_} value of another type or node")
+        if body["node"] != env.signer:
+            raise Refused(f"a cluster {found} value of another node")
         if body["cluster"] != self.cluster:
-            raise Refused(f"a cluster {type_} value of cluster {body['cluster']!r}")
+            raise Refused(f"a cluster {found} value of cluster {body['cluster']!r}")
         if now is not None and abs(now * 1000 - body["time"]) > FRESH_MS:
-            raise Refused(f"a cluster {type_} value outside the freshness window")
-        if type_ == "node" and body["record"] is not None:
+            raise Refused(f"a cluster {found} value outside the freshness window")
+        if found == "node" and body["record"] is not None:
             problem = check_record(body["record"], body["time"] // 1000)
             if problem is None and body["record"]["pubKey"] != env.signer:
                 problem = "another node's"
             if problem is not None:
                 raise Refused(f"a cluster heartbeat with a gateway record: {problem}")
-        return Said(env.signer, type_, body, self._hubinfo(body, type_))
+        return Said(env.signer, found, body, self._hubinfo(body, found))
 
     @staticmethod
     def _hubinfo(body: dict[str, Any], type_: str) -> HubInfo | None:

@@ -56,13 +56,13 @@ class OtherNodes:
         if hub in self.presence.hubs:
             if since > int(self.presence.since[hub] * 1000):
                 self.where[hub] = (node, since)
-                self.presence.moved_away(hub, node, info)
+                self.presence.moved_away(hub, node, info, since / 1000)
             return
         current = self.where.get(hub)
         if current is not None and current[0] != node and current[1] > since:
             return  # an older claim than the one we hold
         self.where[hub] = (node, since)
-        self.presence.remote_put(node, info)
+        self.presence.remote_put(node, info, since / 1000)
 
     def drop(self, node: str, hub: str) -> None:
         current = self.where.get(hub)
