@@ -563,6 +563,14 @@ class Worker:
         return [p for p in self.conns if p.partner is not None
                 and getattr(p, "role", "a") == "a"]
 
+    def cmd_pair(self, senders, receivers, count, **_):
+        """Pair ``count`` connections from index ``senders`` on with as many from
+        ``receivers`` on (two earlier ``connect``s, perhaps to different gateways):
+        each sender relays to its receiver.  Answers ``paired``."""
+        for i in range(count):
+            self.conns[senders + i].pair_with(self.conns[receivers + i])
+        emit("paired", n=count)
+
     def cmd_reset(self, **_):
         self.reset_delivery()
         self.relay_refused = 0
