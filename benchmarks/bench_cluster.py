@@ -70,8 +70,13 @@ def wait_lists(workers, n, timeout=180.0):
 
 
 def close_all(workers, nodes, timeout=60.0):
+    t0 = time.monotonic()
     C.broadcast(workers, "close", "closed", timeout)
+    t1 = time.monotonic()
     wait_empty(nodes)
+    if os.environ.get("BENCH_VERBOSE"):
+        print(f"    closed in {t1 - t0:.1f}s, empty {time.monotonic() - t1:.1f}s later",
+              flush=True)
 
 
 def wait_empty(nodes, timeout=60.0):
@@ -254,8 +259,11 @@ def relay(workers, senders_at, receivers_at, pairs, burst, samples, src, nodes, 
     for w, k in zip(ws, per):
         w.call("pair", "paired", 10, senders=k, receivers=0, count=k)
     try:
+        # one relay first: the node's first relay after Redis started loads the rate
+        # script (EVALSHA, NOSCRIPT, EVAL); a burst as the first would load it per relay
+        ws[0].call("pingpong", "pingpong_done", 30, samples=1, per_sender=1, gap=0)
         C.broadcast(ws, "reset", "reset", 10)
-        calls0 = redis.commandstats()
+        calls0 = redis.commandstats() if redis else {}
         sent = C.broadcast(ws, "burst", "burst_sent", 30, count=burst)
         done = C.broadcast(ws, "expect_deliver", "deliver_done", 60,
                            per_worker=lambda i: {"n": burst * per[i]})
@@ -266,7 +274,7 @@ def relay(workers, senders_at, receivers_at, pairs, burst, samples, src, nodes, 
         C.broadcast(ws, "reset", "reset", 10)
         lat = ws[0].call("pingpong", "pingpong_done", 120, samples=samples,
                          per_sender=max(1, 10 - burst), gap=0.005)["latencies"]
-        calls = calls_since(redis, calls0)
+        calls = calls_since(redis, calls0) if redis else {}
         relays = total + len(lat)
         return {"redis_calls_per_relay": {c: round(n / relays, 2) for c, n in calls.items()},
                 "redis_commands_per_relay": sum(calls.values()) / relays,
@@ -280,7 +288,12 @@ def relay(workers, senders_at, receivers_at, pairs, burst, samples, src, nodes, 
 
 # -- one repetition ----------------------------------------------------------------------
 def make_nodes(bench):
-    nodes = [C.Gateway(bench.children, bench.scratch, name=f"node{i + 1}")
+    profiles = os.environ.get("BENCH_PROFILE")  # DIR: each node under cProfile
+    nodes = [C.Gateway(bench.children, bench.scratch, name=f"node{i + 1}",
+                       twistd_args=["--profile", os.path.join(os.path.abspath(profiles),
+                                                              f"node{i + 1}.pstats"),
+                                    "--profiler", "cprofile", "--savestats"]
+                       if profiles else ())
              for i in range(NODES)]
     keys = bench.scratch.path("cluster-keys")
     with open(keys, "w") as f:
@@ -323,12 +336,17 @@ def run_cluster(bench, workers, nodes, keys, args, sizes):
         redis.stop()
 
 
-def run_alone(bench, workers, args, n):
+def run_alone(bench, workers, args, sizes):
+    """The same storm and relay load on one gateway without ``--cluster``."""
+    n = sizes["storm"]
     gw = C.Gateway(bench.children, bench.scratch, name="alone",
                    extra=args.gateway_options).start()
     try:
-        r = storm(workers, [gw], n, Src())
-        C.broadcast(workers, "close", "closed", 60)
+        src = Src()
+        r = storm(workers, [gw], n, src)
+        close_all(workers, [gw])
+        r["relay"] = relay(workers, gw, gw, sizes["pairs"], args.burst, sizes["samples"],
+                           src, [gw], None)
         check_alive([("the gateway", gw.proc)])
         return r
     finally:
@@ -342,10 +360,12 @@ FIGURES = [  # key in the summary, label, unit, scale
     ("fanout_same_p99_s", "fan-out p99, update from node 1", "ms", 1000),
     ("relay_cross_rate", "relay rate, node 1 -> node 2", "msg/s", 1),
     ("relay_same_rate", "relay rate, within node 1", "msg/s", 1),
+    ("relay_alone_rate", "relay rate, one gateway alone", "msg/s", 1),
     ("relay_cross_p50_s", "relay latency p50, node 1 -> node 2", "ms", 1000),
     ("relay_same_p50_s", "relay latency p50, within node 1", "ms", 1000),
     ("relay_cross_p99_s", "relay latency p99, node 1 -> node 2", "ms", 1000),
     ("relay_same_p99_s", "relay latency p99, within node 1", "ms", 1000),
+    ("relay_alone_p99_s", "relay latency p99, one gateway alone", "ms", 1000),
     ("storm_cluster_cpu_ms_per_join", "storm: gateway CPU per join, 3 nodes", "ms", 1),
     ("storm_alone_cpu_ms_per_join", "storm: gateway CPU per join, alone", "ms", 1),
     ("storm_redis_cpu_ms_per_join", "storm: redis-server CPU per join", "ms", 1),
@@ -361,6 +381,7 @@ RATIOS = [  # name, numerator, denominator
     ("fanout_p99_cross_vs_same", "fanout_cross_p99_s", "fanout_same_p99_s"),
     ("fanout_p50_cross_vs_same", "fanout_cross_p50_s", "fanout_same_p50_s"),
     ("relay_rate_cross_vs_same", "relay_cross_rate", "relay_same_rate"),
+    ("relay_rate_same_vs_alone", "relay_same_rate", "relay_alone_rate"),
     ("relay_p50_cross_vs_same", "relay_cross_p50_s", "relay_same_p50_s"),
     ("relay_p99_cross_vs_same", "relay_cross_p99_s", "relay_same_p99_s"),
     ("storm_cpu_cluster_vs_alone", "storm_cluster_cpu_ms_per_join",
@@ -378,6 +399,8 @@ def flatten(cluster, alone) -> dict:
         "fanout_cross_p99_s": cluster["fanout_cross_p99_s"],
         "fanout_same_p99_s": cluster["fanout_same_p99_s"],
         "relay_cross_rate": rc["rate"], "relay_same_rate": rs["rate"],
+        "relay_alone_rate": alone["relay"]["rate"],
+        "relay_alone_p99_s": alone["relay"]["p99_s"],
         "relay_cross_p50_s": rc["p50_s"], "relay_same_p50_s": rs["p50_s"],
         "relay_cross_p99_s": rc["p99_s"], "relay_same_p99_s": rs["p99_s"],
         "storm_cluster_cpu_ms_per_join": cluster["storm"]["cpu_ms_per_join"],
@@ -429,7 +452,7 @@ def main():
         for rep in range(args.reps):
             t = time.monotonic()
             cluster = run_cluster(bench, workers, nodes, keys, args, sizes)
-            alone = run_alone(bench, workers, args, sizes["storm"])
+            alone = run_alone(bench, workers, args, sizes)
             results["reps_raw"].append({"cluster": cluster, "alone": alone})
             flat.append(flatten(cluster, alone))
             f = flat[-1]

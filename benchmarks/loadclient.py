@@ -173,8 +173,10 @@ def blockhub_protocol_class():
             self.worker.lost(self, reason)
 
         def close_now(self):
+            # FramedProtocol's close: it unregisters its producer first, without which
+            # TLS and TCP never close (and ``close`` waited for its timeout)
             if self.transport is not None:
-                self.transport.loseConnection()
+                self.close("benchmark closing")
 
     return BlockhubHub
 
