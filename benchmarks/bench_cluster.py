@@ -18,8 +18,9 @@ fan-out   F hubs on node 1, updater hubs on node 2 and on node 1: an update from
 relay     P pairs, senders on node 1 and receivers on node 2, every sender relaying B
           sealed handshake requests at once (within the per-sender burst of 10; fresh
           identities each time), rate = delivered / (last delivery - first send);
-          beside senders and receivers both on node 1, same load; then relay latency
-          one at a time (p50, p99) on the same connections.
+          beside senders and receivers both on node 1, same load, and the same load
+          on the lone gateway after the storm there; then relay latency one at a time
+          (p50, p99) on the same connections.  Redis calls per relay beside each.
 
 Every figure is taken ``--reps`` times and reported as min / median / max; a ratio is
 per repetition (cross-node over same-node, cluster over alone).
