@@ -499,3 +499,109 @@ class Bench:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+# -- a redis-server (the cluster benchmark) ------------------------------------------------
+def redis_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+def _resp(f):
+    """One RESP2 reply read from the file ``f`` (enough for PING, INFO, KEYS)."""
+    line = f.readline()
+    if not line:
+        raise BenchError("redis-server closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind in (b"+", b"-"):
+        return rest.decode()
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp(f) for _ in range(n)]
+    raise BenchError(f"not a RESP reply: {line[:80]!r}")
+
+
+class Redis:
+    """A real ``redis-server`` on a free 127.0.0.1 port, its directory in the scratch
+    root, nothing on disk; a child like every other (own process group, PDEATHSIG)."""
+
+    def __init__(self, children: Children, scratch: Scratch, name="redis"):
+        import socket
+        binary = redis_binary()
+        if binary is None:
+            raise BenchError("redis-server not found (apt-get install redis-server)")
+        self.children, self.binary = children, binary
+        self.dir = scratch.path(name)
+        os.makedirs(self.dir, exist_ok=True)
+        with socket.socket() as s:
+            s.bind((LOOPBACK, 0))
+            self.port = s.getsockname()[1]
+        self.log = scratch.path(f"{name}.log")
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self, timeout: float = 15.0):
+        argv = [self.binary, "--port", str(self.port), "--bind", LOOPBACK, "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--logfile", self.log]
+        self.proc = self.children.spawn(argv, self.log + ".out")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"redis-server exited at start:\n{tail(self.log)}")
+            try:
+                if self.command("PING") == "PONG":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"redis-server did not answer within {timeout:g}s")
+
+    def command(self, *args):
+        import socket
+        with socket.create_connection((LOOPBACK, self.port), timeout=5.0) as s:
+            parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+            s.sendall(b"*%d\r\n" % len(parts)
+                      + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+            return _resp(s.makefile("rb"))
+
+    def info(self, section: str) -> dict:
+        """``INFO section`` as a dict of its ``key:value`` lines (values as text)."""
+        raw = self.command("INFO", section)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        out = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not key.startswith("#"):
+                out[key] = value
+        return out
+
+    def commandstats(self) -> dict[str, int]:
+        """Calls per command (``cmdstat_hset`` -> ``hset``), scripts' inner calls too."""
+        out = {}
+        for key, value in self.info("commandstats").items():
+            if key.startswith("cmdstat_"):
+                fields = dict(kv.split("=", 1) for kv in value.split(","))
+                out[key[len("cmdstat_"):]] = int(fields["calls"])
+        return out
+
+    def total_commands(self) -> int:
+        return int(self.info("stats")["total_commands_processed"])
+
+    def stop(self):
+        if self.proc is not None:
+            Children.stop(self.proc)
+            if self.proc in self.children.procs:
+                self.children.procs.remove(self.proc)
+            self.proc = None

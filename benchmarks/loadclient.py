@@ -173,8 +173,10 @@ def blockhub_protocol_class():
             self.worker.lost(self, reason)
 
         def close_now(self):
+            # FramedProtocol's close: it unregisters its producer first, without which
+            # TLS and TCP never close (and ``close`` waited for its timeout)
             if self.transport is not None:
-                self.transport.loseConnection()
+                self.close("benchmark closing")
 
     return BlockhubHub
 
@@ -562,6 +564,14 @@ class Worker:
     def senders(self):
         return [p for p in self.conns if p.partner is not None
                 and getattr(p, "role", "a") == "a"]
+
+    def cmd_pair(self, senders, receivers, count, **_):
+        """Pair ``count`` connections from index ``senders`` on with as many from
+        ``receivers`` on (two earlier ``connect``s, perhaps to different gateways):
+        each sender relays to its receiver.  Answers ``paired``."""
+        for i in range(count):
+            self.conns[senders + i].pair_with(self.conns[receivers + i])
+        emit("paired", n=count)
 
     def cmd_reset(self, **_):
         self.reset_delivery()

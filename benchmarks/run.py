@@ -27,6 +27,7 @@ SCRIPTS = [
     ("handshake", "bench_handshake.py", (40, 300)),
     ("peer", "bench_peer.py", (90, 600)),
     ("circuits", "bench_circuits.py", (90, 400)),
+    ("cluster", "bench_cluster.py", (200, 900)),  # skipped where redis-server is missing
 ]
 
 
@@ -92,10 +93,44 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
+def cluster_rows(c, add):
+    """bench_cluster.py's figures: across nodes beside within one, cluster beside alone."""
+    n, f, p = c["sizes"]["storm"], c["sizes"]["fanout"], c["sizes"]["pairs"]
+    add(f"cluster fan-out p50, {f} hubs on node 1, update from node 2",
+        scaled(c["fanout_cross_p50_s"], 1000), "ms", scaled(c["fanout_same_p50_s"], 1000),
+        "ms (update from node 1)", c["fanout_p50_cross_vs_same"])
+    add(f"cluster fan-out p99, {f} hubs on node 1, update from node 2",
+        scaled(c["fanout_cross_p99_s"], 1000), "ms", scaled(c["fanout_same_p99_s"], 1000),
+        "ms (update from node 1)", c["fanout_p99_cross_vs_same"], "<= 2x same node",
+        (c["fanout_p99_cross_vs_same"] or {}).get("median"), (2.0, False))
+    add(f"cluster relay rate, {p} pairs, node 1 -> node 2", c["relay_cross_rate"], "msg/s",
+        c["relay_same_rate"], "msg/s (within node 1)", c["relay_rate_cross_vs_same"],
+        ">= 0.5x same node", (c["relay_rate_cross_vs_same"] or {}).get("median"),
+        (0.5, True))
+    add("cluster relay rate within node 1 vs one gateway alone", c["relay_same_rate"],
+        "msg/s", c["relay_alone_rate"], "msg/s (alone)", c["relay_rate_same_vs_alone"])
+    add("cluster relay latency p99, node 1 -> node 2", scaled(c["relay_cross_p99_s"], 1000),
+        "ms", scaled(c["relay_same_p99_s"], 1000), "ms (within node 1)",
+        c["relay_p99_cross_vs_same"])
+    add(f"cluster join storm, N={n} over 3 nodes: gateway CPU per join",
+        c["storm_cluster_cpu_ms_per_join"], "ms", c["storm_alone_cpu_ms_per_join"],
+        "ms (one gateway alone)", c["storm_cpu_cluster_vs_alone"], "<= 1.5x one node",
+        (c["storm_cpu_cluster_vs_alone"] or {}).get("median"), (1.5, False))
+    add(f"cluster join storm, N={n}: redis-server CPU per join",
+        c["storm_redis_cpu_ms_per_join"], "ms")
+    add(f"cluster join storm, N={n} over 3 nodes: all lists complete", c["storm_cluster_s"],
+        "s", c["storm_alone_s"], "s (one gateway alone)", c["storm_s_cluster_vs_alone"])
+    for event in ("join", "update", "leave"):
+        add(f"cluster Redis calls per {event}", c[f"commands_per_{event}"], "")
+    add("cluster Redis calls per relay, node 1 -> node 2", c["commands_per_cross_relay"], "",
+        c["commands_per_same_relay"], "(within node 1)")
+
+
 def summarize(quick, runs, as_markdown=False):
     presence, relay = load("presence", quick), load("relay", quick)
     handshake, peer = load("handshake", quick), load("peer", quick)
     circuits = load("circuits", quick)
+    cluster = load("cluster", quick)
     rows, out = [], []
 
     def add(figure, value, unit, comparison=None, cunit="", ratio=None, target=None,
@@ -208,6 +243,11 @@ def summarize(quick, runs, as_markdown=False):
         add(f"gateway RSS per idle circuit, N={c['circuits']}", c["rss_per_circuit_kib"],
             "KiB", target="<= 16 KiB", judged=c["rss_per_circuit_kib"]["median"],
             higher=(16, False))
+    if cluster:
+        try:
+            cluster_rows(cluster, add)
+        except KeyError as e:
+            print(f"(cluster results lack {e}: made by an older bench_cluster.py; rerun it)")
     C.print_table(f"blockhub benchmarks{' (quick)' if quick else ''}: min / median / max "
                   f"of 3 repetitions; ratio = blockhub / comparison, per repetition",
                   ["figure", "blockhub", "comparison (same run)", "ratio", "target",
