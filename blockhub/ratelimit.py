@@ -24,6 +24,10 @@ class RateLimiter:
             self._forget_full(now)
         return True
 
+    def drain(self, key: str, now: float) -> None:
+        """``key`` has no token left now (a budget shared elsewhere says so)."""
+        self._buckets[key] = (0.0, now)
+
     def forget(self, key: str) -> None:
         self._buckets.pop(key, None)
 

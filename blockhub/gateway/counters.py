@@ -19,6 +19,7 @@ class Counters:
     updates_refused: int = 0
     relayed: int = 0
     relay_refused: int = 0
+    relay_cluster_limited: int = 0  # senders over their cluster-wide budget (drained here)
     relay_dropped: int = 0          # a rejection for a hub that did not list rejection/1
     joins_refused: int = 0          # over the per-key budget of joins and updates
     refused_per_address: int = 0    # over --max-hubs-per-ip

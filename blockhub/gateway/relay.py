@@ -7,9 +7,12 @@ requests each sender may make (a token bucket per sender: a burst, then a steady
 per minute).  A ``rejection`` reaches only a hub that listed the feature.
 
 In a cluster (docs/cluster.md) a hub online at another node is reached through that
-node (``forward``), and the sender's budget is the cluster's (``take``), so moving
-between nodes is no way around it.  While the cluster is away the local budget alone
-applies, and only hubs of this node can be reached.
+node (``forward``), and the sender's budget is also the cluster's (``take``), so
+moving between nodes is no way around it.  A relay the local budget allows goes at
+once; the cluster's budget is asked beside it, and when that one is spent the
+sender's local budget is emptied, so the cluster's limit holds within one round trip
+to Redis without every relay waiting for one.  While the cluster is away the local
+budget alone applies, and only hubs of this node can be reached.
 """
 
 from twisted.logger import Logger
@@ -40,12 +43,14 @@ class Relay:
                                 and self.presence.node_of(target) is None):
             self._refuse(conn, target, "that hub is not online here")
             return
-        if self.cluster is None or not self.cluster.connected:
-            self._pass(conn, message)
-            return
-        taken = self.cluster.take(sender)
-        taken.addCallback(lambda allowed: self._pass(conn, message) if allowed
-                          else self._limited(conn, target))
+        if self.cluster is not None and self.cluster.connected:
+            self.cluster.take(sender).addCallback(self._cluster_budget, sender)
+        self._pass(conn, message)
+
+    def _cluster_budget(self, allowed: bool, sender: str) -> None:
+        if not allowed:
+            self.counters.relay_cluster_limited += 1
+            self.limit.drain(sender, self.clock.seconds())
 
     def _limited(self, conn, target: str) -> None:
         log.warn("relay limit reached for {hub}", hub=conn.peer_id)

@@ -222,9 +222,9 @@ class ClusterNode:
         now = self.clock.seconds()
         try:
             if channel == PRESENCE:
-                said = self.reader.read(payload, ("presence", "ban"), now)
-                if said.node == self.id:
-                    pass
+                said = self.reader.read_others(payload, ("presence", "ban"), now, self.id)
+                if said is None:
+                    pass  # our own
                 elif said.type == "presence":
                     self.others.event(said)
                 elif self.bans is not None:

@@ -90,14 +90,31 @@ class Reader:
              now: float | None = None) -> Said:
         """Verify ``data`` as a value of ``type_`` (or of one of several types); with
         ``now``, also its freshness."""
+        return self._check(self._parse(data, type_), type_, now)
+
+    def read_others(self, data: bytes, type_: str | tuple[str, ...], now: float,
+                    own: str) -> Said | None:
+        """As ``read``, but None for a value whose signer is ``own`` (ours: we sent it
+        on a channel we hear too), found before any signature is checked."""
+        value = self._parse(data, type_)
+        if isinstance(value, dict) and value.get("signer") == own:
+            return None
+        return self._check(value, type_, now)
+
+    @staticmethod
+    def _parse(data: bytes, type_: str | tuple[str, ...]):
+        if len(data) > MAX_VALUE:
+            raise Refused(f"a cluster {type_} value of {len(data)} bytes")
+        try:
+            return canonical.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Refused(f"a cluster {type_} value that is not canonical JSON: {e}")
+
+    def _check(self, value, type_: str | tuple[str, ...], now: float | None) -> Said:
         types = (type_,) if isinstance(type_, str) else type_
         what = "/".join(types)
-        if len(data) > MAX_VALUE:
-            raise Refused(f"a cluster {what} value of {len(data)} bytes")
         try:
-            env = envelope.verify(canonical.loads(data), KIND)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise Refused(f"a cluster {what} value that is not canonical JSON: {e}")
+            env = envelope.verify(value, KIND)
         except ProtocolError as e:
             raise Refused(f"a cluster {what} value: {e}")
         if env.signer not in self.keys:

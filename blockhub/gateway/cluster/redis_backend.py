@@ -123,8 +123,16 @@ class RedisBackend:
         return proto.execute_command("AUTH", self._password)
 
     def _setup_commands(self, proto: Any) -> Deferred[Any]:
-        return self._auth(proto).addCallback(
+        d: Deferred[Any] = self._auth(proto).addCallback(
             lambda _: proto.execute_command("SELECT", self.url.db))
+        for script in scripts.ALL:  # loaded now, so no burst meets NOSCRIPT at first
+            d.addCallback(self._load, proto, script)
+        return d
+
+    @staticmethod
+    def _load(_: object, proto: Any, script: bytes) -> Deferred[Any]:
+        loaded: Deferred[Any] = proto.execute_command("SCRIPT", "LOAD", script)
+        return loaded
 
     def _subscriber(self, link: Link) -> SubscriberProtocol:
         return SubscriberProtocol(link, self._message)

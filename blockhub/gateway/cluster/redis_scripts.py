@@ -62,3 +62,6 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return allowed
 """
 
+
+
+ALL = (SET_NODE, NODES, REPLACE_HUBS, TAKE)
