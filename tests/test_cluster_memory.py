@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub.gateway.build import ClusterSettings
 from blockhub.gateway.cluster.node import ClusterNode
 from blockhub.gateway.cluster.records import Signer
+from blockhub.wire.canonical import b64
 from tests.fake_cluster import FakeBackend, FakeRedis
 from tests.memory import World, new_identity
 
@@ -414,3 +415,20 @@ class BansAcrossNodesTests(SynchronousTestCase):
         c.nodes[1].backend.revive()
         c.advance(DEAD_AFTER)
         self.assertIsNotNone(c.world.graphs[c.gw(1)].bans.until(hub))
+
+
+class RelayBudgetTests(SynchronousTestCase):
+    def test_a_sender_over_its_cluster_budget_is_stopped_after_one_relay(self):
+        c = Cluster()
+        a, b = c.hub("a", 0), c.hub("b", 1)
+        c.flush()
+        for _ in range(c.world.limits.relay_burst):  # spent at the other node
+            c.nodes[1].take(a.identity.id)
+        c.flush()
+        for _ in range(3):
+            a.link.proto.send("relay", to=b.identity.id, kind="request", sealed=b64(b"\x01" * 64))
+            c.flush()
+        counters = c.world.graphs[c.gw(0)].counters
+        self.assertEqual(counters.relayed, 1)           # the one sent before Redis said no
+        self.assertEqual(counters.relay_refused, 2)
+        self.assertGreaterEqual(counters.relay_cluster_limited, 1)
