@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub.gateway.build import ClusterSettings
 from blockhub.gateway.cluster.node import ClusterNode
 from blockhub.gateway.cluster.records import Signer
+from blockhub.gateway.presence import REMOTE_WINDOW
 from blockhub.wire.canonical import b64
 from tests.fake_cluster import FakeBackend, FakeRedis
 from tests.memory import World, new_identity
@@ -50,6 +51,10 @@ class Cluster:
         return self.world.add_hub(name, gateways=[self.gw(i) for i in nodes], **kw)
 
     def flush(self):
+        """Everything in flight, other nodes' events held for REMOTE_WINDOW included."""
+        for _ in range(3):
+            self.world.flush()
+            self.world.clock.advance(REMOTE_WINDOW)
         self.world.flush()
 
     def advance(self, seconds, step=1.0):
@@ -258,18 +263,18 @@ class RelayAcrossNodesTests(SynchronousTestCase):
         world = c.world
         alice = world.full_hub(self, "alice", gateways=[c.gw(0)])
         bob = world.full_hub(self, "bob", gateways=[c.gw(1)])
-        world.flush()
+        c.flush()
         alice.operator.connect(bob.id, "hi from node 0")
-        world.flush()
+        c.flush()
         [pending] = bob.operator.pending()
         self.assertEqual((pending["id"], pending["note"]), (alice.id, "hi from node 0"))
         bob.operator.approve(alice.id)
-        world.flush()
+        c.flush()
         self.assertIn(alice.id, bob.peers.connections)
         for i in range(100):
             alice.peers.send(bob.id, f"m{i}")
             bob.peers.send(alice.id, f"r{i}")
-        world.flush()
+        c.flush()
         self.assertEqual([m["text"] for m in bob.store.messages()],
                          [f"m{i}" for i in range(100)])
         self.assertEqual([m["text"] for m in alice.store.messages()],
@@ -366,17 +371,17 @@ class ReplayTests(SynchronousTestCase):
         world = c.world
         alice = world.full_hub(self, "alice", gateways=[c.gw(0)])
         bob = world.full_hub(self, "bob", gateways=[c.gw(1)])
-        world.flush()
+        c.flush()
         seen = []
         publish = c.redis.publish
         c.redis.publish = lambda channel, payload: seen.append((channel, payload)) or \
             publish(channel, payload)
         alice.operator.connect(bob.id, "once")
-        world.flush()
+        c.flush()
         [(channel, payload)] = [s for s in seen if s[0] == f"blockhub:node:{c.gw(1)}"]
         delivered = world.graphs[c.gw(1)].counters.relayed
         publish(channel, payload)
-        world.flush()
+        c.flush()
         self.assertEqual(world.graphs[c.gw(1)].counters.relayed, delivered)
         self.assertEqual(len(bob.operator.pending()), 1)
 
@@ -432,3 +437,46 @@ class RelayBudgetTests(SynchronousTestCase):
         self.assertEqual(counters.relayed, 1)           # the one sent before Redis said no
         self.assertEqual(counters.relay_refused, 2)
         self.assertGreaterEqual(counters.relay_cluster_limited, 1)
+
+
+class RemoteBatchTests(SynchronousTestCase):
+    """Other nodes' events go to each of our hubs together, in order with our own."""
+
+    class Conn:
+        def __init__(self, hub):
+            self.peer_id, self.host, self.address = hub, "127.0.0.1", "127.0.0.1:1"
+            self.writes = []
+
+        def send(self, kind, **fields):
+            pass
+
+        def send_frame(self, frame):
+            self.writes.append((frame,))
+
+        def send_frames(self, frames):
+            self.writes.append(tuple(frames))
+
+    def test_a_windows_remote_events_are_one_write_and_precede_our_next_frame(self):
+        from twisted.internet.task import Clock
+
+        from blockhub.gateway.counters import Counters
+        from blockhub.gateway.presence import Presence
+        from blockhub.hubinfo import make_hubinfo
+        from blockhub.limits import DEFAULT
+        clock = Clock()
+        presence = Presence("private", DEFAULT, clock, Counters(), lambda conn: None)
+        ours = [new_identity() for _ in range(2)]
+        conns = [self.Conn(i.id) for i in ours]
+        presence.join(conns[0], make_hubinfo(ours[0], "ours", 1))
+        conns[0].writes.clear()
+        remote = [make_hubinfo(new_identity(), f"r{n}", 1) for n in range(3)]
+        for info in remote:
+            presence.remote_put("node2", info, 0.0)
+        self.assertEqual(conns[0].writes, [])          # held for the window
+        presence.join(conns[1], make_hubinfo(ours[1], "late", 1))  # our own frame
+        [batch, own] = conns[0].writes
+        self.assertEqual(len(batch), 3)                # one write, before ours
+        self.assertIn(b"late", own[0])
+        self.assertEqual(len(conns[1].writes), 1)      # the newcomer's list has them all
+        clock.advance(REMOTE_WINDOW)
+        self.assertEqual(len(conns[0].writes), 2)      # nothing is written twice

@@ -22,8 +22,10 @@ the budget outlives a leave, so rejoining is no way around the update limit.
 import collections
 from typing import Any
 
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from blockhub import timers
 from blockhub.errors import BadMessage
 from blockhub.gateway.counters import Counters
 from blockhub.hubinfo import HubInfo, parse_endpoint
@@ -32,6 +34,8 @@ from blockhub.ratelimit import RateLimiter
 from blockhub.wire import messages
 
 log = Logger()
+
+REMOTE_WINDOW = 0.005  # seconds: other nodes' events of this long go out together
 
 
 class _Budget(RateLimiter):
@@ -74,6 +78,8 @@ class Presence:
         self.since: dict[str, float] = {}  # our hub id -> when it joined here
         # other nodes' hubs: (node, info, when it joined there)
         self.remote: dict[str, tuple[str, HubInfo, float]] = {}
+        self._remote_frames: list[tuple[str, bytes]] = []  # (hub it is about, frame)
+        self._remote_flush: IDelayedCall | None = None
         self.limits = limits
         self.clock = clock
         # Each hub's connection (a GatewayProtocol, a layer above) and its HubInfo.
@@ -121,6 +127,7 @@ class Presence:
             self.counters.replaced += 1
             self._remove(info.id)
             old[0].close("replaced by a newer connection from the same hub")
+        self.flush_remote()  # the newcomer's list then holds all that was said before
         moved = self.remote.pop(info.id, None)  # it was at another node until now
         self.joined_frames.pop(info.id, None)
         conn.send("welcome", online=self.online)
@@ -188,10 +195,10 @@ class Presence:
         frame = self._joined_frame(info)
         self.joined_frames[info.id] = frame
         if current is None:
-            self._broadcast_frame(info.id, frame)
+            self._soon(info.id, frame)
         else:
-            self._broadcast(info.id, "presence", event="updated", hub=info.id,
-                            hubinfo=info.to_json())
+            self._soon(info.id, messages.encode(messages.make(
+                "presence", event="updated", hub=info.id, hubinfo=info.to_json())))
 
     def remote_left(self, node: str, hub_id: str) -> None:
         """``node`` says its hub left (or ``node`` is dead): gone, unless it is
@@ -202,7 +209,28 @@ class Presence:
         del self.remote[hub_id]
         del self.joined_frames[hub_id]
         self.gone_elsewhere(hub_id)
-        self._broadcast(hub_id, "presence", event="left", hub=hub_id, hubinfo=None)
+        self._soon(hub_id, messages.encode(messages.make(
+            "presence", event="left", hub=hub_id, hubinfo=None)))
+
+    def _soon(self, except_id: str, frame: bytes) -> None:
+        """Other nodes' events reach us one at a time: each of our hubs gets those of
+        the next ``REMOTE_WINDOW`` seconds together (one write, one TLS record) rather
+        than a write each."""
+        self._remote_frames.append((except_id, frame))
+        if self._remote_flush is None:
+            self._remote_flush = self.clock.callLater(REMOTE_WINDOW, self.flush_remote)
+
+    def flush_remote(self) -> None:
+        """Write the other nodes' events that wait; done before any frame of our own,
+        so every hub sees presence in the order it happened here."""
+        self._remote_flush = timers.cancel(self._remote_flush)
+        frames, self._remote_frames = self._remote_frames, []
+        if not frames:
+            return
+        for hub_id, (conn, _info) in self.hubs.items():
+            mine = tuple(frame for except_id, frame in frames if except_id != hub_id)
+            if mine:
+                conn.send_frames(mine)
 
     def moved_away(self, hub_id: str, node: str, info: HubInfo, since: float) -> None:
         """Our hub has a newer connection at ``node``: close ours without telling
@@ -231,6 +259,7 @@ class Presence:
         return entry[0] if entry else None
 
     def shutdown(self, reason: str) -> None:
+        self.flush_remote()
         frame = messages.encode(messages.make("shutdown", reason=reason))
         for conn, _info in list(self.hubs.values()):
             conn.send_frame(frame)
@@ -245,6 +274,7 @@ class Presence:
         self._broadcast_frame(except_id, messages.encode(messages.make(kind, **fields)))
 
     def _broadcast_frame(self, except_id: str, frame: bytes) -> None:
+        self.flush_remote()
         for hub_id, (conn, _info) in self.hubs.items():
             if hub_id != except_id:
                 conn.send_frame(frame)
