@@ -16,7 +16,7 @@ class FakeRedis:
     def __init__(self, clock):
         self.clock = clock
         self.values: dict[str, tuple[object, float | None]] = {}  # key -> (value, expires)
-        self.backends: list["FakeBackend"] = []
+        self.backends: list[FakeBackend] = []
         self.up = True
         self.commands = 0
 
