@@ -138,6 +138,9 @@ class ThreadWriterTests(TestCase):
         def check(_):
             self.assertEqual([m["text"] for m in self.store.messages()], ["a", "b"])
             self.assertEqual([r["seq"] for r in self.store.unacked(PEER)], [2])
+            # Acks went in without an fsync of their own; the connection is back to FULL.
+            thread_db = self.store.writer.store.db
+            self.assertEqual(thread_db.execute("PRAGMA synchronous").fetchone()[0], 2)
 
         return d.addCallback(check)
 

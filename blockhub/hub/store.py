@@ -17,7 +17,7 @@ from pathlib import Path
 
 from blockhub.errors import StoreError
 from blockhub.hub.db_schemas import PRAGMAS, SchemaError, open_database, open_memory
-from blockhub.hub.store_thread import InlineWriter, ThreadWriter
+from blockhub.hub.store_thread import InlineWriter, ThreadWriter, second_connection
 
 DB_NAME = "hub.sqlite"
 __all__ = ["DB_NAME", "Store", "StoreError"]
@@ -48,24 +48,27 @@ class Store:
         return cls(Path(data_dir) / DB_NAME, reactor)
 
     def _second(self) -> "Store":
-        """The same database on a second connection, for the writer's thread only
-        (made here, used there: hence no same-thread check)."""
+        """The same database on a second connection, for the writer's thread."""
         try:
-            db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0,
-                                 check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            for pragma in PRAGMAS:
-                db.execute(f"PRAGMA {pragma}")
+            return Store(self.path, connection=second_connection(self.path, PRAGMAS))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
-        return Store(self.path, connection=db)
 
     def transaction(self):
         return _Transaction(self.db)
 
     def execute(self, sql: str, args=()) -> sqlite3.Cursor:
+        return self._call(self.db.execute, sql, args)
+
+    def execute_many(self, sql: str, rows) -> sqlite3.Cursor:
+        """One statement for many rows, in one call (fewer trips through the GIL for
+        the writer's thread)."""
+        return self._call(self.db.executemany, sql, rows)
+
+    @staticmethod
+    def _call(method, sql, args):
         try:
-            return self.db.execute(sql, args)
+            return method(sql, args)
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}")
         except UnicodeEncodeError as e:  # text SQLite cannot hold (a lone surrogate)
@@ -169,7 +172,7 @@ class Store:
     # -- messages -------------------------------------------------------------------
     def queue_messages(self, items, now: int) -> list[int]:
         """Append (peer, text) pairs to the outbox in one transaction; their seqs."""
-        seqs, last = [], {}
+        seqs, last, rows = [], {}, []
         with self.transaction():
             for peer, text in items:
                 if peer not in last:
@@ -177,9 +180,10 @@ class Store:
                         "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE peer = ?",
                         (peer,)).fetchone()
                 last[peer] += 1
-                self.execute("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
-                             (peer, last[peer], text, now))
+                rows.append((peer, last[peer], text, now))
                 seqs.append(last[peer])
+            self.execute_many("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
+                              rows)
         return seqs
 
     def unacked(self, peer: str, after: int = 0, limit: int = -1) -> list[dict]:
@@ -211,21 +215,31 @@ class Store:
     def ack(self, peer: str, seq: int):
         self.ack_many({peer: seq})
 
-    def ack_many(self, highest: dict[str, int]):
-        """Mark acknowledged, per peer, every message up to its seq, in one transaction."""
-        with self.transaction():
-            for peer, seq in highest.items():
-                self.execute("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 AND "
-                             "seq <= ?", (peer, seq))
+    def ack_many(self, highest: dict[str, int], synced: bool = True):
+        """Mark acknowledged, per peer, every message up to its seq, in one transaction.
+        ``synced=False`` commits it without an fsync of its own (``synchronous=NORMAL``
+        for this transaction: the next synced commit or checkpoint makes it durable),
+        for the record of acks received: if a crash loses it, the messages are only
+        sent again and the receiver drops them as duplicates."""
+        if not synced:
+            self.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self.transaction():
+                for peer, seq in highest.items():
+                    self.execute("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 "
+                                 "AND seq <= ?", (peer, seq))
+        finally:
+            if not synced:
+                self.execute("PRAGMA synchronous=FULL")
 
     def store_received_many(self, rows, now: int) -> int:
         """Store several incoming (peer, seq, text, at) in one transaction; duplicates
         are dropped.  Returns how many were new."""
         with self.transaction():
             before = self.db.total_changes
-            for peer, seq, text, at in rows:
-                self.execute("INSERT OR IGNORE INTO inbox (peer, seq, text, at, received_at) "
-                             "VALUES (?, ?, ?, ?, ?)", (peer, seq, text, at, now))
+            self.execute_many("INSERT OR IGNORE INTO inbox (peer, seq, text, at, "
+                              "received_at) VALUES (?, ?, ?, ?, ?)",
+                              [(peer, seq, text, at, now) for peer, seq, text, at in rows])
             return self.db.total_changes - before
 
     # The message path's commits, on the writer (see the module's docstring).  Each
@@ -239,8 +253,8 @@ class Store:
         return self.writer.run(lambda store: store.store_received_many(rows, now))
 
     def commit_acks(self, highest: dict[str, int]):
-        """``ack_many``; a Deferred that fires once they are recorded."""
-        return self.writer.run(lambda store: store.ack_many(highest))
+        """``ack_many``, unsynced; a Deferred that fires once they are recorded."""
+        return self.writer.run(lambda store: store.ack_many(highest, synced=False))
 
     def messages(self) -> list[dict]:
         return [{"from": r["peer"], "seq": r["seq"], "text": r["text"], "at": r["at"],
