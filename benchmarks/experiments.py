@@ -6,7 +6,7 @@ benchmark sets it, and the figures in docs/performance.md are without it.
   lazy-unacked  ``Peers._pump`` reads the unacknowledged messages it may send one row
                 at a time, so it stops reading when the transport pauses (blockhub
                 reads up to max_inflight rows, texts and all, then may send only a few)
-  window=BYTES  a relay circuit's end-to-end window (``circuit_flow.WINDOW``, 256 KiB),
+  window=BYTES  a relay circuit's end-to-end window (``circuit_flow.WINDOW``, 1 MiB),
                 on the hubs and the gateway alike; the credit step stays a quarter
 """
 

@@ -10,7 +10,7 @@ keeps to its credit never makes the gateway hold more than one window for it.  D
 beyond the credit, or credit beyond what was sent, is a violation.  Pure: no clock.
 """
 
-WINDOW = 256 * 1024  # bytes each direction of a circuit starts with
+WINDOW = 1024 * 1024  # bytes each direction of a circuit starts with
 
 
 class Flow:

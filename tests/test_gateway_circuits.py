@@ -328,13 +328,15 @@ class RateTests(Base):
 
     def test_a_sender_over_its_rate_waits_for_its_credit(self):
         number = self.pair()
-        for _ in range(8):
-            self.send(self.a, number, WINDOW // 8)
-        self.assertEqual(len(self.b.data), 8)  # data is never held
+        frames = WINDOW // messages.MAX_CHUNK
+        for _ in range(frames):
+            self.send(self.a, number, messages.MAX_CHUNK)
+        self.assertEqual(len(self.b.data), frames)  # data is never held
         self.credit(self.b, number, WINDOW // 2)
         self.credit(self.b, number, WINDOW // 2)
         self.assertEqual(self.a.kinds(), ["circuit-ready"])
-        self.clock.advance(2.99)  # 192 KiB over the burst, at 64 KiB/s: 3 s
+        wait = (WINDOW - 64 * 1024) / (64 * 1024)  # over the burst, at 64 KiB/s
+        self.clock.advance(wait - 0.01)
         self.assertEqual(self.a.kinds(), ["circuit-ready"])
         self.clock.advance(0.01)
         self.assertEqual(self.a.sent[-1], ("circuit-credit", {"circuit": number,

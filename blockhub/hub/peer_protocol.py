@@ -45,6 +45,7 @@ class PeerProtocol(FramedProtocol):
                                    self.limits.first_frame_timeout, self.count,
                                    spoken=spoken)
         self.sent_seq = 0  # the highest of our messages sent on this connection
+        self.acked_seq = 0  # the highest of them the peer acknowledged on it
         self._loss_listeners: list = []
 
     @property

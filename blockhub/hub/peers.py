@@ -4,19 +4,21 @@ Keeps one live connection per peer, reconnects the peerings this hub dialed (a
 ``PeerLink`` each), and carries messages with at-least-once delivery made exactly-once
 by the receiver: the sender stores a message before sending it and keeps it until it
 is acknowledged, re-sending after every reconnect; the receiver commits it before
-acknowledging and drops duplicates by (sender, seq).  Messages that arrive in the same
-reactor turn are committed together (one fsync) and acknowledged once per connection
-with the highest seq, since an ack covers every message up to it; messages queued to
-send in one turn are likewise committed together before any of them is reported
-queued or sent.
+acknowledging (``Inbox``) and drops duplicates by (sender, seq).  Messages queued to
+send are committed together before any of them is reported queued or sent.  The
+commits run on the store's writer (a thread of their own for a hub on disk), one at a
+time: what is queued while one runs goes into the next (``GroupCommit``).
+Acknowledgements received are recorded the same way; until they are, the in-memory
+``acked_seq`` of the connection says what is in flight.
 """
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from blockhub.batching import EndOfTurn
 from blockhub.errors import BadMessage, StoreError, UserError
 from blockhub.handshake_bodies import sign_peer_hello
+from blockhub.hub.group_commit import GroupCommit
+from blockhub.hub.inbox import Inbox
 from blockhub.hub.peer_link import PeerLink
 from blockhub.hub.peer_paths import DIRECT, RELAYED, path_of, via_of
 from blockhub.ids import decode_id
@@ -24,6 +26,10 @@ from blockhub.limits import DEFAULT, Limits
 from blockhub.wire.messages import MAX_TEXT
 
 log = Logger()
+
+# The most text one commit of queued messages takes: a burst of 60 KiB messages starts
+# going out after a commit of 16 of them, not after one of all of them.
+MAX_QUEUED_BYTES = 1 << 20
 
 
 class Peers:
@@ -37,11 +43,13 @@ class Peers:
         self.attempt = attempt  # how a PeerLink tries: PeerPaths.attempt
         self.circuits = circuits  # listened on for a relayed peer we do not redial
         self.limits = limits
-        self.storage_errors = 0
-        # (protocol, message) received, and (hub id, text, Deferred) to send, each
-        # committed together at the end of the reactor turn.
-        self._arrived = EndOfTurn(clock, self._commit)
-        self._queued = EndOfTurn(clock, self._commit_queued)
+        self.inbox = Inbox(store, clock)  # what peers send us
+        # (hub id, text, Deferred) to send and (hub id, seq) acknowledged by the peer,
+        # each committed in groups.
+        self._queued = GroupCommit(clock, self._commit_queued,
+                                   size=lambda item: len(item[1]),
+                                   max_bytes=MAX_QUEUED_BYTES)
+        self._acks = GroupCommit(clock, self._commit_acks)
         self.connections: dict = {}  # hub id -> its attached PeerProtocol
         self.links: dict[str, PeerLink] = {}
 
@@ -111,7 +119,7 @@ class Peers:
         if link is not None:
             link.stop()
         self.circuits.unlisten(hub_id)
-        self._arrived.keep(lambda item: item[0].peer_id != hub_id)
+        self.inbox.forget(hub_id)
         was_peer = self.store.peer(hub_id) is not None
         if was_peer:
             self.store.remove_peer(hub_id)
@@ -133,7 +141,7 @@ class Peers:
         peer, path = self.store.peer(hub_id), path_of(proto)
         if peer is not None and peer["path"] != path:
             self.store.set_peer_path(hub_id, path)  # how it comes back after a restart
-        proto.sent_seq = 0
+        proto.sent_seq = proto.acked_seq = 0
         self._pump(proto)
 
     def _pump(self, proto):
@@ -144,7 +152,8 @@ class Peers:
         hub_id = proto.peer_id
         if proto.paused:
             return
-        inflight = self.store.count_unacked(hub_id, up_to=proto.sent_seq)
+        inflight = self.store.count_unacked(hub_id, up_to=proto.sent_seq,
+                                            after=proto.acked_seq)
         room = self.limits.max_inflight - inflight
         if room <= 0:
             return
@@ -182,14 +191,18 @@ class Peers:
         self._queued.add((hub_id, text, d))
         return d
 
-    def _commit_queued(self, batch):
-        try:
-            seqs = self.store.queue_messages([(hub, text) for hub, text, _ in batch],
-                                             self.now())
-        except StoreError as e:
-            for _hub, _text, d in batch:
-                d.errback(e)
-            return
+    def _commit_queued(self, batch) -> Deferred:
+        d = self.store.commit_queued([(hub, text) for hub, text, _ in batch], self.now())
+        return d.addCallbacks(self._queued_done, self._queue_failed,
+                              callbackArgs=(batch,), errbackArgs=(batch,))
+
+    @staticmethod
+    def _queue_failed(failure, batch):
+        failure.trap(StoreError)
+        for _hub, _text, d in batch:
+            d.errback(failure.value)
+
+    def _queued_done(self, seqs, batch):
         for (_hub, _text, d), seq in zip(batch, seqs, strict=True):
             d.callback(seq)
         for hub_id in {hub for hub, _, _ in batch}:
@@ -198,50 +211,35 @@ class Peers:
                 self._pump(proto)
 
     def message_received(self, proto, message):
-        """Queue for the group commit at the end of this reactor turn."""
-        self._arrived.add((proto, message))
-
-    def _commit(self, batch):
-        """Commit what arrived, then acknowledge.  If the disk refuses, no
-        acknowledgement goes out and the links are closed: the senders keep the
-        messages and send them again.  When the whole batch fails, each connection's
-        messages are tried on their own, so one peer's bad message never costs another
-        peer's their acknowledgement."""
-        if self._store_batch(batch):
-            self._acknowledge(batch)
-            return
-        by_proto: dict = {}
-        for proto, message in batch:
-            by_proto.setdefault(proto, []).append((proto, message))
-        for proto, part in by_proto.items():
-            if len(by_proto) > 1 and self._store_batch(part):
-                self._acknowledge(part)
-            else:
-                proto.close("storage error on our side; try again later")
-
-    def _store_batch(self, batch) -> bool:
-        rows = [(p.peer_id, m["seq"], m["text"], m["at"]) for p, m in batch]
-        try:
-            self.store.store_received_many(rows, self.now())
-        except StoreError as e:
-            self.storage_errors += 1
-            log.error("cannot store {n} message(s): {error}", n=len(rows), error=str(e))
-            return False
-        return True
-
-    @staticmethod
-    def _acknowledge(batch):
-        highest: dict = {}
-        for proto, message in batch:
-            highest[proto] = max(message["seq"], highest.get(proto, 0))
-        for proto, seq in highest.items():
-            proto.send("ack", seq=seq)
+        """For the inbox's next group commit; acknowledged once it is done."""
+        self.inbox.received(proto, message)
 
     def acked(self, proto, seq: int):
         if seq > proto.sent_seq:
             raise BadMessage(f"ack for message {seq}, which was never sent")
-        self.store.ack(proto.peer_id, seq)
+        if seq > proto.acked_seq:
+            proto.acked_seq = seq
+            self._acks.add((proto.peer_id, seq))
         self._pump(proto)
+
+    def _commit_acks(self, batch) -> Deferred:
+        """Record what the peers acknowledged.  If the disk refuses, they are sent
+        again later and the receiver drops them as duplicates: nothing is lost."""
+        highest: dict = {}
+        for hub_id, seq in batch:
+            highest[hub_id] = max(seq, highest.get(hub_id, 0))
+
+        def failed(failure):
+            failure.trap(StoreError)
+            self.inbox.storage_errors += 1
+            log.error("cannot record {n} acknowledgement(s): {error}", n=len(highest),
+                      error=failure.getErrorMessage())
+
+        return self.store.commit_acks(highest).addErrback(failed)
+
+    @property
+    def storage_errors(self) -> int:
+        return self.inbox.storage_errors
 
     def snapshot(self) -> list[dict]:
         """Each peer as ``peers --json`` shows it: a relayed link has the gateway it

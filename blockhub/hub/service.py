@@ -167,9 +167,10 @@ def _remember_in(config_path):
     return remember
 
 
-def _open_store(options, data_dir: Path, now: int) -> Store:
-    """The hub's database, with the approvals given on the command line added."""
-    store = Store.in_dir(data_dir)
+def _open_store(options, data_dir: Path, now: int, reactor) -> Store:
+    """The hub's database, with the approvals given on the command line added; the
+    message path commits on a thread of its own (``store_thread``)."""
+    store = Store.in_dir(data_dir, reactor)
     for key in options["approve-key"]:
         store.add_approved_key(_hub_id(key), now)
     for cidr in options["approve-ip"]:
@@ -208,7 +209,7 @@ def make_hub_service(options, reactor) -> HubService:
     record = keystore.read_record(data_dir)
     gateways, config_path = gateways_from_options(options, data_dir)
     remember = _remember_in(config_path)
-    store = _open_store(options, data_dir, int(reactor.seconds()))
+    store = _open_store(options, data_dir, int(reactor.seconds()), reactor)
 
     def archive(gateway_id, event, hub_id, info):
         store.archive(int(reactor.seconds()), gateway_id, event, hub_id,

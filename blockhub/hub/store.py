@@ -2,8 +2,13 @@
 
 Short transactions on the reactor thread, each committed before the hub acts on it
 on the wire (a message is stored before it is acknowledged).  WAL with full sync, so
-a ``kill -9`` loses nothing committed.  The schema, its files and its upgrades are
-``db_schemas.py``'s; this module only reads and writes rows.
+a ``kill -9`` loses nothing committed.  The commits of the message path (messages
+queued, received and acknowledged: the ``commit_*`` methods) return Deferreds and
+run on the store's ``writer``: for a database on disk opened with a reactor, a
+thread of their own with a second connection (``store_thread``), so a commit's fsync
+does not stop the hub reading; the hub acts on the wire only once they fire.  The
+schema, its files and its upgrades are ``db_schemas.py``'s; this module only reads
+and writes rows.
 """
 
 import contextlib
@@ -11,33 +16,59 @@ import sqlite3
 from pathlib import Path
 
 from blockhub.errors import StoreError
-from blockhub.hub.db_schemas import SchemaError, open_database, open_memory
+from blockhub.hub.db_schemas import PRAGMAS, SchemaError, open_database, open_memory
+from blockhub.hub.store_thread import InlineWriter, ThreadWriter, second_connection
 
 DB_NAME = "hub.sqlite"
 __all__ = ["DB_NAME", "Store", "StoreError"]
 
 
 class Store:
-    def __init__(self, path: Path | None):
-        """The database at ``path``; None keeps it in memory (tests)."""
+    def __init__(self, path: Path | None, reactor=None, connection=None):
+        """The database at ``path``; None keeps it in memory (tests).  With a
+        ``reactor`` (and a path), the message path's commits run on a thread of their
+        own; without, at once.  ``connection``: an open connection to use as it is
+        (the writer thread's own)."""
         self.path = Path(path) if path is not None else None
         try:
-            self.db = open_database(self.path) if self.path is not None else open_memory()
+            if connection is not None:
+                self.db = connection
+            else:
+                self.db = open_database(self.path) if self.path is not None else open_memory()
         except SchemaError as e:
             raise StoreError(str(e))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
+        self.writer = (ThreadWriter(reactor, self._second)
+                       if reactor is not None and self.path is not None
+                       else InlineWriter(self))
 
     @classmethod
-    def in_dir(cls, data_dir: Path) -> "Store":
-        return cls(Path(data_dir) / DB_NAME)
+    def in_dir(cls, data_dir: Path, reactor=None) -> "Store":
+        return cls(Path(data_dir) / DB_NAME, reactor)
+
+    def _second(self) -> "Store":
+        """The same database on a second connection, for the writer's thread."""
+        try:
+            return Store(self.path, connection=second_connection(self.path, PRAGMAS))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the hub database {self.path}: {e}")
 
     def transaction(self):
         return _Transaction(self.db)
 
     def execute(self, sql: str, args=()) -> sqlite3.Cursor:
+        return self._call(self.db.execute, sql, args)
+
+    def execute_many(self, sql: str, rows) -> sqlite3.Cursor:
+        """One statement for many rows, in one call (fewer trips through the GIL for
+        the writer's thread)."""
+        return self._call(self.db.executemany, sql, rows)
+
+    @staticmethod
+    def _call(method, sql, args):
         try:
-            return self.db.execute(sql, args)
+            return method(sql, args)
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}")
         except UnicodeEncodeError as e:  # text SQLite cannot hold (a lone surrogate)
@@ -49,6 +80,8 @@ class Store:
             return self.execute(sql, args)
 
     def close(self):
+        """Let the writer finish what it was asked first."""
+        self.writer.stop()
         self.db.close()
 
     # -- approvals and blocks --------------------------------------------------------
@@ -139,7 +172,7 @@ class Store:
     # -- messages -------------------------------------------------------------------
     def queue_messages(self, items, now: int) -> list[int]:
         """Append (peer, text) pairs to the outbox in one transaction; their seqs."""
-        seqs, last = [], {}
+        seqs, last, rows = [], {}, []
         with self.transaction():
             for peer, text in items:
                 if peer not in last:
@@ -147,9 +180,10 @@ class Store:
                         "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE peer = ?",
                         (peer,)).fetchone()
                 last[peer] += 1
-                self.execute("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
-                             (peer, last[peer], text, now))
+                rows.append((peer, last[peer], text, now))
                 seqs.append(last[peer])
+            self.execute_many("INSERT INTO outbox (peer, seq, text, at) VALUES (?, ?, ?, ?)",
+                              rows)
         return seqs
 
     def unacked(self, peer: str, after: int = 0, limit: int = -1) -> list[dict]:
@@ -171,24 +205,56 @@ class Store:
         finally:
             cursor.close()
 
-    def count_unacked(self, peer: str, up_to: int) -> int:
+    def count_unacked(self, peer: str, up_to: int, after: int = 0) -> int:
+        """Unacknowledged messages with ``after`` < seq <= ``up_to`` (``after``: what
+        the caller knows to be acknowledged, even if not recorded yet)."""
         (n,) = self.execute("SELECT COUNT(*) FROM outbox WHERE peer = ? AND acked = 0 AND "
-                            "seq <= ?", (peer, up_to)).fetchone()
+                            "seq > ? AND seq <= ?", (peer, after, up_to)).fetchone()
         return n
 
     def ack(self, peer: str, seq: int):
-        self.write("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 AND seq <= ?",
-                   (peer, seq))
+        self.ack_many({peer: seq})
+
+    def ack_many(self, highest: dict[str, int], synced: bool = True):
+        """Mark acknowledged, per peer, every message up to its seq, in one transaction.
+        ``synced=False`` commits it without an fsync of its own (``synchronous=NORMAL``
+        for this transaction: the next synced commit or checkpoint makes it durable),
+        for the record of acks received: if a crash loses it, the messages are only
+        sent again and the receiver drops them as duplicates."""
+        if not synced:
+            self.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self.transaction():
+                for peer, seq in highest.items():
+                    self.execute("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 "
+                                 "AND seq <= ?", (peer, seq))
+        finally:
+            if not synced:
+                self.execute("PRAGMA synchronous=FULL")
 
     def store_received_many(self, rows, now: int) -> int:
         """Store several incoming (peer, seq, text, at) in one transaction; duplicates
         are dropped.  Returns how many were new."""
         with self.transaction():
             before = self.db.total_changes
-            for peer, seq, text, at in rows:
-                self.execute("INSERT OR IGNORE INTO inbox (peer, seq, text, at, received_at) "
-                             "VALUES (?, ?, ?, ?, ?)", (peer, seq, text, at, now))
+            self.execute_many("INSERT OR IGNORE INTO inbox (peer, seq, text, at, "
+                              "received_at) VALUES (?, ?, ?, ?, ?)",
+                              [(peer, seq, text, at, now) for peer, seq, text, at in rows])
             return self.db.total_changes - before
+
+    # The message path's commits, on the writer (see the module's docstring).  Each
+    # calls the method above on the store the writer gives it.
+    def commit_queued(self, items, now: int):
+        """``queue_messages``; a Deferred of the seqs."""
+        return self.writer.run(lambda store: store.queue_messages(items, now))
+
+    def commit_received(self, rows, now: int):
+        """``store_received_many``; a Deferred of how many were new."""
+        return self.writer.run(lambda store: store.store_received_many(rows, now))
+
+    def commit_acks(self, highest: dict[str, int]):
+        """``ack_many``, unsynced; a Deferred that fires once they are recorded."""
+        return self.writer.run(lambda store: store.ack_many(highest, synced=False))
 
     def messages(self) -> list[dict]:
         return [{"from": r["peer"], "seq": r["seq"], "text": r["text"], "at": r["at"],
