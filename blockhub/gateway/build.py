@@ -67,10 +67,12 @@ def _node(identity, cluster: ClusterSettings, clock, limits, presence, circuits,
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
                   random=os.urandom,
                   spoken: tuple[str, ...] | None = features.SPOKEN,
-                  cluster: ClusterSettings | None = None) -> GatewayGraph:
+                  cluster: ClusterSettings | None = None,
+                  observe_fanout: Callable[[float], None] | None = None) -> GatewayGraph:
     """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
     ``spoken`` is the features the gateway lists (tests play older gateways with it);
-    with ``cluster`` the gateway is one node of a cluster (not started here)."""
+    with ``cluster`` the gateway is one node of a cluster (not started here);
+    ``observe_fanout(seconds)`` hears how long each presence fan-out took (metrics)."""
     counters = Counters()
 
     def gone(conn) -> None:
@@ -90,7 +92,8 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
         """A hub of another node left: its circuits through us end."""
         circuits.remote_gone(hub_id)
 
-    presence = Presence(admission.mode, limits, clock, counters, gone, told, gone_elsewhere)
+    presence = Presence(admission.mode, limits, clock, counters, gone, told, gone_elsewhere,
+                        fanout=observe_fanout)
     circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
     bridge: CircuitBridge | None = None
     node: ClusterNode | None = None

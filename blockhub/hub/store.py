@@ -8,6 +8,7 @@ a ``kill -9`` loses nothing committed.  The schema, its files and its upgrades a
 
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 from blockhub.errors import StoreError
@@ -18,9 +19,11 @@ __all__ = ["DB_NAME", "Store", "StoreError"]
 
 
 class Store:
-    def __init__(self, path: Path | None):
-        """The database at ``path``; None keeps it in memory (tests)."""
+    def __init__(self, path: Path | None, observe_commit=None):
+        """The database at ``path``; None keeps it in memory (tests).
+        ``observe_commit(seconds)`` hears how long each COMMIT took (metrics)."""
         self.path = Path(path) if path is not None else None
+        self.observe_commit = observe_commit or (lambda seconds: None)
         try:
             self.db = open_database(self.path) if self.path is not None else open_memory()
         except SchemaError as e:
@@ -29,11 +32,11 @@ class Store:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
 
     @classmethod
-    def in_dir(cls, data_dir: Path) -> "Store":
-        return cls(Path(data_dir) / DB_NAME)
+    def in_dir(cls, data_dir: Path, observe_commit=None) -> "Store":
+        return cls(Path(data_dir) / DB_NAME, observe_commit)
 
     def transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.observe_commit)
 
     def execute(self, sql: str, args=()) -> sqlite3.Cursor:
         try:
@@ -218,8 +221,9 @@ class Store:
 
 
 class _Transaction:
-    def __init__(self, db):
+    def __init__(self, db, observe_commit):
         self.db = db
+        self.observe_commit = observe_commit
 
     def __enter__(self):
         self.db.execute("BEGIN IMMEDIATE")
@@ -227,7 +231,12 @@ class _Transaction:
 
     def __exit__(self, kind, value, tb):
         try:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is None:
+                started = time.perf_counter()
+                self.db.execute("COMMIT")  # the fsync: what the metric times
+                self.observe_commit(time.perf_counter() - started)
+            else:
+                self.db.execute("ROLLBACK")
         except sqlite3.Error as e:
             if kind is None:
                 raise StoreError(f"database commit failed: {e}")
