@@ -1,7 +1,7 @@
 """What the two taps (``blockhub/gateway/tap.py``, ``blockhub/hub/tap.py``) share: the
-data directory and the pid file kept in it, the manhole, the options built from the
-limits declared in ``blockhub.limits``, and turning a ``UserError`` met while making
-the service into one line, on stderr and in the log file.  It imports nothing heavy, so
+data directory and the pid file kept in it, the manhole, ``--metrics``, the options
+built from the limits declared in ``blockhub.limits``, and turning a ``UserError`` met
+while making the service into one line, on stderr and in the log file.  It imports nothing heavy, so
 ``twistd ... --help`` is fast."""
 
 import functools
@@ -34,6 +34,18 @@ MANHOLE = [
 ]
 
 
+METRICS = [
+    ["metrics", None, None,
+     "Twisted endpoint serving GET /metrics for Prometheus (e.g. "
+     "tcp:9100:interface=127.0.0.1); off unless given (docs/operations.md, Monitoring)"],
+]
+METRICS_FLAGS = [
+    ["metrics-per-peer", None,
+     "with --metrics, also series labelled with hub ids (ids are identities: off by "
+     "default)"],
+]
+
+
 def _limit_parameter(limit: Limit, daemon: str) -> list:
     # A limit whose default is not shown defaults to None, "keep the default", and its
     # help points to the table that lists the defaults.
@@ -57,6 +69,8 @@ class DaemonOptions(usage.Options):
             raise usage.UsageError("--data-dir is required")
         if self["manhole"] and not self["manhole-keys"]:
             raise usage.UsageError("--manhole needs --manhole-keys FILE (public keys only)")
+        if self.get("metrics-per-peer") and not self.get("metrics"):
+            raise usage.UsageError("--metrics-per-peer needs --metrics ENDPOINT")
         self._default_pidfile()
 
     def _default_pidfile(self):

@@ -30,7 +30,7 @@ class World:
     """One gateway and any number of hubs, all in memory, on one Clock."""
 
     def __init__(self, admission=None, idle_timeout=60.0, gateway_identity=None,
-                 limits=None, spoken=features.SPOKEN, cluster=None):
+                 limits=None, spoken=features.SPOKEN, cluster=None, observe_fanout=None):
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.identity = gateway_identity or new_identity()
@@ -38,7 +38,7 @@ class World:
         self.graphs = {}  # gateway id -> its graph: hubs dial the one their entry pins
         self.down = set()  # ids of gateways that refuse connections (killed nodes)
         self.pumps_of = {}  # gateway id -> the pumps of the connections made to it
-        graph = self.add_gateway(self.identity, admission, spoken, cluster)
+        graph = self.add_gateway(self.identity, admission, spoken, cluster, observe_fanout)
         self.graph = graph
         self.gateway = graph.gateway
         self.idle_timeout = idle_timeout
@@ -49,10 +49,12 @@ class World:
         self.peer_ports = itertools.count(7000)
         self.random = os.urandom
 
-    def add_gateway(self, identity, admission=None, spoken=features.SPOKEN, cluster=None):
+    def add_gateway(self, identity, admission=None, spoken=features.SPOKEN, cluster=None,
+                    observe_fanout=None):
         """Another gateway on the same clock (a cluster's node, with ``cluster``)."""
         graph = build_gateway(identity, admission or Admission(), self.clock, self.limits,
-                              random=lambda n: b"\x07" * n, spoken=spoken, cluster=cluster)
+                              random=lambda n: b"\x07" * n, spoken=spoken, cluster=cluster,
+                              observe_fanout=observe_fanout)
         self.graphs[identity.id] = graph
         return graph
 
@@ -146,7 +148,8 @@ class FullHub:
     """A hub with its store, handshakes and peers, for handshake tests in memory."""
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
-                 request_ttl=3600, spoken=features.SPOKEN, peer_path="auto", gateways=None):
+                 request_ttl=3600, spoken=features.SPOKEN, peer_path="auto", gateways=None,
+                 observe_commit=None, watch_requests=None):
         self.world = world
         self.path = path
         identity = identity or new_identity()
@@ -163,9 +166,9 @@ class FullHub:
                                peer_path=peer_path)
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [world.identity.id])]
-        self.graph = build_hub(identity, Store(path), world.clock, entries, connect_peer,
-                               lambda e, make: world._dial(identity, e, make), settings,
-                               random=world.random)
+        self.graph = build_hub(identity, Store(path, observe_commit), world.clock, entries,
+                               connect_peer, lambda e, make: world._dial(identity, e, make),
+                               settings, random=world.random, watch_requests=watch_requests)
         self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store
         self.peers, self.handshakes = self.graph.peers, self.graph.handshakes
         self.operator = self.graph.operator

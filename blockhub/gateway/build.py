@@ -71,11 +71,13 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
                   random=os.urandom,
                   spoken: tuple[str, ...] | None = features.SPOKEN,
                   cluster: ClusterSettings | None = None,
-                  bans_path=None) -> GatewayGraph:
+                  bans_path=None,
+                  observe_fanout: Callable[[float], None] | None = None) -> GatewayGraph:
     """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
     ``spoken`` is the features the gateway lists (tests play older gateways with it);
     with ``cluster`` the gateway is one node of a cluster (not started here);
-    ``bans_path`` keeps the operator's bans on disk."""
+    ``bans_path`` keeps the operator's bans on disk; ``observe_fanout(seconds)``
+    hears how long each presence fan-out took (metrics)."""
     counters = Counters()
 
     def gone(conn) -> None:
@@ -95,7 +97,7 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
 
     bans = Bans(bans_path, clock, banned)
     presence = Presence(admission.mode, limits, clock, counters, gone, told,
-                        lambda hub_id: circuits.remote_gone(hub_id))
+                        lambda hub_id: circuits.remote_gone(hub_id), fanout=observe_fanout)
     circuits: Circuits = Circuits(presence, counters, clock, limits, bridge=lambda: bridge)
     bridge: CircuitBridge | None = None
     node: ClusterNode | None = None

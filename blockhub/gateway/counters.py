@@ -11,6 +11,9 @@ class Counters:
     left: int = 0
     replaced: int = 0
     refused: int = 0
+    refused_key: int = 0            # not on the allow list (a part of ``refused``)
+    refused_proof: int = 0          # a missing or wrong network-key proof (likewise)
+    join_timeouts: int = 0          # no join within --join-timeout (likewise)
     refused_full: int = 0
     refused_unauthenticated: int = 0
     tls_timeouts: int = 0

@@ -65,6 +65,7 @@ class Gateway:
         """Refuse a hub whose key may not join, before it says anything."""
         reason = self.admission.refuse_key(conn.peer_id)
         if reason:
+            self.counters.refused_key += 1
             raise NotAdmitted(reason)
         until = self.bans.until(conn.peer_id) if self.bans is not None else None
         if until is not None:
@@ -87,6 +88,7 @@ class Gateway:
         reason = self.admission.refuse_proof(challenge, self.identity.public_key,
                                              decode_id(conn.peer_id), proof)
         if reason:
+            self.counters.refused_proof += 1
             raise NotAdmitted(reason)
         presence = self.presence
         if len(presence.hubs) >= self.limits.max_hubs and info.id not in presence.hubs:
@@ -123,6 +125,7 @@ class Gateway:
         pongs keep the idle timer happy), so joining has a deadline of its own."""
         timeout = self.limits.join_timeout
         self.counters.refused += 1
+        self.counters.join_timeouts += 1
         log.warn("hub {hub} from {address} did not join within {timeout}s",
                  hub=conn.peer_id, address=conn.address, timeout=timeout)
         conn.close(f"no join within {timeout:g}s", refuse=True)

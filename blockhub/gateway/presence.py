@@ -20,6 +20,7 @@ the budget outlives a leave, so rejoining is no way around the update limit.
 """
 
 import collections
+import time
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
@@ -68,13 +69,15 @@ class _Budget(RateLimiter):
 
 class Presence:
     def __init__(self, mode: str, limits: Limits, clock, counters: Counters, gone,
-                 told=None, gone_elsewhere=None):
+                 told=None, gone_elsewhere=None, fanout=None):
         self.mode = mode
         self.gone = gone  # told of each connection that leaves the table (its circuits)
         # told(event, hub id, HubInfo | None, since): each change to our own hubs
         self.told = told or (lambda event, hub_id, info, since: None)
         # gone_elsewhere(hub id): a hub of another node left (its circuits here end)
         self.gone_elsewhere = gone_elsewhere or (lambda hub_id: None)
+        # fanout(seconds): how long one presence frame took to hand to every receiver
+        self.fanout = fanout or (lambda seconds: None)
         self.since: dict[str, float] = {}  # our hub id -> when it joined here
         # other nodes' hubs: (node, info, when it joined there)
         self.remote: dict[str, tuple[str, HubInfo, float]] = {}
@@ -275,9 +278,11 @@ class Presence:
 
     def _broadcast_frame(self, except_id: str, frame: bytes) -> None:
         self.flush_remote()
+        started = time.perf_counter()
         for hub_id, (conn, _info) in self.hubs.items():
             if hub_id != except_id:
                 conn.send_frame(frame)
+        self.fanout(time.perf_counter() - started)
 
     def snapshot(self) -> list[dict]:
         """Our hubs (with the address we see them at), then other nodes' hubs (with

@@ -1,6 +1,6 @@
 """The gateway daemon from its options: identity and admission, the object graph
-(``build.py``), the TLS listener, the HTTP record, the manhole and the control socket,
-as one MultiService."""
+(``build.py``), the TLS listener, the HTTP record, the metrics, the manhole and the
+control socket, as one MultiService."""
 
 from pathlib import Path
 
@@ -19,11 +19,13 @@ from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.build import ClusterSettings, build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
+from blockhub.gateway.metrics import GatewayMetrics
 from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import decode_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
+from blockhub.net.metrics import metrics_service
 from blockhub.when import utc
 
 log = Logger()
@@ -40,6 +42,7 @@ class GatewayService(MultiService):
         self.cluster = cluster  # our ClusterNode, or None alone
         self.bans = bans        # the operator's bans (bans.py)
         self.http: ListeningService | None = None
+        self.metrics: ListeningService | None = None  # --metrics
 
     def startService(self):
         super().startService()
@@ -62,6 +65,8 @@ class GatewayService(MultiService):
                       fingerprint=fingerprint(self.gateway.identity.id))
         if self.http is not None:
             status["http"] = self.http.address
+        if self.metrics is not None:
+            status["metrics"] = self.metrics.address
         if self.cluster is not None:
             status["cluster"] = self.cluster.status()
         return status
@@ -160,11 +165,17 @@ def make_gateway_service(options, reactor) -> GatewayService:
         resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"],
                                     cluster_records)
     cluster = _cluster(options, identity, reactor, resource) if options["cluster"] else None
+    metrics = GatewayMetrics() if options["metrics"] else None
     graph = build_gateway(identity, admission, reactor, limits_from_options(options),
-                          cluster=cluster, bans_path=data_dir / "bans.json")
+                          cluster=cluster, bans_path=data_dir / "bans.json",
+                          observe_fanout=metrics.fanout.observe if metrics else None)
     listener = ListeningService(reactor, options["listen"], graph.tls_factory)
     top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans)
     listener.setServiceParent(top)
+    if metrics is not None:
+        metrics.watch(graph, per_peer=options["metrics-per-peer"])
+        top.metrics = metrics_service(reactor, options["metrics"], metrics.registry)
+        top.metrics.setServiceParent(top)
     if resource is not None:
         top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
         top.http.setServiceParent(top)

@@ -39,7 +39,8 @@ class Options(tap_common.DaemonOptions):
         ["cluster-password-file", None, None, "file holding the Redis password"],
         ["cluster-dead-after", None, 15.0,
          "seconds after which a silent node counts as dead and its hubs leave", float],
-    ] + tap_common.MANHOLE + tap_common.limit_parameters(GATEWAY)
+    ] + tap_common.MANHOLE + tap_common.METRICS + tap_common.limit_parameters(GATEWAY)
+    optFlags = tap_common.METRICS_FLAGS
 
     def postOptions(self):
         super().postOptions()

@@ -73,7 +73,7 @@ def _accepting(identity, clock, peers, door, settings):
 
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
-              random=os.urandom) -> HubGraph:
+              random=os.urandom, watch_requests=None) -> HubGraph:  # watch: metrics
     """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
     (``make(pin)``: the protocol for a TLS pin): Deferreds that fire once connected."""
     peer_kw = dict(clock=clock, limits=settings.limits)
@@ -106,9 +106,9 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol,
                   lambda peer, made: paths.attempt(peer, made), circuits, settings.limits)
     paths = PeerPaths(peers, circuits, store, settings.peer_path)
-    handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths,
+    handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths, random=random,
                             request_ttl=settings.request_ttl, window=settings.window,
-                            max_pending=settings.limits.max_pending, random=random)
+                            max_pending=settings.limits.max_pending, watch=watch_requests)
     door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
     peer_factory, peer_tls = _accepting(identity, clock, peers, door, settings)
 

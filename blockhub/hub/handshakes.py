@@ -47,7 +47,7 @@ DEFAULT_TTL = 86400
 class Handshakes:
     def __init__(self, identity, store, clock, hub, channel, peers, paths,
                  request_ttl: int = DEFAULT_TTL, window: int = DEFAULT_WINDOW,
-                 max_pending: int = DEFAULT.max_pending, random=os.urandom):
+                 max_pending: int = DEFAULT.max_pending, random=os.urandom, watch=None):
         self.identity = identity
         self.store = store
         self.clock = clock
@@ -62,6 +62,8 @@ class Handshakes:
         self.book = RequestBook(store, clock)
         self.refusals: collections.Counter = collections.Counter()
         self.replies = Replies(identity, clock, channel, hub, random)
+        # watch(machine, old, new): told of every request's change (handshake timings)
+        self.watch = watch or (lambda machine, old, new: None)
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -92,6 +94,7 @@ class Handshakes:
     # -- what the machines report -----------------------------------------------------
     def state_changed(self, machine, old, new):
         self.book.state_changed(machine, old, new)
+        self.watch(machine, old, new)
 
     def finished(self, machine):
         self.book.finished(machine)

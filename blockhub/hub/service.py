@@ -1,5 +1,5 @@
 """Wire a hub together from its options: identity, config, the gateway link machine,
-the peer listener and the control socket, as one MultiService."""
+the peer listener, the metrics and the control socket, as one MultiService."""
 
 from pathlib import Path
 
@@ -15,12 +15,14 @@ from blockhub.fingerprint import fingerprint
 from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.gateway_list import GatewayList, http_client
+from blockhub.hub.metrics import HubMetrics, message_counts
 from blockhub.hub.store import Store
 from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
+from blockhub.net.metrics import metrics_service
 from blockhub.net.tls import PinnedClientCreator
 from blockhub.policy import parse_cidr
 from blockhub.wire import canonical
@@ -48,6 +50,7 @@ class HubService(MultiService):
         # The listener's PeerFactory, for what it refused; None when not listening.
         self.peer_factory = graph.peer_factory if listener is not None else None
         self.gateway_list = gateway_list
+        self.metrics: ListeningService | None = None  # --metrics
         if listener is not None:
             listener.setServiceParent(self)
 
@@ -82,6 +85,7 @@ class HubService(MultiService):
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
         status["circuits"] = self.circuits.status()
+        status["messages"] = message_counts(self.store)
         status["refusals"] = dict(self.handshakes.refusals)
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
@@ -95,6 +99,8 @@ class HubService(MultiService):
             status["gateway_fingerprint"] = fingerprint(self.hub.gateway.id)
         if self.gateway_list is not None:
             status["gateway_lists"] = dict(self.gateway_list.last)
+        if self.metrics is not None:
+            status["metrics"] = self.metrics.address
         return status
 
     def control_hubs(self):
@@ -167,10 +173,10 @@ def _remember_in(config_path):
     return remember
 
 
-def _open_store(options, data_dir: Path, now: int, reactor) -> Store:
+def _open_store(options, data_dir: Path, now: int, reactor, observe_commit=None) -> Store:
     """The hub's database, with the approvals given on the command line added; the
     message path commits on a thread of its own (``store_thread``)."""
-    store = Store.in_dir(data_dir, reactor)
+    store = Store.in_dir(data_dir, reactor, observe_commit)
     for key in options["approve-key"]:
         store.add_approved_key(_hub_id(key), now)
     for cidr in options["approve-ip"]:
@@ -209,7 +215,9 @@ def make_hub_service(options, reactor) -> HubService:
     record = keystore.read_record(data_dir)
     gateways, config_path = gateways_from_options(options, data_dir)
     remember = _remember_in(config_path)
-    store = _open_store(options, data_dir, int(reactor.seconds()), reactor)
+    metrics = HubMetrics(reactor) if options["metrics"] else None
+    store = _open_store(options, data_dir, int(reactor.seconds()), reactor,
+                        metrics.commit.observe if metrics else None)
 
     def archive(gateway_id, event, hub_id, info):
         store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
@@ -225,7 +233,8 @@ def make_hub_service(options, reactor) -> HubService:
     connect_peer, connect_gateway = _tls_connectors(identity, reactor)
     graph = build_hub(identity, store, reactor, gateways, connect_peer, connect_gateway,
                       settings, remember_gateway=remember,
-                      archive=archive if options["archive"] else None)
+                      archive=archive if options["archive"] else None,
+                      watch_requests=metrics.requests.changed if metrics else None)
     listener = gateway_list = None
     if options["listen"]:
         factory = graph.peer_tls
@@ -238,6 +247,10 @@ def make_hub_service(options, reactor) -> HubService:
                                    http_client(reactor, options["ca-file"]), graph.link,
                                    on_moved=remember, issued=store)
     top = HubService(graph, listener, gateway_list)
+    if metrics is not None:
+        metrics.watch(graph, per_peer=options["metrics-per-peer"])
+        top.metrics = metrics_service(reactor, options["metrics"], metrics.registry)
+        top.metrics.setServiceParent(top)
     if options["manhole"]:
         manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
                         _manhole_namespace(top, graph, reactor)).setServiceParent(top)

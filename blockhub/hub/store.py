@@ -13,6 +13,7 @@ and writes rows.
 
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 from blockhub.errors import StoreError
@@ -24,12 +25,15 @@ __all__ = ["DB_NAME", "Store", "StoreError"]
 
 
 class Store:
-    def __init__(self, path: Path | None, reactor=None, connection=None):
+    def __init__(self, path: Path | None, reactor=None, connection=None,
+                 observe_commit=None):
         """The database at ``path``; None keeps it in memory (tests).  With a
         ``reactor`` (and a path), the message path's commits run on a thread of their
         own; without, at once.  ``connection``: an open connection to use as it is
-        (the writer thread's own)."""
+        (the writer thread's own).  ``observe_commit(seconds)`` hears how long each
+        COMMIT took (metrics; from the writer's thread too)."""
         self.path = Path(path) if path is not None else None
+        self.observe_commit = observe_commit or (lambda seconds: None)
         try:
             if connection is not None:
                 self.db = connection
@@ -44,18 +48,19 @@ class Store:
                        else InlineWriter(self))
 
     @classmethod
-    def in_dir(cls, data_dir: Path, reactor=None) -> "Store":
-        return cls(Path(data_dir) / DB_NAME, reactor)
+    def in_dir(cls, data_dir: Path, reactor=None, observe_commit=None) -> "Store":
+        return cls(Path(data_dir) / DB_NAME, reactor, observe_commit=observe_commit)
 
     def _second(self) -> "Store":
         """The same database on a second connection, for the writer's thread."""
         try:
-            return Store(self.path, connection=second_connection(self.path, PRAGMAS))
+            return Store(self.path, connection=second_connection(self.path, PRAGMAS),
+                         observe_commit=self.observe_commit)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
 
     def transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.observe_commit)
 
     def execute(self, sql: str, args=()) -> sqlite3.Cursor:
         return self._call(self.db.execute, sql, args)
@@ -284,8 +289,9 @@ class Store:
 
 
 class _Transaction:
-    def __init__(self, db):
+    def __init__(self, db, observe_commit):
         self.db = db
+        self.observe_commit = observe_commit
 
     def __enter__(self):
         self.db.execute("BEGIN IMMEDIATE")
@@ -293,7 +299,12 @@ class _Transaction:
 
     def __exit__(self, kind, value, tb):
         try:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is None:
+                started = time.perf_counter()
+                self.db.execute("COMMIT")  # the fsync: what the metric times
+                self.observe_commit(time.perf_counter() - started)
+            else:
+                self.db.execute("ROLLBACK")
         except sqlite3.Error as e:
             if kind is None:
                 raise StoreError(f"database commit failed: {e}")

@@ -32,10 +32,10 @@ class Options(tap_common.DaemonOptions):
          "seconds between fetches of the --gateway-list URLs", tap_common.positive],
         ["ca-file", None, None,
          "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
-    ] + tap_common.MANHOLE + tap_common.limit_parameters(HUB)
+    ] + tap_common.MANHOLE + tap_common.METRICS + tap_common.limit_parameters(HUB)
     optFlags = [
         ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
-    ]
+    ] + tap_common.METRICS_FLAGS
 
     def __init__(self):
         super().__init__()
