@@ -8,6 +8,10 @@ addresses, sending junk.  Everything is bounded in count and time, talks only to
 loopback addresses, and stops by itself.
 
     python tools/flood.py [--connections 2000] [--seconds 60] [--messages 50]
+
+Progress and the time left go to standard output as it runs (tools/progress.py); it
+keeps no files (the daemons' directories are removed), and its last lines are the
+result: the two timings, their ratio and the gateway's counters under the flood.
 """
 
 import argparse
@@ -25,6 +29,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tools.demo import Demo  # noqa: E402
+from tools.progress import Progress, duration  # noqa: E402
+
+NODES = ("gateway", "alice", "bob", "carol")
+
+
+def steps_per_run(messages: int) -> int:
+    """Units of progress in one run: each daemon started and the three hubs online,
+    two handshakes, then each message sent and each delivered."""
+    return len(NODES) + 1 + 2 + 2 * 4 * messages
 
 
 def flood_worker(port: int, connections: int, seconds: float, first_ip: int, ips: int):
@@ -71,34 +84,51 @@ def flood_worker(port: int, connections: int, seconds: float, first_ip: int, ips
     print(json.dumps(stats), flush=True)
 
 
-def honest_work(demo: Demo, ids, messages: int) -> float:
-    """alice asks bob and carol; auto-accepted; messages both ways; returns seconds."""
+def honest_work(demo: Demo, ids, messages: int, report) -> float:
+    """alice asks bob and carol; auto-accepted; messages both ways; returns seconds.
+    ``report(steps, note)`` is told how far it got (steps counted from 0)."""
     started = time.monotonic()
     for other in ("bob", "carol"):
         demo.blockhub("connect", "--data-dir", demo.path("alice"), ids[other])
-    demo.wait("the peer links", lambda: sum(p["connected"] for p in demo.query("alice", "peers"))
-              == 2, timeout=120)
+
+    def linked():
+        connected = sum(p["connected"] for p in demo.query("alice", "peers"))
+        report(connected, f"handshakes {connected}/2")
+        return connected == 2
+
+    demo.wait("the peer links", linked, timeout=120)
+    sent, total = 0, 4 * messages
     for n in range(messages):
         for other in ("bob", "carol"):
             demo.blockhub("send", "--data-dir", demo.path("alice"), ids[other], f"a{n}")
             demo.blockhub("send", "--data-dir", demo.path(other), ids["alice"], f"{other}{n}")
-    demo.wait("every message", lambda: len(demo.query("alice", "messages")) == 2 * messages
-              and all(len(demo.query(o, "messages")) == messages for o in ("bob", "carol")),
-              timeout=180)
+            sent += 2
+            report(2 + sent, f"messages sent {sent}/{total}")
+
+    def delivered():
+        got = {name: len(demo.query(name, "messages")) for name in ("alice", "bob", "carol")}
+        count = sum(got.values())
+        report(2 + total + count, f"messages delivered {count}/{total}")
+        return got == {"alice": 2 * messages, "bob": messages, "carol": messages}
+
+    demo.wait("every message", delivered, timeout=180)
     return time.monotonic() - started
 
 
-def start_network(demo: Demo, ids):
-    for name in ("gateway", "alice", "bob", "carol"):
+def start_network(demo: Demo, ids, report):
+    for name in NODES:
         if name not in ids:
             demo.blockhub("init", "--data-dir", demo.path(name), "--name", name)
             ids[name] = demo.blockhub("id", "--data-dir", demo.path(name)).strip()
     demo.start("gateway", "gateway", "--listen", "tcp:0:interface=127.0.0.1")
+    report(1, "gateway started")
     address = demo.query("gateway", "status")["listen"]
-    for name in ("alice", "bob", "carol"):
+    for n, name in enumerate(("alice", "bob", "carol"), start=2):
         demo.start(name, "hub", "--gateway", f"{ids['gateway']}@{address}", "--listen",
                    "tcp:0:interface=127.0.0.1", "--approve-key", ids["alice"])
+        report(n, f"{name} started")
     demo.wait("three hubs online", lambda: len(demo.query("gateway", "hubs")) == 3)
+    report(len(NODES) + 1, "three hubs online")
     return int(address.rsplit(":", 1)[1])
 
 
@@ -116,12 +146,17 @@ def main():
     args.connections = min(args.connections, 5000)
     args.seconds = min(args.seconds, 300)
     results = {}
-    for run in ("quiet", "flooded"):
+    per_run = steps_per_run(args.messages)
+    progress = Progress(f"flood (2 runs of {4 * args.messages} messages)", 2 * per_run)
+    for index, run in enumerate(("quiet", "flooded")):
+        def report(steps, note, base=index * per_run, run=run):
+            progress.update(base + steps, f"{run}: {note}")
+
         demo = Demo()
         ids = {}
         workers = []
         try:
-            port = start_network(demo, ids)
+            port = start_network(demo, ids, report)
             if run == "flooded":
                 per = args.connections // 2
                 for w in range(2):
@@ -130,7 +165,10 @@ def main():
                          str(port), str(per), str(w * 200), "200"],
                         stdout=subprocess.PIPE, text=True, start_new_session=True))
                 time.sleep(2)  # let the flood build up
-            results[run] = honest_work(demo, ids, args.messages)
+            offset = len(NODES) + 1
+            results[run] = honest_work(demo, ids, args.messages,
+                                       lambda steps, note, report=report, offset=offset:
+                                       report(offset + steps, note))
             status = demo.query("gateway", "status")
             results[run + "_gateway"] = status["counters"]
         finally:
@@ -142,6 +180,7 @@ def main():
             shutil.rmtree(demo.root, ignore_errors=True)
         if flood_stats:
             results["flood"] = [json.loads(s) for s in flood_stats if s]
+    progress.finish()
     quiet, flooded = results["quiet"], results["flooded"]
     print(f"honest work (2 handshakes, {4 * args.messages} messages): "
           f"{quiet:.1f}s quiet, {flooded:.1f}s under a flood of up to "
@@ -150,6 +189,9 @@ def main():
     if results.get("flood"):
         opened = sum(s["opened"] for s in results["flood"])
         print(f"flood connections opened: {opened}")
+    print(f"flood: in {duration(progress.elapsed())}, every handshake and message of the "
+          f"honest hubs went through under the flood, x{flooded / quiet:.2f} the quiet time "
+          f"(nothing is kept on disk; these lines are the result)")
 
 
 if __name__ == "__main__":
