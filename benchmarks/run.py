@@ -20,6 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common as C  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(C.BENCH), "tools"))
+from progress import duration  # noqa: E402  (tools/progress.py: make fuzz and flood too)
+
 # name, script, deadline in seconds (quick, full)
 SCRIPTS = [
     ("presence", "bench_presence.py", (100, 1800)),
@@ -54,6 +57,33 @@ def run_script(name, script, deadline, quick):
     print(f"=== {name}: {'ok' if code == 0 else f'FAILED ({code})'} in {elapsed:.0f}s",
           flush=True)
     return {"code": code, "elapsed_s": elapsed}
+
+
+def _durations_path(quick):
+    return os.path.join(C.RESULTS, f"durations{'-quick' if quick else ''}.json")
+
+
+def expected_durations(quick, chosen) -> dict:
+    """Each script's time in the last run (``known``), else its deadline."""
+    try:
+        with open(_durations_path(quick)) as f:
+            last = json.load(f)
+    except (OSError, ValueError):
+        last = {}
+    known = all(isinstance(last.get(n), (int, float)) for n, *_ in chosen)
+    times = {n: (last[n] if known else deadline) for n, _s, deadline in chosen}
+    return dict(times, known=known)
+
+
+def remember_durations(quick, runs) -> None:
+    try:
+        with open(_durations_path(quick)) as f:
+            last = json.load(f)
+    except (OSError, ValueError):
+        last = {}
+    last.update({n: r["elapsed_s"] for n, r in runs.items() if r["code"] == 0})
+    with open(_durations_path(quick), "w") as f:
+        json.dump(last, f, indent=1)
 
 
 def load(name, quick):
@@ -321,17 +351,25 @@ def main():
     runs = {}
     only = set(args.only.split(",")) if args.only else None
     if not args.summary_only:
-        for name, script, deadlines in SCRIPTS:
-            if only and name not in only:
-                continue
-            runs[name] = run_script(name, script, deadlines[0 if args.quick else 1],
-                                    args.quick)
+        chosen = [(n, s, d[0 if args.quick else 1]) for n, s, d in SCRIPTS
+                  if not only or n in only]
+        expected = expected_durations(args.quick, chosen)
+        for i, (name, script, deadline) in enumerate(chosen):
+            left = sum(expected[n] for n, *_ in chosen[i:])
+            basis = "from the last run" if expected["known"] else "at most: the deadlines"
+            print(f"\n--- bench: {i} of {len(chosen)} scripts done, "
+                  f"{time.monotonic() - started:.0f}s so far, about {duration(left)} left "
+                  f"({basis})", flush=True)
+            runs[name] = run_script(name, script, deadline, args.quick)
+        remember_durations(args.quick, runs)
     presence = summarize(args.quick, runs, args.markdown)
     plot(presence, args.plot or os.path.join(
         C.RESULTS, f"fanout{'-quick' if args.quick else ''}.png"), args.quick)
     failed = [n for n, r in runs.items() if r["code"] != 0]
     print(f"\nall done in {time.monotonic() - started:.0f}s"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(f"results: {C.RESULTS}/ (one JSON file per script, summary"
+          f"{'-quick' if args.quick else ''}.json, the fan-out plot)")
     sys.exit(1 if failed else 0)
 
 
