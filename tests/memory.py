@@ -166,7 +166,8 @@ class FullHub:
                                peer_path=peer_path)
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [world.identity.id])]
-        self.graph = build_hub(identity, Store(path, observe_commit), world.clock, entries,
+        store = Store(path, observe_commit=observe_commit)
+        self.graph = build_hub(identity, store, world.clock, entries,
                                connect_peer, lambda e, make: world._dial(identity, e, make),
                                settings, random=world.random, watch_requests=watch_requests)
         self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store

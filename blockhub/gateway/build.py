@@ -73,11 +73,9 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
                   cluster: ClusterSettings | None = None,
                   bans_path=None,
                   observe_fanout: Callable[[float], None] | None = None) -> GatewayGraph:
-    """``clock`` is the reactor (or a test's Clock); ``random(n)`` makes challenges;
-    ``spoken`` is the features the gateway lists (tests play older gateways with it);
-    with ``cluster`` the gateway is one node of a cluster (not started here);
-    ``bans_path`` keeps the operator's bans on disk; ``observe_fanout(seconds)``
-    hears how long each presence fan-out took (metrics)."""
+    """``clock``: the reactor or a test's Clock; ``random(n)`` makes challenges;
+    ``spoken``: the features we list (tests play older gateways); ``cluster``: we are
+    a node (not started here); ``bans_path``: the bans' file; ``observe_fanout``."""
     counters = Counters()
 
     def gone(conn) -> None:

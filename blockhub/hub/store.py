@@ -13,11 +13,10 @@ and writes rows.
 
 import contextlib
 import sqlite3
-import time
 from pathlib import Path
 
 from blockhub.errors import StoreError
-from blockhub.hub.db_schemas import PRAGMAS, SchemaError, open_database, open_memory
+from blockhub.hub.db_schemas import PRAGMAS, SchemaError, Transaction, open_database, open_memory
 from blockhub.hub.store_thread import InlineWriter, ThreadWriter, second_connection
 
 DB_NAME = "hub.sqlite"
@@ -60,7 +59,7 @@ class Store:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
 
     def transaction(self):
-        return _Transaction(self.db, self.observe_commit)
+        return Transaction(self.db, self.observe_commit)
 
     def execute(self, sql: str, args=()) -> sqlite3.Cursor:
         return self._call(self.db.execute, sql, args)
@@ -286,26 +285,3 @@ class Store:
 
     def archived(self) -> list[dict]:
         return [dict(r) for r in self.execute("SELECT * FROM archive ORDER BY n")]
-
-
-class _Transaction:
-    def __init__(self, db, observe_commit):
-        self.db = db
-        self.observe_commit = observe_commit
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self
-
-    def __exit__(self, kind, value, tb):
-        try:
-            if kind is None:
-                started = time.perf_counter()
-                self.db.execute("COMMIT")  # the fsync: what the metric times
-                self.observe_commit(time.perf_counter() - started)
-            else:
-                self.db.execute("ROLLBACK")
-        except sqlite3.Error as e:
-            if kind is None:
-                raise StoreError(f"database commit failed: {e}")
-        return False
