@@ -150,11 +150,12 @@ def relayed(demo: Demo, ids: dict, gateway: str) -> None:
         f"{circuits['count']} open, {circuits['bytes']} bytes of TLS carried")
 
 
-def main():
+def main(script=None):
+    """Run ``script(demo)`` (the demo above, by default), then stop and remove it all."""
     demo = Demo()
     interrupted = False
     try:
-        run(demo)
+        (script or run)(demo)
     except KeyboardInterrupt:
         interrupted = True
     finally:

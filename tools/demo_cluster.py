@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo import Demo, say  # noqa: E402  (tools/ is not a package)
+from demo import Demo, main, say  # noqa: E402  (tools/ is not a package)
 
 
 def free_port() -> int:
@@ -102,20 +102,5 @@ def run(demo: Demo):
             "of the hubs' TLS (Redis saw them sealed between the nodes' keys)")
 
 
-def main():
-    demo = Demo()
-    interrupted = False
-    try:
-        run(demo)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        demo.stop_all()
-        shutil.rmtree(demo.root, ignore_errors=True)
-    say("\n== demo finished; every process stopped and the temporary directory removed")
-    if interrupted:
-        sys.exit(130)
-
-
 if __name__ == "__main__":
-    main()
+    main(run)

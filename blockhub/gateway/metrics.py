@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from blockhub.gateway.counters import Counters
-from blockhub.net.metrics import SECONDS_BUCKETS
+from blockhub.net.metrics import SECONDS_BUCKETS, GraphCollector, gauge
 
 # reason label -> the ``Counters`` field it reads (None: not counted by this gateway
 # yet).  ``other`` is what ``refused`` holds beyond the named ones, so a new kind of
@@ -57,18 +57,11 @@ class GatewayMetrics:
         self.registry.register(GatewayCollector(graph, per_peer))
 
 
-class GatewayCollector:
-    def __init__(self, graph, per_peer: bool = False):
-        self.graph = graph
-        self.per_peer = per_peer
-
-    def describe(self):
-        return []  # the names are read at scrape time; none is registered twice
-
+class GatewayCollector(GraphCollector):
     def collect(self):
         graph = self.graph
         counters, circuits = graph.counters, graph.circuits.status()
-        yield _gauge("blockhub_gateway_hubs", "Hubs admitted at this node now",
+        yield gauge("blockhub_gateway_hubs", "Hubs admitted at this node now",
                      len(graph.presence.hubs))
         yield _counter("blockhub_gateway_joins", "Hubs admitted (joins) since start",
                        counters.joined)
@@ -80,7 +73,7 @@ class GatewayCollector:
         yield refused
         yield _counter("blockhub_gateway_relayed",
                        "Sealed handshake boxes relayed between hubs", counters.relayed)
-        yield _gauge("blockhub_gateway_circuits", "Relay circuits open now",
+        yield gauge("blockhub_gateway_circuits", "Relay circuits open now",
                      circuits["count"])
         yield _counter("blockhub_gateway_circuit_bytes",
                        "Payload bytes carried by relay circuits", circuits["bytes"])
@@ -99,15 +92,12 @@ class GatewayCollector:
 
 
 def _cluster(status: dict):
-    yield _gauge("blockhub_gateway_cluster_nodes", "Live nodes of the cluster, this one "
+    yield gauge("blockhub_gateway_cluster_nodes", "Live nodes of the cluster, this one "
                  "included", len(status["nodes"]))
-    yield _gauge("blockhub_gateway_cluster_connected", "1 while this node is connected "
+    yield gauge("blockhub_gateway_cluster_connected", "1 while this node is connected "
                  "to the cluster's Redis and in step with it, else 0",
                  1 if status["state"] == "connected" else 0)
 
-
-def _gauge(name: str, text: str, value) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, text, value=value)
 
 
 def _counter(name: str, text: str, value) -> CounterMetricFamily:

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from blockhub.hub.outgoing import FINAL, Outgoing
 from blockhub.hub.peer_paths import DIRECT, RELAYED, path_of
-from blockhub.net.metrics import SECONDS_BUCKETS
+from blockhub.net.metrics import SECONDS_BUCKETS, GraphCollector, gauge
 
 
 def message_counts(store) -> dict[str, int]:
@@ -67,17 +67,10 @@ class HubMetrics:
         self.registry.register(HubCollector(graph, per_peer))
 
 
-class HubCollector:
-    def __init__(self, graph, per_peer: bool = False):
-        self.graph = graph
-        self.per_peer = per_peer
-
-    def describe(self):
-        return []  # the names are read at scrape time; none is registered twice
-
+class HubCollector(GraphCollector):
     def collect(self):
         graph = self.graph
-        yield _gauge("blockhub_hub_gateway_online",
+        yield gauge("blockhub_hub_gateway_online",
                      "1 while a gateway has admitted this hub, else 0",
                      1 if graph.hub.gateway is not None else 0)
         peers = GaugeMetricFamily("blockhub_hub_peers", "Peer links up now, by path",
@@ -86,7 +79,7 @@ class HubCollector:
         for path in (DIRECT, RELAYED):
             peers.add_metric([path], paths.count(path))
         yield peers
-        yield _gauge("blockhub_hub_pending",
+        yield gauge("blockhub_hub_pending",
                      "Handshake requests waiting for the operator's decision",
                      len(graph.handshakes.book.waiting()))
         counts = message_counts(graph.store)
@@ -96,7 +89,7 @@ class HubCollector:
         yield CounterMetricFamily("blockhub_hub_messages_received",
                                   "Messages received from peers and stored",
                                   value=counts["received"])
-        yield _gauge("blockhub_hub_unacked",
+        yield gauge("blockhub_hub_unacked",
                      "Messages sent and not yet acknowledged", counts["unacked"])
         if self.per_peer:
             yield from self._per_peer()
@@ -117,6 +110,3 @@ class HubCollector:
         yield connected
         yield unacked
 
-
-def _gauge(name: str, text: str, value) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, text, value=value)

@@ -10,6 +10,7 @@ can hold many daemons (the tests do).  Nothing here knows any metric's name.
 """
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -22,6 +23,22 @@ log = Logger()
 # fixed set of buckets: seconds, from a tenth of a millisecond to ten seconds.
 SECONDS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class GraphCollector:
+    """Reads a daemon's object graph at each scrape (``collect``, in subclasses);
+    ``per_peer`` adds the series labelled with hub ids (``--metrics-per-peer``)."""
+
+    def __init__(self, graph, per_peer: bool = False):
+        self.graph = graph
+        self.per_peer = per_peer
+
+    def describe(self):
+        return []  # the names are read at scrape time; none is registered twice
+
+
+def gauge(name: str, text: str, value) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, value=value)
 
 
 class MetricsResource(Resource):
