@@ -34,6 +34,11 @@ LOOPBACK = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
+# The tests' RESP reader serves here too.  Appended, not put first: blockhub itself is
+# the installed one (or PYTHONPATH's), never shadowed by the tree.
+sys.path.append(REPO)
+from tests.redis_server import read_reply  # noqa: E402
+
 
 class BenchError(RuntimeError):
     """A benchmark could not take its measurement (said in one line)."""
@@ -506,25 +511,6 @@ def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
 
-def _resp(f):
-    """One RESP2 reply read from the file ``f`` (enough for PING, INFO, KEYS)."""
-    line = f.readline()
-    if not line:
-        raise BenchError("redis-server closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind in (b"+", b"-"):
-        return rest.decode()
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2]
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [_resp(f) for _ in range(n)]
-    raise BenchError(f"not a RESP reply: {line[:80]!r}")
-
-
 class Redis:
     """A real ``redis-server`` on a free 127.0.0.1 port, its directory in the scratch
     root, nothing on disk; a child like every other (own process group, PDEATHSIG)."""
@@ -574,7 +560,7 @@ class Redis:
             parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
             s.sendall(b"*%d\r\n" % len(parts)
                       + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-            return _resp(s.makefile("rb"))
+            return read_reply(s.makefile("rb"))
 
     def info(self, section: str) -> dict:
         """``INFO section`` as a dict of its ``key:value`` lines (values as text)."""

@@ -33,7 +33,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _read_reply(f):
+def read_reply(f):
     """One RESP2 reply from the file ``f``: enough for the tests' own checks."""
     line = f.readline()
     if not line:
@@ -50,7 +50,7 @@ def _read_reply(f):
         return None if n < 0 else f.read(n + 2)[:-2]
     if kind == b"*":
         n = int(rest)
-        return None if n < 0 else [_read_reply(f) for _ in range(n)]
+        return None if n < 0 else [read_reply(f) for _ in range(n)]
     raise ValueError(f"not a RESP reply: {line!r}")
 
 
@@ -121,7 +121,7 @@ class RedisServer:
                 parts = [a if isinstance(a, bytes) else str(a).encode() for a in command]
                 s.sendall(b"*%d\r\n" % len(parts)
                           + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-                reply = _read_reply(f)
+                reply = read_reply(f)
             return reply
 
     def stop(self) -> None:
