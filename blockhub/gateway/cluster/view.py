@@ -54,7 +54,7 @@ class OtherNodes:
             raise Refused("a hub entry without hubinfo")
         hub = info.id
         if hub in self.presence.hubs:
-            if since > int(self.presence.since[hub] * 1000):
+            if since > int(self.presence.since.get(hub, 0.0) * 1000):
                 self.where[hub] = (node, since)
                 self.presence.moved_away(hub, node, info, since / 1000)
             return
