@@ -91,21 +91,34 @@ class PeerPaths:
 
     def attempt(self, hub_id: str, made):
         """One try at an established peering (``PeerLink``'s path): its stored address,
-        then a circuit; ``made(protocol)`` hears of each connection tried, and the
-        Deferred fires with the protocol of the link that opened."""
+        then a circuit; but a peering that last ran over a circuit (its address did not
+        answer then) tries the circuit first, so it is not held up by a dial that is
+        likely to time out.  ``made(protocol)`` hears of each connection tried, and the
+        Deferred fires with the protocol of the link that opened.  A peer that answers
+        (rejected, pending) is an answer: the other way is tried only when a connection
+        could not be made."""
         peer = self.store.peer(hub_id)
         address = None if (peer is None or self.relay_only) else peer["address"]
-        if address:
-            proto, d = self.peers.open(hub_id, address, self.peers.hello_for(hub_id))
-            made(proto)
-            return d.addCallbacks(_opened, lambda _f: self._by_circuit(hub_id, made),
-                                  callbackArgs=(proto,))
-        return self._by_circuit(hub_id, made)
+        if not address:
+            return self._try(self._circuit, hub_id, made)
 
-    def _by_circuit(self, hub_id, made):
-        proto, d = self.circuits.connect(hub_id, self.peers.hello_for(hub_id))
+        def direct(hub: str):
+            return self.peers.open(hub, address, self.peers.hello_for(hub))
+
+        if peer.get("path") == RELAYED:
+            return self._try(self._circuit, hub_id, made,
+                             lambda: self._try(direct, hub_id, made))
+        return self._try(direct, hub_id, made, lambda: self._try(self._circuit, hub_id, made))
+
+    @staticmethod
+    def _try(connect, hub_id, made, otherwise=None):
+        proto, d = connect(hub_id)
         made(proto)
-        return d.addCallback(_opened, proto)
+        return d.addCallbacks(_opened, (lambda _f: otherwise()) if otherwise else None,
+                              callbackArgs=(proto,))
+
+    def _circuit(self, hub_id):
+        return self.circuits.connect(hub_id, self.peers.hello_for(hub_id))
 
 
 def _opened(result, proto):
