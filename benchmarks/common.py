@@ -37,7 +37,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # The tests' RESP reader serves here too.  Appended, not put first: blockhub itself is
 # the installed one (or PYTHONPATH's), never shadowed by the tree.
 sys.path.append(REPO)
-from tests.redis_server import read_reply  # noqa: E402
+from tests.redis_server import read_reply, redis_binary  # noqa: E402
 
 
 class BenchError(RuntimeError):
@@ -507,10 +507,6 @@ class Bench:
 
 
 # -- a redis-server (the cluster benchmark) ------------------------------------------------
-def redis_binary() -> str | None:
-    return shutil.which("redis-server")
-
-
 class Redis:
     """A real ``redis-server`` on a free 127.0.0.1 port, its directory in the scratch
     root, nothing on disk; a child like every other (own process group, PDEATHSIG)."""

@@ -63,24 +63,24 @@ def _durations_path(quick):
     return os.path.join(C.RESULTS, f"durations{'-quick' if quick else ''}.json")
 
 
-def expected_durations(quick, chosen) -> dict:
-    """Each script's time in the last run (``known``), else its deadline."""
+def _last_durations(quick) -> dict:
     try:
         with open(_durations_path(quick)) as f:
-            last = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
-        last = {}
+        return {}
+
+
+def expected_durations(quick, chosen) -> dict:
+    """Each script's time in the last run (``known``), else its deadline."""
+    last = _last_durations(quick)
     known = all(isinstance(last.get(n), (int, float)) for n, *_ in chosen)
     times = {n: (last[n] if known else deadline) for n, _s, deadline in chosen}
     return dict(times, known=known)
 
 
 def remember_durations(quick, runs) -> None:
-    try:
-        with open(_durations_path(quick)) as f:
-            last = json.load(f)
-    except (OSError, ValueError):
-        last = {}
+    last = _last_durations(quick)
     last.update({n: r["elapsed_s"] for n, r in runs.items() if r["code"] == 0})
     with open(_durations_path(quick), "w") as f:
         json.dump(last, f, indent=1)

@@ -26,7 +26,6 @@ from blockhub.wire.canonical import b64, unb64
 log = Logger()
 
 
-
 class NotAdmitted(Exception):
     """A hub turned away; ``reason`` is the one line it is told."""
 

@@ -21,7 +21,7 @@ from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.http import GatewaysResource, Root
 from blockhub.gateway.metrics import GatewayMetrics
 from blockhub.hubinfo import parse_endpoint
-from blockhub.ids import decode_id
+from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
@@ -107,10 +107,9 @@ class GatewayService(MultiService):
 
 def _hub_id(text: str) -> str:
     try:
-        decode_id(text)
+        return normalise_id(text)
     except BadId as e:
         raise ControlError(f"not a hub id: {e}")
-    return text.strip().lower()
 
 
 

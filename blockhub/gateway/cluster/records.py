@@ -103,12 +103,13 @@ class Reader:
 
     @staticmethod
     def _parse(data: bytes, type_: str | tuple[str, ...]):
+        what = type_ if isinstance(type_, str) else "/".join(type_)
         if len(data) > MAX_VALUE:
-            raise Refused(f"a cluster {type_} value of {len(data)} bytes")
+            raise Refused(f"a cluster {what} value of {len(data)} bytes")
         try:
             return canonical.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
-            raise Refused(f"a cluster {type_} value that is not canonical JSON: {e}")
+            raise Refused(f"a cluster {what} value that is not canonical JSON: {e}")
 
     def _check(self, value, type_: str | tuple[str, ...], now: float | None) -> Said:
         types = (type_,) if isinstance(type_, str) else type_
