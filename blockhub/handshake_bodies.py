@@ -98,8 +98,10 @@ def seal_rejection(identity: Identity, to_id: str, now: int, nonce: bytes,
     return envelope.seal(to_id, envelope.sign(identity, "rejection", body))
 
 
-def _open(identity: Identity, sealed: bytes, kind: str, fields: dict[str, Field],
-          sender: str | None, now: int, window: int) -> dict[str, Any]:
+def open_body(identity: Identity, sealed: bytes, kind: str, fields: dict[str, Field],
+              sender: str | None, now: int, window: int) -> dict[str, Any]:
+    """A sealed, signed body for ``identity`` from ``sender``, checked: its fields,
+    signer, addressee, freshness and any endpoint (an IP and a port)."""
     env = envelope.open_sealed(identity, sealed, kind)
     body = check_fields(kind, fields, env.body)
     if body["from"] != env.signer:
@@ -126,20 +128,20 @@ def _open(identity: Identity, sealed: bytes, kind: str, fields: dict[str, Field]
 def open_request(identity: Identity, sealed: bytes, sender: str | None, now: int,
                  window: int = DEFAULT_WINDOW) -> Request:
     """Open and check a request addressed to ``identity`` from ``sender``."""
-    b = _open(identity, sealed, "handshake", _REQUEST, sender, now, window)
+    b = open_body(identity, sealed, "handshake", _REQUEST, sender, now, window)
     return Request(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["note"],
                    b["address"])
 
 
 def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: int,
                     window: int = DEFAULT_WINDOW) -> Acceptance:
-    b = _open(identity, sealed, "acceptance", _ACCEPTANCE, sender, now, window)
+    b = open_body(identity, sealed, "acceptance", _ACCEPTANCE, sender, now, window)
     return Acceptance(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["request"])
 
 
 def open_rejection(identity: Identity, sealed: bytes, sender: str | None, now: int,
                    window: int = DEFAULT_WINDOW) -> Rejection:
-    b = _open(identity, sealed, "rejection", _REJECTION, sender, now, window)
+    b = open_body(identity, sealed, "rejection", _REJECTION, sender, now, window)
     return Rejection(b["from"], b["to"], b["at"], b["nonce"], b["request"], b["reason"])
 
 

@@ -23,6 +23,7 @@ from blockhub.handshake_bodies import (
 from blockhub.hubinfo import verify_hubinfo
 from blockhub.identity import Identity
 from blockhub.ids import decode_id, encode_id
+from blockhub.punch_bodies import open_punch
 from blockhub.wire import canonical, envelope, messages
 from blockhub.wire.framing import FrameDecoder
 
@@ -134,7 +135,7 @@ class EnvelopeVectorTests(SynchronousTestCase):
     def test_sealed_boxes_open_with_the_key_given(self):
         people = identities()
         openers = {"handshake": open_request, "acceptance": open_acceptance,
-                   "rejection": open_rejection}
+                   "rejection": open_rejection, "punch": open_punch}
         for kind, case in load("sealed.json")["vectors"].items():
             box = canonical.unb64(case["sealed"])
             self.assertEqual(len(box), case["sealed_length"])

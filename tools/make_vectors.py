@@ -35,7 +35,7 @@ NETWORK_KEY = bytes.fromhex("a0" * 16 + "5b" * 16)
 CHALLENGE = bytes(range(100, 132))
 EPHEMERAL = bytes(range(200, 232))  # a real sender draws a fresh one for every box
 NONCES = {"request": bytes(range(16)), "acceptance": bytes(range(16, 32)),
-          "rejection": bytes(range(32, 48))}
+          "rejection": bytes(range(32, 48)), "punch": bytes(range(48, 64))}
 
 
 def phrase(name: str) -> str:
@@ -119,6 +119,11 @@ def bodies() -> dict[str, envelope.Envelope]:
         "acceptance": envelope.sign(bob, "acceptance", acceptance),
         "rejection": envelope.sign(bob, "rejection", rejection),
         "peer-hello": sign_peer_hello(bob, alice.id, NOW + 6),
+        # Alice offers Bob a punch (docs/nat.md): her router's mapping of her listen
+        # port, and her own address with it.
+        "punch": envelope.sign(alice, "punch", {
+            "from": alice.id, "to": bob.id, "at": NOW + 7, "attempt": b64(NONCES["punch"]),
+            "step": "offer", "public": "198.51.100.7:7001", "local": "192.168.1.20:7001"}),
         # A gateway node telling its cluster that Alice joined it (docs/cluster.md).
         "cluster": envelope.sign(ident("gateway"), "cluster", {
             "type": "presence", "cluster": "blockhub", "node": ident("gateway").id,
@@ -131,7 +136,7 @@ def bodies() -> dict[str, envelope.Envelope]:
 def envelopes_vectors() -> dict:
     signers = {"hubinfo": "alice", "hubinfo-open": "bob", "handshake": "alice",
                "acceptance": "bob", "rejection": "bob", "peer-hello": "bob",
-               "cluster": "gateway"}
+               "punch": "alice", "cluster": "gateway"}
     return {"domain": envelope.DOMAIN.decode("ascii"),
             "vectors": {name: envelope_vector(env, ident(signers[name]))
                         for name, env in bodies().items()}}
@@ -150,7 +155,8 @@ def seal_fixed(recipient_id: str, plain: bytes) -> bytes:
 
 def sealed_vectors() -> dict:
     out = {}
-    for name, to in (("handshake", "bob"), ("acceptance", "alice"), ("rejection", "alice")):
+    for name, to in (("handshake", "bob"), ("acceptance", "alice"), ("rejection", "alice"),
+                     ("punch", "bob")):
         env = bodies()[name]
         plain = canonical.dumps(env.to_json())
         box = seal_fixed(ident(to).id, plain)
@@ -206,6 +212,7 @@ def frame_samples() -> list[tuple[str, dict]]:
         ("relay", dict(to=bob.id, kind="request", sealed=sealed["handshake"]["sealed"])),
         ("deliver", {"from": alice.id, "kind": "request",
                      "sealed": sealed["handshake"]["sealed"]}),
+        ("relay", dict(to=bob.id, kind="punch", sealed=sealed["punch"]["sealed"])),
         ("relay-refused", dict(to=bob.id, reason="that hub is not online here")),
         ("circuit-open", dict(to=bob.id)),
         ("circuit-ready", dict(circuit=1, peer=bob.id)),

@@ -77,10 +77,11 @@ class Relay:
         receiver = self.presence.connection_for(target)
         if receiver is None:
             return False
-        if kind == "rejection" and not receiver.session.features.peer_has(
-                features.REJECTION):
+        needs = features.RELAYED_KIND.get(kind)
+        if needs is not None and not receiver.session.features.peer_has(needs):
             # A hub that did not list the feature would refuse the kind and lose its
-            # link; the rejection is advice, so the requester's request just expires.
+            # link; a rejection is advice, so the requester's request just expires, and
+            # a punch goes unanswered, so the sender soon tries a relay circuit.
             self.counters.relay_dropped += 1
             return True
         self.counters.relayed += 1

@@ -229,9 +229,9 @@ def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
 
 @_on(admitted, [Inputs.relay], admitted)
 def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
-    if message.fields.get("kind") == "rejection" and not session.gateway.speaks(
-            features.REJECTION):
-        raise BadMessage(f"relay kind 'rejection' needs {features.REJECTION}, which this "
+    needs = features.RELAYED_KIND.get(message.fields.get("kind", ""))
+    if needs is not None and not session.gateway.speaks(needs):
+        raise BadMessage(f"relay kind {message['kind']!r} needs {needs}, which this "
                          "gateway did not list")
     session.relay.relay(session.conn, message)
 

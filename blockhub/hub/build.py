@@ -22,9 +22,11 @@ from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.hub import Hub
 from blockhub.hub.operator import Operator
 from blockhub.hub.peer_door import PeerDoor
-from blockhub.hub.peer_paths import AUTO, PeerPaths
+from blockhub.hub.peer_paths import AUTO, RELAY, PeerPaths
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
+from blockhub.hub.punching import Punching
+from blockhub.hub.upgrades import Upgrades
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.tls import ServerCreator, client_over
 from blockhub.wire import features
@@ -43,7 +45,7 @@ class HubGraph:
     peer_factory: PeerFactory  # builds the protocols of accepted peer links
     peer_tls: TLSMemoryBIOFactory  # those under TLS: the --listen endpoint's factory
     circuits: Circuits
-    paths: PeerPaths
+    paths: PeerPaths  # and its upgrades: None when the hub does not punch
 
 
 @attrs.frozen
@@ -71,31 +73,50 @@ def _accepting(identity, clock, peers, door, settings):
                                         clock=clock)
 
 
+def _each(*calls):
+    """One callback that calls each of ``calls``, in order, with what it is given."""
+    def call(*args):
+        for one in calls:
+            one(*args)
+    return call
+
+
+def _punching(identity, channel, hub, connect_punch, circuits, peers, expects, settings,
+              random) -> tuple[Punching | None, Upgrades | None]:
+    """Punching through NAT and moving relayed peerings onto it, when we can dial:
+    ``connect_punch("HOST:PORT", (host, port), factory)``, TCP from our listen port."""
+    if connect_punch is None:
+        return None, None
+    punching = Punching(identity, peers.clock, channel, hub, connect_punch,
+                        circuits.client_tls, circuits.server_tls, circuits.dialer_protocol,
+                        peers.hello_for, expects, relay_only=settings.peer_path == RELAY,
+                        random=random, window=settings.window)
+    return punching, Upgrades(peers.clock, punching, peers.store, peers.connections,
+                              peers.established)
+
+
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
-              random=os.urandom, watch_requests=None) -> HubGraph:  # watch: metrics
+              random=os.urandom, watch_requests=None,  # watch: metrics
+              connect_punch=None) -> HubGraph:
     """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
-    (``make(pin)``: the protocol for a TLS pin): Deferreds that fire once connected."""
+    (``make(pin)``: the protocol for a TLS pin), ``connect_punch`` (``_punching``):
+    Deferreds that fire once connected."""
     peer_kw = dict(clock=clock, limits=settings.limits)
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
-    circuits: Circuits  # and the same for these three
+    circuits: Circuits  # and the same for the rest
     peer_tls: TLSMemoryBIOFactory
     paths: PeerPaths
     channel = GatewayChannel()
-
-    def online():
-        handshakes.gateway_online()
-        circuits.gateway_online()
-
-    def joined(hub_id):
-        handshakes.hub_appeared(hub_id)
-        circuits.hub_appeared(hub_id)
-
-    hub = Hub(identity, settings.name, clock, channel, network_key=settings.network_key,
-              listen_port=settings.listen_port, remember_gateway=remember_gateway,
-              archive=archive, on_online=online, on_joined=joined,
-              on_offline=lambda: circuits.gateway_lost(), spoken=settings.spoken)
+    hub = Hub(identity, settings.name, clock, channel, settings.network_key,
+              settings.listen_port, remember_gateway=remember_gateway, archive=archive,
+              spoken=settings.spoken,
+              on_online=_each(lambda: handshakes.gateway_online(),
+                              lambda: circuits.gateway_online()),
+              on_joined=_each(lambda hub_id: handshakes.hub_appeared(hub_id),
+                              lambda hub_id: circuits.hub_appeared(hub_id)),
+              on_offline=lambda: circuits.gateway_lost())
 
     def dialer_protocol(first):
         return PeerProtocol(peers, door, first, spoken=settings.spoken, **peer_kw)
@@ -104,8 +125,11 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                         lambda peer, proto: client_over(identity, peer, proto, clock),
                         lambda address: peer_tls.buildProtocol(address), dialer_protocol)
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol,
-                  lambda peer, made: paths.attempt(peer, made), circuits, settings.limits)
-    paths = PeerPaths(peers, circuits, store, settings.peer_path)
+                  lambda peer, made: paths.attempt(peer, made), circuits, settings.limits,
+                  on_path=lambda hub_id, path: paths.path_changed(hub_id, path))
+    punching, upgrades = _punching(identity, channel, hub, connect_punch, circuits, peers,
+                                   lambda hub_id: door.expects(hub_id), settings, random)
+    paths = PeerPaths(peers, circuits, store, settings.peer_path, punching, upgrades)
     handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths, random=random,
                             request_ttl=settings.request_ttl, window=settings.window,
                             max_pending=settings.limits.max_pending, watch=watch_requests)

@@ -8,7 +8,7 @@ the callers keep their own state (a request stays ``requested`` until it is sent
 """
 
 from blockhub.wire.canonical import b64
-from blockhub.wire.features import CIRCUIT, REJECTION
+from blockhub.wire.features import CIRCUIT, RELAYED_KIND
 from blockhub.wire.messages import encode_circuit_data
 
 
@@ -37,12 +37,17 @@ class GatewayChannel:
         return self._send("update", hubinfo=hubinfo)
 
     def relay(self, to: str, kind: str, sealed: bytes) -> bool:
-        """Ask the gateway to deliver a sealed handshake box to ``to``; a rejection goes
-        only to a gateway that listed its feature (False: not sent)."""
-        if kind == "rejection" and not (
-                self._proto is not None and self._proto.features.peer_has(REJECTION)):
+        """Ask the gateway to deliver a sealed handshake box to ``to``; a kind that needs
+        a feature goes only to a gateway that listed it (False: not sent)."""
+        needs = RELAYED_KIND.get(kind)
+        if needs is not None and not (
+                self._proto is not None and self._proto.features.peer_has(needs)):
             return False
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
+
+    def speaks(self, feature: str) -> bool:
+        """Whether our gateway listed ``feature``."""
+        return self._proto is not None and self._proto.features.peer_has(feature)
 
     @property
     def carries_circuits(self) -> bool:

@@ -40,8 +40,9 @@ class HubGatewayProtocol(FramedProtocol):
         elif kind == "presence":
             self.hub.presence(message)
         elif kind == "deliver":
-            if message["kind"] == "rejection" and not self.hub.speaks(features.REJECTION):
-                raise BadMessage(f"deliver kind 'rejection' needs {features.REJECTION}, "
+            needs = features.RELAYED_KIND.get(message["kind"])
+            if needs is not None and not self.hub.speaks(needs):
+                raise BadMessage(f"deliver kind {message['kind']!r} needs {needs}, "
                                  "which we did not list")
             self.relays.delivered(message)
         elif kind == "relay-refused":

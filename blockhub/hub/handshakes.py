@@ -145,6 +145,9 @@ class Handshakes:
             out.try_send()
 
     def relay_refused(self, message):
+        punching = self.paths.punching
+        if punching is not None and punching.refused(message["to"], message["reason"]):
+            return
         out = self.book.outgoing.get(message["to"])
         if out is not None:
             out.not_delivered(message["reason"])
@@ -157,6 +160,8 @@ class Handshakes:
                 self._received(sealed, message["from"], None)
             elif message["kind"] == "acceptance":
                 self._acceptance(sealed, message["from"])
+            elif message["kind"] == "punch":
+                self._punch(sealed, message["from"])
             else:
                 self._rejection(sealed, message["from"])
         except ProtocolError as e:
@@ -169,6 +174,11 @@ class Handshakes:
         """Count by kind (the error's name: Replayed, Blocked, BadSeal, ...) and log."""
         self.refusals[reason.split(":")[0]] += 1
         log.warn("refused a handshake from {sender}: {reason}", sender=sender, reason=reason)
+
+    def _punch(self, sealed, sender):
+        if self.paths.punching is None:
+            raise BadMessage("this hub does not punch")
+        self.paths.punching.delivered(sender, sealed)
 
     def _acceptance(self, sealed, sender):
         acc = open_acceptance(self.identity, sealed, sender, self.now(), self.window)

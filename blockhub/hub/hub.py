@@ -10,7 +10,7 @@ from twisted.logger import Logger
 from blockhub import netkey
 from blockhub.errors import BadMessage
 from blockhub.hub.directory import Directory
-from blockhub.hubinfo import format_endpoint, make_hubinfo, parse_endpoint
+from blockhub.hubinfo import format_address, format_endpoint, make_hubinfo, parse_endpoint
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.wire import features
@@ -43,7 +43,9 @@ class Hub:
         self.on_online = on_online  # called with nothing once a gateway admitted us
         self.on_joined = on_joined  # called with the id of a hub that appeared
         self.on_offline = on_offline  # called with nothing once that gateway is gone
-        self.observed: str | None = None
+        self.observed: str | None = None  # our gateway link's address, as the gateway saw it
+        self.local: str | None = None  # and as we see it: our side of that link
+        self.listen_host: str | None = None  # the interface --listen bound, if one
         self.mode: str | None = None
         self._seq = 0
 
@@ -66,6 +68,7 @@ class Hub:
         if hello["gateway"] != entry.id:
             raise BadMessage("hello names another gateway than the one we pinned")
         self.observed, self.mode = hello["observed"], hello["mode"]
+        self.local = format_address(proto.transport.getHost())
         proof = None
         if self.network_key is not None:
             proof = b64(netkey.proof(self.network_key, unb64(hello["challenge"]),
@@ -91,7 +94,7 @@ class Hub:
 
     def offline(self, entry) -> None:
         self.channel.detach()
-        self.observed = self.mode = None
+        self.observed = self.local = self.mode = None
         if self.archive is not None:
             for hub_id in list(self.directory.hubs):
                 self.archive(entry.id, "lost", hub_id, None)

@@ -168,7 +168,7 @@ def _too_late(machine: Inputs, out: Outgoing, news: object) -> None:
 _on(requested, [Inputs.relayed], sent)(_nothing)
 _on(sent, [Inputs.try_send, Inputs.relayed], sent)(_nothing)
 _on(connecting, [Inputs.try_send, Inputs.ask_again], connecting)(_nothing)
-_on(connecting, [Inputs.accepted], connecting)(_too_late)
+_on(connecting, [Inputs.accepted, Inputs.not_delivered], connecting)(_too_late)
 for _final in _ENDS:
     _on(_final, [Inputs.try_send, Inputs.relayed, Inputs.timed_out], _final)(_nothing)
     _on(_final, [Inputs.not_delivered, Inputs.accepted, Inputs.refused,

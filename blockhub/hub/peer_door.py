@@ -37,6 +37,18 @@ class PeerDoor:
             return "rejected", "stale peer-hello (check the clocks)"
         return self._hello(proto)
 
+    def expects(self, hub_id: str) -> bool:
+        """Whether we agreed to peer with ``hub_id``: a peer, a hub whose request we
+        accepted, or one we asked that accepted us (and that is not blocked)."""
+        if hub_id in self.store.blocked_keys():
+            return False
+        if self.store.peer(hub_id) is not None:
+            return True
+        book = self.handshakes.book
+        inc, out = book.incoming.get(hub_id), book.outgoing.get(hub_id)
+        return ((inc is not None and inc.expects_hello())
+                or (out is not None and out.state == "connecting"))
+
     def _hello(self, proto):
         hub_id = proto.peer_id
         if hub_id in self.store.blocked_keys():

@@ -1,5 +1,6 @@
 """The ways this hub reaches a peer, tried in order: a direct dial to the address it
-knows, then a relay circuit through the gateway (docs/circuits.md).
+knows, then a punched direct path through NAT (``Punching``, docs/nat.md), then a
+relay circuit through the gateway (docs/circuits.md).
 
 With ``--peer-path relay`` a hub never dials: every peering runs over a circuit, so no
 peer learns its address.  A circuit is asked for only by the side that is the TLS
@@ -20,11 +21,19 @@ DIRECT, RELAYED = "direct", "relayed"  # how a link was made
 
 
 class PeerPaths:
-    def __init__(self, peers, circuits, store, peer_path: str = AUTO):
+    def __init__(self, peers, circuits, store, peer_path: str = AUTO, punching=None,
+                 upgrades=None):
         self.peers = peers  # direct dials, the opening frame, recording a peering
         self.circuits = circuits
         self.store = store
         self.relay_only = peer_path == RELAY
+        self.punching = punching  # None: this hub never punches (tests of the rest)
+        self.upgrades = upgrades  # moves relayed peerings onto punched paths, or None
+
+    def path_changed(self, hub_id: str, path: str | None) -> None:
+        """A peering's link came up on ``path``, or went (None)."""
+        if self.upgrades is not None:
+            self.upgrades.path_changed(hub_id, path)
 
     def dial_for(self, machine, endpoint: str | None, no_endpoint: str,
                  relay: bool = False) -> None:
@@ -52,12 +61,25 @@ class PeerPaths:
                 f"{why}; no relay circuit either ({f.getErrorMessage()})"),
                 callbackArgs=(RELAYED,))
 
+        def punched(result):
+            _proto, address = result
+            self.peers.established(peer, address or endpoint, dialer=True, path=DIRECT)
+            log.info("peer link with {peer} made by punching through NAT", peer=peer)
+            machine.peer_connected()
+
+        def by_punch(why: str) -> None:
+            if not (relay and self.punching is not None and self.punching.possible()):
+                by_circuit(why)
+                return
+            self.punching.punch(peer).addCallbacks(punched, lambda f: by_circuit(
+                f"{why}; punching failed ({f.getErrorMessage()})"))
+
         if self.relay_only or not endpoint:
             by_circuit("this hub only uses relay circuits" if self.relay_only
                        else no_endpoint)
             return
         d = self.peers.dial(peer, endpoint, self.peers.hello_for(peer))
-        d.addCallbacks(answered, lambda f: by_circuit(f.getErrorMessage()),
+        d.addCallbacks(answered, lambda f: by_punch(f.getErrorMessage()),
                        callbackArgs=(DIRECT,))
 
     def request_directly(self, out, endpoint: str, sealed: bytes, relay) -> None:
@@ -92,9 +114,11 @@ class PeerPaths:
     def attempt(self, hub_id: str, made):
         """One try at an established peering (``PeerLink``'s path): its stored address,
         then a circuit; but a peering that last ran over a circuit (its address did not
-        answer then) tries the circuit first, so it is not held up by a dial that is
-        likely to time out.  ``made(protocol)`` hears of each connection tried, and the
-        Deferred fires with the protocol of the link that opened.  A peer that answers
+        answer then) or over a punched path (its port opens only to a punch) tries the
+        circuit first, so it is not held up by a dial that is likely to time out; the
+        relayed link is then moved onto a punched path again (``Upgrades``).
+        ``made(protocol)`` hears of each connection tried, and the Deferred fires with
+        the protocol of the link that opened.  A peer that answers
         (rejected, pending) is an answer: the other way is tried only when a connection
         could not be made."""
         peer = self.store.peer(hub_id)
@@ -105,7 +129,8 @@ class PeerPaths:
         def direct(hub: str):
             return self.peers.open(hub, address, self.peers.hello_for(hub))
 
-        if peer.get("path") == RELAYED:
+        if peer.get("path") == RELAYED or (self.punching is not None
+                                           and hub_id in self.punching.punched):
             return self._try(self._circuit, hub_id, made,
                              lambda: self._try(direct, hub_id, made))
         return self._try(direct, hub_id, made, lambda: self._try(self._circuit, hub_id, made))

@@ -34,7 +34,7 @@ MAX_QUEUED_BYTES = 1 << 20
 
 class Peers:
     def __init__(self, identity, store, clock, connector, dialer_protocol, attempt,
-                 circuits, limits: Limits = DEFAULT):
+                 circuits, limits: Limits = DEFAULT, on_path=None):
         self.identity = identity
         self.store = store
         self.clock = clock
@@ -43,6 +43,9 @@ class Peers:
         self.attempt = attempt  # how a PeerLink tries: PeerPaths.attempt
         self.circuits = circuits  # listened on for a relayed peer we do not redial
         self.limits = limits
+        # (hub id, path or None): a peering's link came up on a path, or went
+        # (``Upgrades`` moves relayed ones onto direct paths).
+        self.on_path = on_path or (lambda hub_id, path: None)
         self.inbox = Inbox(store, clock)  # what peers send us
         # (hub id, text, Deferred) to send and (hub id, seq) acknowledged by the peer,
         # each committed in groups.
@@ -106,6 +109,8 @@ class Peers:
                 link.up(self.connections[hub_id])
             else:
                 link.start()
+        if hub_id in self.connections:  # its link came up before it was recorded
+            self.on_path(hub_id, path_of(self.connections[hub_id]))
 
     def remove(self, hub_id: str, reason: str) -> bool:
         """End a peering: stop redialing, tell the peer why and close the link, drop
@@ -143,6 +148,7 @@ class Peers:
             self.store.set_peer_path(hub_id, path)  # how it comes back after a restart
         proto.sent_seq = proto.acked_seq = 0
         self._pump(proto)
+        self.on_path(hub_id, path)
 
     def _pump(self, proto):
         """Send queued messages, keeping at most ``max_inflight`` unacknowledged on the
@@ -179,6 +185,7 @@ class Peers:
             peer = self.store.peer(hub_id)
             if peer is not None and not peer["dialer"]:
                 self.circuits.listen(hub_id)  # it may reach us only over a circuit now
+            self.on_path(hub_id, None)
 
     # -- messages -------------------------------------------------------------------
     def send(self, hub_id: str, text: str) -> Deferred:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import attrs
 from twisted.application.service import MultiService
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.logger import Logger
 
 from blockhub import keystore
@@ -14,23 +13,19 @@ from blockhub.errors import UserError
 from blockhub.fingerprint import fingerprint
 from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
+from blockhub.hub.connectors import tls_connectors
 from blockhub.hub.gateway_list import GatewayList, http_client
 from blockhub.hub.metrics import HubMetrics, message_counts
 from blockhub.hub.store import Store
-from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
 from blockhub.net.listening import ListeningService
 from blockhub.net.metrics import metrics_service
-from blockhub.net.tls import PinnedClientCreator
 from blockhub.policy import parse_cidr
 from blockhub.wire import canonical
 
 log = Logger()
-CONNECT_TIMEOUT = 10
-# A peer behind NAT drops our dial without a word: give up soon, then try a circuit.
-PEER_CONNECT_TIMEOUT = 5
 
 
 class HubService(MultiService):
@@ -46,6 +41,7 @@ class HubService(MultiService):
         self.handshakes = graph.handshakes
         self.operator = graph.operator
         self.store = graph.store
+        self.upgrades = graph.paths.upgrades
         self.listener = listener
         # The listener's PeerFactory, for what it refused; None when not listening.
         self.peer_factory = graph.peer_factory if listener is not None else None
@@ -70,6 +66,8 @@ class HubService(MultiService):
         if self.gateway_list is not None:
             self.gateway_list.stop()
         self.link.stop()
+        if self.upgrades is not None:
+            self.upgrades.stop()
         self.handshakes.stop()
         self.peers.stop()
         d = super().stopService()
@@ -184,22 +182,19 @@ def _open_store(options, data_dir: Path, now: int, reactor, observe_commit=None)
     return store
 
 
-def _tls_connectors(identity, reactor):
-    """How bytes move for a real hub: key-pinned TLS over TCP, to peers and gateways."""
-    def connect_peer(hub_id, address, proto):
-        host, port = parse_endpoint(address)
-        endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
-                                 HostnameEndpoint(reactor, host, port,
-                                                  timeout=PEER_CONNECT_TIMEOUT))
-        return connectProtocol(endpoint, proto)
+def _listener(reactor, description, graph, listening: list) -> ListeningService | None:
+    """The --listen service; once it listens, ``listening`` holds its (host, port) if
+    our own sockets may dial from that port (IPv4 only)."""
+    if not description:
+        return None
 
-    def connect_gateway(entry, make_protocol):
-        creator = PinnedClientCreator(identity, entry.id)
-        endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, entry.host, entry.port,
-                                                           timeout=CONNECT_TIMEOUT))
-        return connectProtocol(endpoint, make_protocol(creator))
+    def on_listening(address, shared: bool):
+        graph.hub.listen_port, graph.hub.listen_host = address.port, address.host
+        if shared and address.type == "TCP" and ":" not in address.host:
+            listening.append((address.host, address.port))
 
-    return connect_peer, connect_gateway
+    return ListeningService(reactor, description, graph.peer_tls,
+                            on_listening=on_listening, shared=True)
 
 
 def _manhole_namespace(top: HubService, graph: HubGraph, reactor) -> dict:
@@ -230,17 +225,17 @@ def make_hub_service(options, reactor) -> HubService:
         request_ttl=int(options["request-ttl"]),
         rotate_interval=options["rotate-interval"] or None,
         limits=limits_from_options(options), peer_path=options["peer-path"])
-    connect_peer, connect_gateway = _tls_connectors(identity, reactor)
+    listening: list = []  # (host, port) of our listener, once it listens with reuse
+
+    connect_peer, connect_gateway, connect_punch = tls_connectors(
+        identity, reactor, lambda: listening[0] if listening else None)
     graph = build_hub(identity, store, reactor, gateways, connect_peer, connect_gateway,
                       settings, remember_gateway=remember,
                       archive=archive if options["archive"] else None,
-                      watch_requests=metrics.requests.changed if metrics else None)
-    listener = gateway_list = None
-    if options["listen"]:
-        factory = graph.peer_tls
-        listener = ListeningService(
-            reactor, options["listen"], factory,
-            on_listening=lambda address: setattr(graph.hub, "listen_port", address.port))
+                      watch_requests=metrics.requests.changed if metrics else None,
+                      connect_punch=connect_punch)
+    gateway_list = None
+    listener = _listener(reactor, options["listen"], graph, listening)
     if options["gateway-list"]:
         gateway_list = GatewayList(reactor, options["gateway-list"],
                                    options["gateway-list-interval"],

@@ -11,15 +11,20 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python.failure import Failure
 
 from blockhub.hubinfo import format_address
+from blockhub.net.reuse import allow_reuse
 
 
 class ListeningService(Service):
-    def __init__(self, reactor, description: str, factory, on_listening=None, what="listen"):
+    def __init__(self, reactor, description: str, factory, on_listening=None, what="listen",
+                 shared: bool = False):
         self.reactor = reactor
         self.description = description
         self.factory = factory
         self.on_listening = on_listening
         self.what = what
+        # Let sockets of ours dial from the port too (a hub's punches, net/reuse.py);
+        # on_listening is then also told whether that could be set.
+        self.shared = shared
         self.port = None
         self.address = None
 
@@ -38,7 +43,9 @@ class ListeningService(Service):
             raise SystemExit(f"error: endpoint {self.description!r} did not listen at once")
         self.port = outcome[0]
         self.address = format_address(self.port.getHost())
-        if self.on_listening is not None:
+        if self.on_listening is not None and self.shared:
+            self.on_listening(self.port.getHost(), allow_reuse(self.port))
+        elif self.on_listening is not None:
             self.on_listening(self.port.getHost())
 
     def stopService(self):

@@ -22,9 +22,15 @@ from blockhub.wire.schema import Field
 REJECTION = "rejection/1"
 # Relay circuits at the gateway: the circuit-* frames (docs/circuits.md).
 CIRCUIT = "circuit/1"
+# The relayed kind ``punch`` (relay and deliver): two hubs that agreed to peer tell each
+# other where they can be reached and when to dial (docs/nat.md).
+PUNCH = "punch/1"
 
-KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits"}
-SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT)  # what this version implements
+KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits",
+         PUNCH: "relayed kind punch"}
+SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH)  # what this version implements
+# The relayed kinds that need a feature, at the gateway and at the receiving hub.
+RELAYED_KIND: dict[str, str] = {"rejection": REJECTION, "punch": PUNCH}
 
 MAX_FEATURES = 32
 MAX_NAME = 32

@@ -33,7 +33,8 @@ MAX_REASON = 500  # characters of a refusal or error reason
 MAX_TEXT = 60 * 1024  # characters of a peer message's text
 REASON = Str(MAX_REASON)
 TIME = Int(0, MAX_TIME)  # seconds since 1970, never past what datetime can show
-RELAYED = Str(16, ("request", "acceptance", "rejection"))  # rejection: feature rejection/1
+# rejection and punch: features rejection/1 and punch/1 (features.RELAYED_KIND)
+RELAYED = Str(16, ("request", "acceptance", "rejection", "punch"))
 FEATURES = Optional(FeatureList())  # what the sender speaks (wire/features.py)
 CIRCUIT = Int(1, 2**31 - 1)  # a circuit's number, the same at both of its hubs
 MAX_CHUNK = 32 * 1024  # bytes of one circuit-data frame's payload

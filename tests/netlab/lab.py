@@ -40,6 +40,7 @@ NAT_KINDS = ("cone", "symmetric")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 COMMAND_TIMEOUT = 15.0
 KILL_GRACE = 3.0
+FORGET_UNANSWERED = 3  # seconds a router keeps a connection attempt nobody answered
 
 # The router's rules.  Only what comes in on wan0 is filtered: replies to connections
 # made from inside (and their ICMP errors) pass, everything else is dropped, not reset.
@@ -56,6 +57,8 @@ table inet bhlab {
         iifname "wan0" drop
     }
 }
+"""
+_NAT = """\
 table ip bhnat {
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
@@ -221,8 +224,23 @@ class Lab:
         self._ip(nat, "addr", "add", f"{nat.lan[1]}/24", "dev", "lan0")
         self._ip(nat, "link", "set", "lan0", "up")
         self.run(name, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-        self.run(name, ["nft", "-f", "-"], input=_RULES % _MASQUERADE[kind])
+        self.run(name, ["nft", "-f", "-"], input=_RULES + _NAT % _MASQUERADE[kind])
+        # A retry from the same port to the same place keeps the mapping of an attempt
+        # that is still unanswered (and does not renew it): like many home routers,
+        # forget such attempts soon, not after Linux's 120 s.
+        self.run(name, ["sh", "-c", f"echo {FORGET_UNANSWERED} > "
+                        "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent"])
         return nat
+
+    def set_nat_kind(self, name: str, kind: str) -> None:
+        """Make router ``name`` map new connections as a NAT of ``kind`` from now on;
+        connections it mapped already keep their ports (and unanswered attempts, for
+        ``FORGET_UNANSWERED`` seconds)."""
+        if kind not in NAT_KINDS or self.nodes[name].kind not in NAT_KINDS:
+            raise ValueError(f"{name!r} is not a NAT of this lab, or {kind!r} no NAT kind")
+        self.run(name, ["nft", "delete", "table", "ip", "bhnat"])
+        self.run(name, ["nft", "-f", "-"], input=_NAT % _MASQUERADE[kind])
+        self.nodes[name].kind = kind
 
     def add_host(self, name: str, behind: str | None = None) -> Node:
         """A host on the internet, or on the home network of the NAT ``behind``."""
@@ -385,7 +403,7 @@ def _check() -> str | None:
         return f"the NAT lab cannot create a network namespace: {e}"
     try:
         run(["ip", "netns", "exec", probe, "nft", "-f", "-"],
-            input=_RULES % _MASQUERADE["symmetric"])
+            input=_RULES + _NAT % _MASQUERADE["symmetric"])
     except (LabError, OSError, subprocess.SubprocessError) as e:
         return f"the NAT lab cannot load its nftables rules: {e}"
     finally:

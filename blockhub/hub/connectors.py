@@ -1,0 +1,72 @@
+"""How bytes move for a real hub: key-pinned TLS over TCP to peers and gateways, and
+TCP from the hub's listen port for the gateway link and punches (docs/nat.md)."""
+
+import errno
+import ipaddress
+
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.error import ConnectBindError, ConnectError
+from twisted.logger import Logger
+
+from blockhub.hubinfo import parse_endpoint
+from blockhub.net.reuse import SharedPortEndpoint
+from blockhub.net.tls import PinnedClientCreator
+
+log = Logger()
+CONNECT_TIMEOUT = 10
+# A peer behind NAT drops our dial without a word: give up soon, then try a circuit.
+PEER_CONNECT_TIMEOUT = 5
+
+
+def tls_connectors(identity, reactor, bind):
+    """How bytes move for a real hub: key-pinned TLS over TCP, to peers and gateways.
+    The gateway link goes out from our listen port when we listen (``bind()``), so
+    that what the gateway sees is where our router maps that port (docs/nat.md); when
+    that port cannot be used for it now (a closed link to the gateway from it still
+    waits out TIME_WAIT), from any port."""
+    def connect_peer(hub_id, address, proto):
+        host, port = parse_endpoint(address)
+        endpoint = wrapClientTLS(PinnedClientCreator(identity, hub_id),
+                                 HostnameEndpoint(reactor, host, port,
+                                                  timeout=PEER_CONNECT_TIMEOUT))
+        return connectProtocol(endpoint, proto)
+
+    def connect_gateway(entry, make_protocol):
+        creator = PinnedClientCreator(identity, entry.id)
+
+        def over(tcp):
+            return connectProtocol(wrapClientTLS(creator, tcp), make_protocol(creator))
+
+        plain = HostnameEndpoint(reactor, entry.host, entry.port, timeout=CONNECT_TIMEOUT)
+        local = bind()
+        if local is None or not _is_ip(entry.host):
+            return over(plain)
+
+        def port_busy(failure):
+            failure.trap(ConnectError)
+            if getattr(failure.value, "osError", None) not in _BUSY \
+                    and not failure.check(ConnectBindError):
+                return failure
+            log.info("connecting to gateway {gateway} from any port: {error}",
+                     gateway=entry.id, error=failure.getErrorMessage())
+            return over(plain)
+
+        return over(SharedPortEndpoint(reactor, entry.host, entry.port, local,
+                                       CONNECT_TIMEOUT)).addErrback(port_busy)
+
+    def connect_punch(address, local, factory):
+        host, port = parse_endpoint(address)
+        return SharedPortEndpoint(reactor, host, port, local, PEER_CONNECT_TIMEOUT
+                                  ).connect(factory)
+
+    return connect_peer, connect_gateway, connect_punch
+
+
+_BUSY = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 4
+    except ValueError:
+        return False
