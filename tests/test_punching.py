@@ -6,7 +6,7 @@ import itertools
 
 from nacl.signing import SigningKey
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -134,11 +134,17 @@ class PunchCase(SynchronousTestCase):
         self.alice.expected.add(BOB.id)
         self.bob.expected.add(ALICE.id)
 
+    def step(self, times):
+        """Time passes, one gateway latency at a time (a Clock runs what falls due in one
+        advance at the end of it)."""
+        for _ in range(times):
+            self.clock.advance(LATENCY)
+
     def dialing(self):
         """alice's attempt, up to the moment both sides dial."""
         self.wire_up()
         d = self.alice.punching.punch(BOB.id)
-        self.clock.advance(3 * LATENCY)
+        self.step(3)
         self.assertEqual([dial.address for dial in self.alice.dials], list(BOB_CANDIDATES))
         return d
 
@@ -154,7 +160,7 @@ class HappyPathTests(PunchCase):
         self.wire_up()
         self.alice.punching.punch(BOB.id)
         self.assertEqual(self.alice.steps(), ["offer"])
-        self.clock.advance(2 * LATENCY)
+        self.step(2)
         self.assertEqual((self.alice.steps(), self.bob.steps()), (["offer", "go"], ["answer"]))
         self.clock.advance(LATENCY - EPSILON)
         self.assertEqual((self.alice.dials, self.bob.dials), ([], []))
@@ -167,7 +173,7 @@ class HappyPathTests(PunchCase):
     def test_the_boxes_carry_each_sides_addresses(self):
         self.wire_up()
         self.alice.punching.punch(BOB.id)
-        self.clock.advance(2 * LATENCY)
+        self.step(2)
         offer, go = (open_punch(BOB, s, ALICE.id, 0) for _, _, s in self.alice.channel.sent)
         answer = open_punch(ALICE, self.bob.channel.sent[0][2], BOB.id, 0)
         self.assertEqual((offer.public, offer.local), (ALICE_OUTSIDE[0], "192.168.1.10:7001"))
@@ -212,6 +218,10 @@ class HappyPathTests(PunchCase):
         self.alice.protos[0].ready.callback(("connected", ""))
         self.successResultOf(d)
         self.assertEqual([dial.cancelled for dial in self.alice.dials], [True, False, False])
+        late = self.alice.dials[0].factory.buildProtocol(IPv4Address("TCP", "10.0.0.20", 7002))
+        late.makeConnection(Wire())
+        self.assertTrue(late.transport.aborted)
+        self.assertEqual(len(self.alice.tls), 1)
 
 
 class FailureTests(PunchCase):
@@ -227,7 +237,7 @@ class FailureTests(PunchCase):
         self.bob = self.side(BOB, Hub(7002, "198.51.100.20:50002", "10.0.0.20:7002"), True)
         self.wire_up()
         d = self.alice.punching.punch(BOB.id)
-        self.clock.advance(2 * LATENCY)
+        self.step(2)
         self.refused(d, "offers no address")
         self.assertEqual(self.alice.steps(), ["offer"])
         self.clock.advance(GO_WAIT)
@@ -249,7 +259,7 @@ class FailureTests(PunchCase):
         self.wire_up()
         d = self.alice.punching.punch(BOB.id)
         self.addCleanup(d.addErrback, lambda failure: None)
-        self.clock.advance(3 * LATENCY)
+        self.step(3)
         self.assertEqual([dial.cancelled for dial in self.alice.dials], [False, False])
         self.assertNoResult(d)
 

@@ -42,6 +42,7 @@ class HubService(MultiService):
         self.operator = graph.operator
         self.store = graph.store
         self.upgrades = graph.paths.upgrades
+        self.punching = graph.paths.punching
         self.listener = listener
         # The listener's PeerFactory, for what it refused; None when not listening.
         self.peer_factory = graph.peer_factory if listener is not None else None
@@ -83,6 +84,10 @@ class HubService(MultiService):
         status["peers"] = len(self.store.peers())
         status["connected_peers"] = len(self.peers.connections)
         status["circuits"] = self.circuits.status()
+        punching = self.punching
+        status["punches"] = (dict({"tried": 0, "direct": 0, "failed": 0}, **punching.counts,
+                                  possible=punching.possible())
+                             if punching is not None else None)
         status["messages"] = message_counts(self.store)
         status["refusals"] = dict(self.handshakes.refusals)
         if self.peers.storage_errors:
