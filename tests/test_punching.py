@@ -3,6 +3,7 @@ and bob answering, whose gateway channels hand each other the sealed boxes after
 fixed latency, and whose TCP dials are fakes fired by hand."""
 
 import itertools
+from types import SimpleNamespace
 
 from nacl.signing import SigningKey
 from twisted.internet.address import IPv4Address
@@ -27,6 +28,12 @@ BOB_CANDIDATES = ("10.0.0.20:7002", "198.51.100.20:50002", "198.51.100.20:7002")
 ALICE_OUTSIDE = ("203.0.113.10:40001", "203.0.113.10:7001")
 
 
+ALICE_AT = {"listen_port": 7001, "observed": ALICE_OUTSIDE[0], "local": "192.168.1.10:7001",
+            "listen_host": None}
+BOB_AT = {"listen_port": 7002, "observed": "198.51.100.20:50002", "local": "10.0.0.20:7002",
+          "listen_host": None}
+
+
 class Channel:
     def __init__(self, clock, owner):
         self.clock, self.owner, self.other = clock, owner, None
@@ -43,20 +50,12 @@ class Channel:
         return self.ok
 
 
-class Hub:
-    def __init__(self, listen_port, observed, local, listen_host=None):
-        self.listen_port, self.observed, self.local = listen_port, observed, local
-        self.listen_host = listen_host
-
-
 class PeerProto:
-    """What dialer_protocol makes: it says ``ready`` once the peer answered."""
+    """What dialer_protocol makes: ``ready`` fires once the peer answered."""
 
     def __init__(self, hello):
         self.peer_id, self.ready, self.closed = hello[1], Deferred(), []
-
-    def close(self, reason):
-        self.closed.append(reason)
+        self.close = self.closed.append
 
 
 class TLS(Protocol):
@@ -68,38 +67,31 @@ class Wire(StringTransport):
     aborted = False
 
     def abortConnection(self):
-        self.aborted = True
-        super().abortConnection()
-
-
-class Dial:
-    def __init__(self, address, bind, factory):
-        self.address, self.bind, self.factory, self.cancelled = address, bind, factory, False
-        self.deferred = Deferred(lambda d: setattr(self, "cancelled", True))
+        self.aborted = self.disconnecting = True
 
 
 class Side:
     """One hub's Punching with everything it was handed, recording what it asks."""
 
-    def __init__(self, clock, identity, hub, relay_only=False):
+    def __init__(self, clock, identity, at, relay_only=False, **changes):
         self.dials, self.tls, self.protos, self.expected = [], [], [], set()
         self.channel = Channel(clock, identity.id)
         counter = itertools.count(1)
         self.punching = Punching(
-            identity, clock, self.channel, hub, self.connect, self.client_tls,
-            self.server_tls, self.dialer_protocol, lambda peer: ("peer-hello", peer),
-            self.expected.__contains__, relay_only, lambda n: bytes([next(counter)]) * n)
+            identity, clock, self.channel, SimpleNamespace(**{**at, **changes}), self.connect,
+            lambda peer, proto: self.made("client", (peer, proto)),
+            lambda addr: self.made("server", addr), self.dialer_protocol,
+            lambda peer: ("peer-hello", peer), self.expected.__contains__, relay_only,
+            lambda n: bytes([next(counter)]) * n)
 
     def connect(self, address, bind, factory):
-        self.dials.append(Dial(address, bind, factory))
-        return self.dials[-1].deferred
+        dial = SimpleNamespace(address=address, bind=bind, factory=factory, cancelled=False)
+        dial.deferred = Deferred(lambda d: setattr(dial, "cancelled", True))
+        self.dials.append(dial)
+        return dial.deferred
 
-    def client_tls(self, peer, proto):
-        self.tls.append(TLS("client", (peer, proto)))
-        return self.tls[-1]
-
-    def server_tls(self, addr):
-        self.tls.append(TLS("server", addr))
+    def made(self, side, what):
+        self.tls.append(TLS(side, what))
         return self.tls[-1]
 
     def dialer_protocol(self, hello):
@@ -110,10 +102,9 @@ class Side:
         """The dial to ``address`` connects: the protocol its factory built, its wire."""
         dial = next(d for d in self.dials if d.address == address)
         proto = dial.factory.buildProtocol(IPv4Address("TCP", *parse_endpoint(address)))
-        wire = Wire()
-        proto.makeConnection(wire)
+        proto.makeConnection(Wire())
         dial.deferred.callback(proto)
-        return proto, wire
+        return proto, proto.transport
 
     def steps(self):
         return [open_punch(BOB if to == BOB.id else ALICE, sealed, None, 0).step
@@ -123,11 +114,8 @@ class Side:
 class PunchCase(SynchronousTestCase):
     def setUp(self):
         self.clock = Clock()
-        self.alice = self.side(ALICE, Hub(7001, ALICE_OUTSIDE[0], "192.168.1.10:7001"))
-        self.bob = self.side(BOB, Hub(7002, "198.51.100.20:50002", "10.0.0.20:7002"))
-
-    def side(self, identity, hub, relay_only=False):
-        return Side(self.clock, identity, hub, relay_only)
+        self.alice = Side(self.clock, ALICE, ALICE_AT)
+        self.bob = Side(self.clock, BOB, BOB_AT)
 
     def wire_up(self):
         self.alice.channel.other, self.bob.channel.other = self.bob.punching, self.alice.punching
@@ -135,8 +123,7 @@ class PunchCase(SynchronousTestCase):
         self.bob.expected.add(ALICE.id)
 
     def step(self, times):
-        """Time passes, one gateway latency at a time (a Clock runs what falls due in one
-        advance at the end of it)."""
+        """One gateway latency at a time: what one advance makes due runs after it."""
         for _ in range(times):
             self.clock.advance(LATENCY)
 
@@ -169,24 +156,9 @@ class HappyPathTests(PunchCase):
                          [(a, ("0.0.0.0", 7001)) for a in BOB_CANDIDATES])
         self.assertEqual([(d.address, d.bind) for d in self.bob.dials],
                          [(a, ("0.0.0.0", 7002)) for a in ALICE_OUTSIDE])
-
-    def test_the_boxes_carry_each_sides_addresses(self):
-        self.wire_up()
-        self.alice.punching.punch(BOB.id)
-        self.step(2)
-        offer, go = (open_punch(BOB, s, ALICE.id, 0) for _, _, s in self.alice.channel.sent)
-        answer = open_punch(ALICE, self.bob.channel.sent[0][2], BOB.id, 0)
-        self.assertEqual((offer.public, offer.local), (ALICE_OUTSIDE[0], "192.168.1.10:7001"))
-        self.assertEqual(answer.candidates, BOB_CANDIDATES)
-        self.assertEqual((go.public, go.local), (None, None))
-        self.assertEqual({offer.attempt, answer.attempt, go.attempt}, {offer.attempt})
-
-    def test_bob_dials_as_the_tls_server(self):
-        self.dialing()
-        proto, _wire = self.bob.come_up(ALICE_OUTSIDE[0])
-        self.assertIs(proto, self.bob.tls[0])
-        self.assertEqual((proto.side, proto.what.host, proto.what.port),
-                         ("server", "203.0.113.10", 40001))
+        server, _wire = self.bob.come_up(ALICE_OUTSIDE[0])  # bob's dials: the TLS server
+        self.assertEqual((server, server.side, server.what.host, server.what.port),
+                         (self.bob.tls[0], "server", "203.0.113.10", 40001))
 
     def test_an_outside_win_records_no_address_and_counts_as_punched(self):
         d = self.dialing()
@@ -234,7 +206,7 @@ class FailureTests(PunchCase):
         self.assertEqual(self.alice.steps(), ["offer"])
 
     def test_an_answer_with_no_address_fails_at_once(self):
-        self.bob = self.side(BOB, Hub(7002, "198.51.100.20:50002", "10.0.0.20:7002"), True)
+        self.bob = Side(self.clock, BOB, BOB_AT, relay_only=True)
         self.wire_up()
         d = self.alice.punching.punch(BOB.id)
         self.step(2)
@@ -318,7 +290,7 @@ class AnsweringTests(PunchCase):
         self.assertEqual(self.bob.dials, [])
 
     def test_relay_only_answers_with_no_address_and_never_dials(self):
-        self.bob = self.side(BOB, Hub(7002, "198.51.100.20:50002", "10.0.0.20:7002"), True)
+        self.bob = Side(self.clock, BOB, BOB_AT, relay_only=True)
         self.bob.expected.add(ALICE.id)
         self.offer()
         answer = open_punch(ALICE, self.bob.channel.sent[0][2], BOB.id, 0)
@@ -347,24 +319,14 @@ class AddressesTests(PunchCase):
     def test_a_listening_hub_behind_its_gateway_link_takes_part(self):
         self.assertEqual(self.alice.punching.addresses(), (ALICE_OUTSIDE[0], "192.168.1.10:7001"))
         self.assertTrue(self.alice.punching.possible())
-
-    def test_none_when_it_cannot_say_where_it_is(self):
-        for changes in ({"local": "192.168.1.10:51234"}, {"listen_port": None},
-                        {"observed": None}, {"local": "[fd00::5]:7001"}):
-            hub = Hub(7001, ALICE_OUTSIDE[0], "192.168.1.10:7001")
-            vars(hub).update(changes)
-            punching = self.side(ALICE, hub).punching
-            self.assertEqual(punching.addresses(), (None, None), changes)
-            self.assertFalse(punching.possible())
-
-    def test_none_when_relay_only(self):
-        hub = Hub(7001, ALICE_OUTSIDE[0], "192.168.1.10:7001")
-        punching = self.side(ALICE, hub, relay_only=True).punching
-        self.assertEqual(punching.addresses(), (None, None))
-        self.assertFalse(punching.possible())
-
-    def test_not_possible_through_a_gateway_without_punches(self):
-        self.alice.channel.features = set()
+        self.alice.channel.features = set()  # a gateway that does not carry punches
         self.assertFalse(self.alice.punching.possible())
         self.alice.channel.features, self.alice.channel.gateway = {PUNCH}, None
         self.assertFalse(self.alice.punching.possible())
+
+    def test_none_when_it_cannot_say_where_it_is_or_keeps_it_to_itself(self):
+        for changes in ({"local": "192.168.1.10:51234"}, {"listen_port": None},
+                        {"observed": None}, {"local": "[fd00::5]:7001"}, {"relay_only": True}):
+            punching = Side(self.clock, ALICE, ALICE_AT, **changes).punching
+            self.assertEqual(punching.addresses(), (None, None), changes)
+            self.assertFalse(punching.possible())

@@ -86,10 +86,10 @@ class PunchAttempt:
 
     def dial_all(self) -> None:
         factory = _FirstWins(self)
-        for address in self.candidates:
-            d = self.manager.dial_from_listen_port(address, factory)
-            d.addErrback(self._dial_failed, address)
-            self.dials.append(d)
+        self.dials = [self.manager.dial_from_listen_port(address, factory)
+                      for address in self.candidates]
+        for d, address in zip(self.dials, self.candidates, strict=True):
+            d.addErrback(self._dial_failed, address)  # only once all are in the list
 
     def _dial_failed(self, failure, address: str) -> None:
         self.manager.log_dial(self.peer, address, failure.getErrorMessage())

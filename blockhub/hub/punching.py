@@ -105,6 +105,13 @@ class Punching:
         attempt.start()
         return attempt.result
 
+    def stop(self) -> None:
+        """End every attempt and forget every answer: the hub is stopping."""
+        for attempt in list(self.attempts.values()):
+            attempt.failed("hub stopping")
+        for peer in list(self._answered):
+            self._forget(peer)
+
     def _count(self, result, outcome: str):
         self.counts[outcome] += 1
         if outcome == "direct":

@@ -69,6 +69,8 @@ class HubService(MultiService):
         self.link.stop()
         if self.upgrades is not None:
             self.upgrades.stop()
+        if self.punching is not None:
+            self.punching.stop()
         self.handshakes.stop()
         self.peers.stop()
         d = super().stopService()

@@ -40,9 +40,12 @@ class Upgrades:
         self.first_delay, self.base_delay, self.max_delay = first_delay, base_delay, max_delay
         self.timers: dict = {}
         self.failures: dict[str, int] = {}
+        self.stopped = False
 
     def path_changed(self, hub_id: str, path: str | None) -> None:
         """The peering's link came up on ``path``, or went (None)."""
+        if self.stopped:
+            return
         if path != RELAYED:
             cancel(self.timers.pop(hub_id, None))
             if path is not None:
@@ -55,6 +58,8 @@ class Upgrades:
             self._schedule(hub_id, self.first_delay)
 
     def stop(self) -> None:
+        """No more tries; one in flight ends with the hub's punching (``Punching.stop``)."""
+        self.stopped = True
         for timer in self.timers.values():
             cancel(timer)
         self.timers.clear()
@@ -88,5 +93,5 @@ class Upgrades:
     def _failed(self, failure, hub_id: str) -> None:
         log.info("the relayed peering with {peer} stays relayed for now: {reason}",
                  peer=hub_id, reason=failure.getErrorMessage())
-        if hub_id in self.connections and hub_id not in self.timers:
+        if not self.stopped and hub_id in self.connections and hub_id not in self.timers:
             self._again(hub_id)
