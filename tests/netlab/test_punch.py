@@ -107,8 +107,8 @@ class RelayedPeeringMovesOntoDirectPath(PunchCase):
         ledger.send(bob, alice, 30, "direct")
         ledger.check(logs=[gw, alice, bob])
         self.assert_path(alice, bob, "direct", gw)
-        wait_for(lambda: gw.status()["circuits"]["count"] == 0, 10,
-                 "the gateway to close the circuit", logs=[gw])
+        wait_for(lambda: all(d.status()["circuits"]["count"] == 0 for d in (gw, alice, bob)),
+                 10, "the gateway and both hubs to close the circuit", logs=[gw])
 
 
 testSuite = suite_of(__name__)
