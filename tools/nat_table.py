@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.integration.harness import wait_for  # noqa: E402
-from tests.netlab.daemons import LabNetwork, paths, wait_peered  # noqa: E402
+from tests.netlab.daemons import nat_pair, paths, wait_peered  # noqa: E402
 from tests.netlab.lab import Lab, unavailable  # noqa: E402
 
 TOPOLOGIES = {  # name: (NAT of alice, NAT of bob: None for alice's, switch bob's to)
@@ -56,21 +56,9 @@ def one_try(topology: str, n: int) -> dict:
     kind_a, kind_b, later = TOPOLOGIES[topology]
     cleanups, lab = _Cleanups(), Lab()
     try:
-        lab.add_nat("home1", kind=kind_a)
-        if kind_b is not None:
-            lab.add_nat("home2", kind=kind_b)
-        lab.add_host("gw")
-        lab.add_host("alice", behind="home1")
-        lab.add_host("bob", behind="home2" if kind_b else "home1")
-        net = LabNetwork(cleanups, lab)
-        g, a, b = net.identities("gw", "alice", "bob")
-        gw = net.lab_gateway(g)
-        alice, bob = net.lab_hubs(gw, [(a, ["--approve-key", b.id]),
-                                       (b, ["--approve-key", a.id])])
-        for hub in (alice, bob):
-            wait_for(lambda hub=hub: hub.status()["endpoint"], WAIT, "online")
+        net, _gw, alice, bob = nat_pair(cleanups, lab, kind_a, kind_b, WAIT)
         started = time.monotonic()
-        net.blockhub_on(alice, "connect", b.id)
+        net.blockhub_on(alice, "connect", bob.id)
         wait_peered(alice, bob, WAIT)
         _first_message(alice, bob, f"try {n}")
         row = {"topology": topology, "path": paths(alice, bob)[0]["path"],

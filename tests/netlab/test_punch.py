@@ -14,7 +14,7 @@ import time
 
 from tests.integration.harness import tail, wait_for
 from tests.netlab.case import LabCase, suite_of
-from tests.netlab.daemons import LabNetwork, Ledger, exchange, paths, wait_peered
+from tests.netlab.daemons import Ledger, exchange, nat_pair, paths, wait_peered
 
 DIRECT_TIMEOUT = 15.0  # issue 17, 6: cone NAT on both sides
 RELAYED_TIMEOUT = 30.0  # two dropped dials, a failed punch, then the circuit
@@ -24,24 +24,7 @@ UPGRADE_TIMEOUT = 60.0  # the next background try comes within about 10 s
 class PunchCase(LabCase):
 
     def pair(self, kind_a: str, kind_b: str | None):
-        """alice behind a NAT of ``kind_a``, bob behind one of ``kind_b`` (None: the
-        same router as alice), approving each other; returns (net, gw, alice, bob)."""
-        lab = self.lab
-        lab.add_nat("home1", kind=kind_a)
-        if kind_b is not None:
-            lab.add_nat("home2", kind=kind_b)
-        lab.add_host("gw")
-        lab.add_host("alice", behind="home1")
-        lab.add_host("bob", behind="home2" if kind_b else "home1")
-        net = LabNetwork(self, lab)
-        g, a, b = net.identities("gw", "alice", "bob")
-        gw = net.lab_gateway(g)
-        alice, bob = net.lab_hubs(gw, [(a, ["--approve-key", b.id]),
-                                       (b, ["--approve-key", a.id])])
-        for hub in (alice, bob):
-            wait_for(lambda hub=hub: hub.status()["endpoint"], 10,
-                     f"{hub.name} to be online", logs=[hub, gw])
-        return net, gw, alice, bob
+        return nat_pair(self, self.lab, kind_a, kind_b)
 
     def connect(self, net, gw, alice, bob, timeout: float) -> float:
         started = time.monotonic()
