@@ -18,6 +18,10 @@ class BadId(UserError, ValueError):
     """A hub or gateway id that is malformed or fails its checksum."""
 
 
+class BadInvite(UserError, ValueError):
+    """An invite code that is malformed or fails its checksum (mistyped, cut short)."""
+
+
 class StoreError(UserError):
     """The hub's database refused a read or a write; reported in one line.  Here, below
     every layer, so the decisions that meet it need not import the storage."""
