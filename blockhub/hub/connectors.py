@@ -39,7 +39,7 @@ def tls_connectors(identity, reactor, bind):
 
         plain = HostnameEndpoint(reactor, entry.host, entry.port, timeout=CONNECT_TIMEOUT)
         local = bind()
-        if local is None or not _is_ip(entry.host):
+        if local is None or not _is_ipv4(entry.host):
             return over(plain)
 
         def port_busy(failure):
@@ -65,7 +65,7 @@ def tls_connectors(identity, reactor, bind):
 _BUSY = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
 
 
-def _is_ip(host: str) -> bool:
+def _is_ipv4(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).version == 4
     except ValueError:

@@ -40,8 +40,7 @@ class GatewayChannel:
         """Ask the gateway to deliver a sealed handshake box to ``to``; a kind that needs
         a feature goes only to a gateway that listed it (False: not sent)."""
         needs = RELAYED_KIND.get(kind)
-        if needs is not None and not (
-                self._proto is not None and self._proto.features.peer_has(needs)):
+        if needs is not None and not self.speaks(needs):
             return False
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
 
@@ -52,7 +51,7 @@ class GatewayChannel:
     @property
     def carries_circuits(self) -> bool:
         """Whether our gateway said it speaks relay circuits (``circuit/1``)."""
-        return self._proto is not None and self._proto.features.peer_has(CIRCUIT)
+        return self.speaks(CIRCUIT)
 
     def circuit_open(self, to: str) -> bool:
         return self.carries_circuits and self._send("circuit-open", to=to)

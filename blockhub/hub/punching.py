@@ -120,7 +120,12 @@ class Punching:
         return result
 
     def send(self, peer: str, step: str, number: bytes) -> bool:
-        public, local = self.addresses() if step != "go" else (None, None)
+        """Our box of ``step``: an offer with our addresses, a go without."""
+        return self._box(peer, step, number,
+                         *(self.addresses() if step != "go" else (None, None)))
+
+    def _box(self, peer: str, step: str, number: bytes, public: str | None,
+             local: str | None) -> bool:
         sealed = seal_punch(self.identity, peer, step, number, int(self.clock.seconds()),
                             public, local)
         return self.channel.relay(peer, "punch", sealed)
@@ -166,7 +171,7 @@ class Punching:
     def _offered(self, punch) -> None:
         self._forget(punch.sender)
         public, local = self.addresses()
-        self.send(punch.sender, "answer", unb64(punch.attempt))
+        self._box(punch.sender, "answer", unb64(punch.attempt), public, local)
         if public is None and local is None:
             return
         timer = self.clock.callLater(GO_WAIT, self._forget, punch.sender)
