@@ -67,5 +67,29 @@ class TooManyPending(BadMessage):
     """A request that would take the pending list past its limit."""
 
 
+class InviteRefused(BadMessage):
+    """A request with an invite this hub cannot honour; the subclass says why."""
+
+
+class InviteUnknown(InviteRefused):
+    """The invite key is not one of ours."""
+
+
+class InviteExpired(InviteRefused):
+    """The invite's time ran out."""
+
+
+class InviteRevoked(InviteRefused):
+    """The operator revoked the invite."""
+
+
+class InviteUsedUp(InviteRefused):
+    """The invite has no uses left."""
+
+
+class NotEnoughWork(BadMessage):
+    """An unsolicited request whose proof of work is below the difficulty asked."""
+
+
 class Refused(ProtocolError):
     """The other side refused us, with a reason we should show the operator."""

@@ -8,7 +8,10 @@ gateway (or the TLS connection) says, and the freshness window.  Replays are cau
 by the caller, which remembers nonces.  An acceptance is B's answer through the gateway
 when B cannot reach A: it carries B's endpoint and the nonce of the request it answers.
 A rejection tells A that B did not keep its request (B's pending list was full),
-naming the request's nonce and why.  A peer-hello opens a direct link between hubs
+naming the request's nonce and why (and, for a request whose proof of work was short,
+the difficulty it needs).  A request may carry an invite: the invite's public key and
+its signature over the rest of the request (the invited hub holds the invite's secret;
+see ``invites``), and a proof of work (``proof_of_work``) when the receiver asks one.  A peer-hello opens a direct link between hubs
 that already agreed to peer: signed, not sealed (TLS already hides it).
 Pure code: the time is passed in.
 """
@@ -17,12 +20,15 @@ import ipaddress
 from typing import Any
 
 import attrs
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
-from blockhub.errors import BadMessage, StaleMessage
+from blockhub.errors import BadMessage, BadSignature, StaleMessage
 from blockhub.hubinfo import parse_endpoint
 from blockhub.identity import Identity
+from blockhub.proof_of_work import MAX_BITS
 from blockhub.wire import canonical, envelope
-from blockhub.wire.schema import MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
+from blockhub.wire.schema import MAX_INT, MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
 
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500
@@ -30,11 +36,13 @@ MAX_REASON = 200
 
 _REQUEST = {"from": Id(), "to": Id(), "address": Optional(Str(64)),
             "endpoint": Optional(Str(64)), "at": Int(0, MAX_TIME), "nonce": Bytes(16, 16),
-            "note": Str(MAX_NOTE)}
+            "note": Str(MAX_NOTE), "invite": Optional(Bytes(32, 32)),
+            "invite_sig": Optional(Bytes(64, 64)), "pow": Optional(Int(0, MAX_INT))}
 _ACCEPTANCE = {"from": Id(), "to": Id(), "endpoint": Optional(Str(64)), "at": Int(0, MAX_TIME),
                "nonce": Bytes(16, 16), "request": Bytes(16, 16)}
 _REJECTION = {"from": Id(), "to": Id(), "at": Int(0, MAX_TIME), "nonce": Bytes(16, 16),
-              "request": Bytes(16, 16), "reason": Str(MAX_REASON)}
+              "request": Bytes(16, 16), "reason": Str(MAX_REASON),
+              "difficulty": Optional(Int(1, MAX_BITS))}
 _PEER_HELLO = {"from": Id(), "to": Id(), "at": Int(0, MAX_TIME)}
 
 
@@ -47,6 +55,9 @@ class Request:
     nonce: str
     note: str
     address: str | None = None
+    invite: str | None = None  # base64 of the invite's public key, its signature checked
+    pow: int | None = None  # the proof of work's counter, unchecked (the receiver knows
+    # the difficulty)
 
 
 @attrs.frozen
@@ -60,7 +71,9 @@ class Acceptance:
 
 
 def seal_request(identity: Identity, to_id: str, endpoint: str | None, now: int,
-                 nonce: bytes, note: str = "", address: str | None = None) -> bytes:
+                 nonce: bytes, note: str = "", address: str | None = None,
+                 invite_key: SigningKey | None = None, pow: int | None = None) -> bytes:
+    """``invite_key`` signs the request for an invite; ``pow`` is a proof's counter."""
     if len(note) > MAX_NOTE:
         raise BadMessage(f"the note is longer than {MAX_NOTE} characters")
     body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
@@ -69,7 +82,29 @@ def seal_request(identity: Identity, to_id: str, endpoint: str | None, now: int,
         body["endpoint"] = endpoint
     if address:
         body["address"] = address
+    if pow is not None:
+        body["pow"] = pow
+    if invite_key is not None:
+        public = bytes(invite_key.verify_key)
+        body["invite"] = canonical.b64(public)
+        signed = envelope.signed_bytes("invite", public, body)
+        body["invite_sig"] = canonical.b64(invite_key.sign(signed).signature)
     return envelope.seal(to_id, envelope.sign(identity, "handshake", body))
+
+
+def _check_invite(body: dict[str, Any]) -> None:
+    """The invite key's signature covers the whole request but itself."""
+    if (body["invite"] is None) != (body["invite_sig"] is None):
+        raise BadMessage("handshake has one of invite and invite_sig without the other")
+    if body["invite"] is None:
+        return
+    public = canonical.unb64(body["invite"])
+    rest = {k: v for k, v in body.items() if k != "invite_sig" and v is not None}
+    try:
+        VerifyKey(public).verify(envelope.signed_bytes("invite", public, rest),
+                                 canonical.unb64(body["invite_sig"]))
+    except (BadSignatureError, ValueError):
+        raise BadSignature("the invite signature does not verify")
 
 
 def seal_acceptance(identity: Identity, to_id: str, endpoint: str | None, now: int,
@@ -89,12 +124,15 @@ class Rejection:
     nonce: str
     request: str
     reason: str
+    difficulty: int | None = None  # the bits a request needs, when its work was short
 
 
 def seal_rejection(identity: Identity, to_id: str, now: int, nonce: bytes,
-                   request_nonce: str, reason: str) -> bytes:
+                   request_nonce: str, reason: str, difficulty: int | None = None) -> bytes:
     body = {"from": identity.id, "to": to_id, "at": now, "nonce": canonical.b64(nonce),
             "request": request_nonce, "reason": reason[:MAX_REASON]}
+    if difficulty is not None:
+        body["difficulty"] = difficulty
     return envelope.seal(to_id, envelope.sign(identity, "rejection", body))
 
 
@@ -129,8 +167,9 @@ def open_request(identity: Identity, sealed: bytes, sender: str | None, now: int
                  window: int = DEFAULT_WINDOW) -> Request:
     """Open and check a request addressed to ``identity`` from ``sender``."""
     b = open_body(identity, sealed, "handshake", _REQUEST, sender, now, window)
+    _check_invite(b)
     return Request(b["from"], b["to"], b["endpoint"], b["at"], b["nonce"], b["note"],
-                   b["address"])
+                   b["address"], b["invite"], b["pow"])
 
 
 def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: int,
@@ -142,7 +181,8 @@ def open_acceptance(identity: Identity, sealed: bytes, sender: str | None, now: 
 def open_rejection(identity: Identity, sealed: bytes, sender: str | None, now: int,
                    window: int = DEFAULT_WINDOW) -> Rejection:
     b = open_body(identity, sealed, "rejection", _REJECTION, sender, now, window)
-    return Rejection(b["from"], b["to"], b["at"], b["nonce"], b["request"], b["reason"])
+    return Rejection(b["from"], b["to"], b["at"], b["nonce"], b["request"], b["reason"],
+                     b["difficulty"])
 
 
 def sign_peer_hello(identity: Identity, to_id: str, now: int) -> envelope.Envelope:

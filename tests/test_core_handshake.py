@@ -119,6 +119,9 @@ class StoreTests(SynchronousTestCase):
 
     def _as_version_2(self):
         """Turn this database back into what schema 2 made."""
+        self.store.write("DROP TABLE invites")
+        self.store.write("DROP TABLE invite_uses")
+        self.store.write("ALTER TABLE requests DROP COLUMN invite")
         self.store.write("DROP TABLE gateway_issued")
         self.store.write("ALTER TABLE requests DROP COLUMN how")
         self.store.write("ALTER TABLE peers DROP COLUMN path")

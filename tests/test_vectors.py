@@ -10,7 +10,7 @@ import os
 from nacl.public import PrivateKey, SealedBox
 from twisted.trial.unittest import SynchronousTestCase
 
-from blockhub import netkey
+from blockhub import netkey, proof_of_work
 from blockhub.errors import BadFrame, BadId, BadMessage
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway_records import check_record
@@ -22,6 +22,7 @@ from blockhub.handshake_bodies import (
 )
 from blockhub.hubinfo import verify_hubinfo
 from blockhub.identity import Identity
+from blockhub.invites import decode_invite
 from blockhub.ids import decode_id, encode_id
 from blockhub.punch_bodies import open_punch
 from blockhub.wire import canonical, envelope, messages
@@ -195,3 +196,41 @@ class OtherVectorTests(SynchronousTestCase):
             self.assertEqual(messages.encode(message), frame)
             seen.add(case["type"])
         self.assertEqual(seen, set(messages.SCHEMAS) | {"circuit-data"})
+
+
+class InviteVectorTests(SynchronousTestCase):
+    def test_invite_code_holds_what_it_says(self):
+        v = load("invites.json")["invite"]
+        invite = decode_invite(v["code"])
+        self.assertEqual((invite.inviter, list(invite.gateways), invite.secret.hex()),
+                         (v["inviter"], v["gateways"], v["secret"]))
+        self.assertEqual(bytes(invite.key).hex(), v["invite_private_seed"])
+        self.assertEqual(bytes(invite.key.verify_key).hex(), v["invite_public_key"])
+        self.assertEqual(invite.id, v["id"])
+
+    def test_proof_of_work(self):
+        v = load("invites.json")["proof_of_work"]
+        nonce = canonical.unb64(v["nonce"])
+        hashed = bytes.fromhex(v["hashed"])
+        self.assertEqual(hashed, decode_id(v["sender"]) + decode_id(v["receiver"]) + nonce
+                         + v["at"].to_bytes(8, "big") + v["counter"].to_bytes(8, "big"))
+        digest = hashlib.blake2b(hashed, digest_size=32, person=b"blockhub-pow").digest()
+        self.assertEqual(digest.hex(), v["digest"])
+        self.assertGreaterEqual(v["zero_bits"], v["bits"])
+        self.assertTrue(proof_of_work.check(v["sender"], v["receiver"], nonce, v["at"],
+                                            v["counter"], v["bits"]))
+
+    def test_invited_request_opens_with_its_invite(self):
+        """The invited request, sealed to Bob, opens with both signatures checked; the
+        invite signature covers the body without ``invite_sig``."""
+        ids = identities()
+        case = load("envelopes.json")["vectors"]["handshake-invited"]
+        invite_public = bytes.fromhex(load("invites.json")["invite"]["invite_public_key"])
+        sealed = envelope.seal(ids["bob"].id, envelope.verify(case["envelope"], "handshake"))
+        request = open_request(ids["bob"], sealed, ids["alice"].id, NOW + 8)
+        self.assertEqual(canonical.unb64(request.invite), invite_public)
+        self.assertEqual(request.pow, case["body"]["pow"])
+        by_invite = load("envelopes.json")["vectors"]["invite"]
+        rest = {k: v for k, v in case["body"].items() if k != "invite_sig"}
+        self.assertEqual(by_invite["body"], rest)
+        self.assertEqual(by_invite["envelope"]["sig"], case["body"]["invite_sig"])

@@ -19,12 +19,14 @@ from nacl.public import Box, PrivateKey
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from blockhub import netkey, slip10  # noqa: E402
+from blockhub import netkey, proof_of_work, slip10  # noqa: E402
 from blockhub.fingerprint import fingerprint  # noqa: E402
 from blockhub.gateway_records import SIGNED_FIELDS, make_record  # noqa: E402
 from blockhub.handshake_bodies import sign_peer_hello  # noqa: E402
 from blockhub.hubinfo import make_hubinfo  # noqa: E402
 from blockhub.identity import Identity, box_public_key_for  # noqa: E402
+from blockhub.ids import encode_id  # noqa: E402
+from blockhub.invites import Invite, encode_invite  # noqa: E402
 from blockhub.wire import canonical, envelope, features, messages  # noqa: E402
 from blockhub.wire.canonical import b64  # noqa: E402
 
@@ -35,7 +37,10 @@ NETWORK_KEY = bytes.fromhex("a0" * 16 + "5b" * 16)
 CHALLENGE = bytes(range(100, 132))
 EPHEMERAL = bytes(range(200, 232))  # a real sender draws a fresh one for every box
 NONCES = {"request": bytes(range(16)), "acceptance": bytes(range(16, 32)),
-          "rejection": bytes(range(32, 48)), "punch": bytes(range(48, 64))}
+          "rejection": bytes(range(32, 48)), "punch": bytes(range(48, 64)),
+          "invited": bytes(range(64, 80))}
+INVITE_SECRET = bytes(range(80, 96))
+POW_BITS = 8  # low, so the script finds the proof at once
 
 
 def phrase(name: str) -> str:
@@ -98,6 +103,24 @@ def envelope_vector(env: envelope.Envelope, signer: Identity) -> dict:
             "canonical_envelope": canonical.dumps(env.to_json()).decode("utf-8")}
 
 
+def invite() -> Invite:
+    """Bob's invite to Alice: his id, his gateway, a fixed secret."""
+    return Invite(ident("bob").id, (f"{ident('gateway').id}@198.51.100.1:6610",),
+                  INVITE_SECRET)
+
+
+def invited_request() -> tuple[dict, dict]:
+    """Alice's request to Bob with his invite and a proof of work: the body the invite
+    key signs (everything but ``invite_sig``), and the request's whole body."""
+    alice, bob, key = ident("alice"), ident("bob"), invite().key
+    nonce = NONCES["invited"]
+    counter = proof_of_work.solve(alice.id, bob.id, nonce, NOW + 8, POW_BITS)
+    body = {"from": alice.id, "to": bob.id, "at": NOW + 8, "nonce": b64(nonce),
+            "note": "", "pow": counter, "invite": b64(bytes(key.verify_key))}
+    signed = envelope.signed_bytes("invite", bytes(key.verify_key), body)
+    return body, dict(body, invite_sig=b64(key.sign(signed).signature))
+
+
 def bodies() -> dict[str, envelope.Envelope]:
     alice, bob = ident("alice"), ident("bob")
     request = {"from": alice.id, "to": bob.id, "at": NOW,
@@ -119,6 +142,11 @@ def bodies() -> dict[str, envelope.Envelope]:
         "acceptance": envelope.sign(bob, "acceptance", acceptance),
         "rejection": envelope.sign(bob, "rejection", rejection),
         "peer-hello": sign_peer_hello(bob, alice.id, NOW + 6),
+        # The invite key's signature over Alice's invited request, and that request.
+        "invite": _by_invite(invited_request()[0]),
+        "handshake-invited": envelope.sign(alice, "handshake", invited_request()[1]),
+        "rejection-difficulty": envelope.sign(bob, "rejection", dict(
+            rejection, reason="a proof of work of 20 bits is needed", difficulty=20)),
         # Alice offers Bob a punch (docs/nat.md): her router's mapping of her listen
         # port, and her own address with it.
         "punch": envelope.sign(alice, "punch", {
@@ -133,13 +161,50 @@ def bodies() -> dict[str, envelope.Envelope]:
     }
 
 
+def _by_invite(body: dict) -> envelope.Envelope:
+    key = invite().key
+    data = envelope.signed_bytes("invite", bytes(key.verify_key), body)
+    return envelope.Envelope("invite", encode_id(bytes(key.verify_key)), body,
+                             key.sign(data).signature)
+
+
+class _Key:
+    """An invite key where an envelope vector wants a signer."""
+
+    def __init__(self, public_key: bytes):
+        self.public_key, self.id = public_key, encode_id(public_key)
+
+
 def envelopes_vectors() -> dict:
     signers = {"hubinfo": "alice", "hubinfo-open": "bob", "handshake": "alice",
                "acceptance": "bob", "rejection": "bob", "peer-hello": "bob",
-               "punch": "alice", "cluster": "gateway"}
+               "punch": "alice", "cluster": "gateway", "handshake-invited": "alice",
+               "rejection-difficulty": "bob"}
+    invite_key = _Key(bytes(invite().key.verify_key))
     return {"domain": envelope.DOMAIN.decode("ascii"),
-            "vectors": {name: envelope_vector(env, ident(signers[name]))
+            "vectors": {name: envelope_vector(env, ident(signers[name]) if name in signers
+                                              else invite_key)
                         for name, env in bodies().items()}}
+
+
+def invites_vectors() -> dict:
+    """An invite code with what it holds, and the proof of work of the invited request."""
+    inv, (_, request) = invite(), invited_request()
+    prefix = (ident("alice").public_key + ident("bob").public_key + NONCES["invited"]
+              + (NOW + 8).to_bytes(8, "big"))
+    digest = hashlib.blake2b(prefix + request["pow"].to_bytes(8, "big"), digest_size=32,
+                             person=b"blockhub-pow").digest()
+    return {"invite": {"code": encode_invite(inv), "inviter": inv.inviter,
+                       "gateways": list(inv.gateways), "secret": inv.secret.hex(),
+                       "invite_private_seed": bytes(inv.key).hex(),
+                       "invite_public_key": bytes(inv.key.verify_key).hex(),
+                       "id": inv.id},
+            "proof_of_work": {"sender": request["from"], "receiver": request["to"],
+                              "nonce": request["nonce"], "at": request["at"],
+                              "counter": request["pow"], "bits": POW_BITS,
+                              "hashed": (prefix + request["pow"].to_bytes(8, "big")).hex(),
+                              "digest": digest.hex(),
+                              "zero_bits": proof_of_work.zero_bits(digest)}}
 
 
 def seal_fixed(recipient_id: str, plain: bytes) -> bytes:
@@ -274,6 +339,7 @@ def build() -> dict[str, dict]:
         "netkey.json": netkey_vector(),
         "gateway-record.json": record_vector(),
         "frames.json": frames_vectors(),
+        "invites.json": invites_vectors(),
     }
 
 

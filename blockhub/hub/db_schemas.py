@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from blockhub.errors import StoreError, UserError
 
 log = Logger()
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # SQLite checkpoints the WAL into the database every 8192 pages (32 MiB) rather than 1000:
 # fewer, larger checkpoints (each one fsyncs the database) for the 60 KiB messages.
 PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "wal_autocheckpoint=8192")
