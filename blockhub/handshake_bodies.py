@@ -11,8 +11,9 @@ A rejection tells A that B did not keep its request (B's pending list was full),
 naming the request's nonce and why (and, for a request whose proof of work was short,
 the difficulty it needs).  A request may carry an invite: the invite's public key and
 its signature over the rest of the request (the invited hub holds the invite's secret;
-see ``invites``), and a proof of work (``proof_of_work``) when the receiver asks one.  A peer-hello opens a direct link between hubs
-that already agreed to peer: signed, not sealed (TLS already hides it).
+see ``invites``), and a proof of work (``proof_of_work``) when the receiver asks one.
+A peer-hello opens a direct link between hubs that already agreed to peer: signed, not
+sealed (TLS already hides it).
 Pure code: the time is passed in.
 """
 
@@ -28,7 +29,8 @@ from blockhub.hubinfo import parse_endpoint
 from blockhub.identity import Identity
 from blockhub.proof_of_work import MAX_BITS
 from blockhub.wire import canonical, envelope
-from blockhub.wire.schema import MAX_INT, MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
+from blockhub.wire.canonical import MAX_INT
+from blockhub.wire.schema import MAX_TIME, Bytes, Field, Id, Int, Optional, Str, check_fields
 
 DEFAULT_WINDOW = 300
 MAX_NOTE = 500

@@ -7,6 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub.backoff import backoff_delay
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_link import GatewayLink
+from blockhub.hub.gateway_pins import gateway_rows
 from blockhub.identity import Identity, new_phrase
 
 G1 = GatewayEntry(Identity.from_phrase(new_phrase()).id, "127.0.0.1", 1001, "one")
@@ -65,7 +66,7 @@ class LinkTests(SynchronousTestCase):
         self.bring_online(link)
         self.assertEqual(link.state, "online")
         self.assertEqual(self.hub.events, [("join", 1001), ("online", 1001)])
-        self.assertEqual(link.status()[0]["state"], "online")
+        self.assertEqual(gateway_rows(link)[0]["state"], "online")
 
     def test_dial_failure_backs_off_exponentially(self):
         link = self.link()
@@ -78,7 +79,7 @@ class LinkTests(SynchronousTestCase):
             self.clock.advance(delays[-1])
             self.assertEqual(link.state, "connecting")
         self.assertEqual(delays, [1.0, 2.0, 4.0, 8.0])
-        self.assertIn("refused", link.status()[0]["last_error"])
+        self.assertIn("refused", gateway_rows(link)[0]["last_error"])
 
     def test_lost_while_online_reconnects_and_clears(self):
         link = self.link()
@@ -100,7 +101,7 @@ class LinkTests(SynchronousTestCase):
         self.clock.advance(1.0)
         self.assertEqual(self.dials[-1][0], G2)
         self.bring_online(link)
-        rows = link.status()
+        rows = gateway_rows(link)
         self.assertEqual([r["state"] for r in rows], ["standby", "online"])
 
     def test_refusal_is_remembered(self):

@@ -3,6 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
+from blockhub.hub.gateway_pins import gateway_rows
 from blockhub.hubinfo import make_hubinfo
 from blockhub.wire import messages
 from tests.memory import World, new_identity
@@ -67,7 +68,7 @@ class PresenceTests(SynchronousTestCase):
         a = world.add_hub("a")
         world.gateway.shutdown("maintenance")
         world.flush()
-        self.assertIn("maintenance", a.link.status()[0]["last_error"])
+        self.assertIn("maintenance", gateway_rows(a.link)[0]["last_error"])
         self.assertIsNone(a.status()["observed"])
 
     def test_allow_list(self):

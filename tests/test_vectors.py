@@ -22,8 +22,8 @@ from blockhub.handshake_bodies import (
 )
 from blockhub.hubinfo import verify_hubinfo
 from blockhub.identity import Identity
-from blockhub.invites import decode_invite
 from blockhub.ids import decode_id, encode_id
+from blockhub.invites import decode_invite
 from blockhub.punch_bodies import open_punch
 from blockhub.wire import canonical, envelope, messages
 from blockhub.wire.framing import FrameDecoder

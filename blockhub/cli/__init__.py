@@ -22,13 +22,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from blockhub.cli import admin_cmds, control_cmds, identity_cmds, records_cmds
+    from blockhub.cli import admin_cmds, control_cmds, identity_cmds, invite_cmds, records_cmds
 
     parser = _Parser(prog="blockhub", description="Drive blockhub hubs and gateways.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     identity_cmds.register(sub)
     control_cmds.register(sub)
+    invite_cmds.register(sub)
     admin_cmds.register(sub)
     records_cmds.register(sub)
     return parser

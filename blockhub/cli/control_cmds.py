@@ -26,10 +26,6 @@ def daemon_command(sub, name, help_text, func, json_output=True):
 def register(sub):
     daemon_command(sub, "status", "show a running hub's or gateway's state", cmd_status)
     daemon_command(sub, "hubs", "list the hubs online at the gateway", cmd_hubs)
-    p = daemon_command(sub, "connect", "ask another hub to connect (a signed, sealed request)",
-                 cmd_connect, json_output=False)
-    p.add_argument("hub", metavar="HUBID", help="the id of the hub to ask")
-    p.add_argument("--note", default="", help="a short note shown to the other operator")
     daemon_command(sub, "pending", "list requests waiting for your approval", cmd_pending)
     p = daemon_command(sub, "approve", "approve a pending request; this hub then dials",
                  cmd_approve, json_output=False)
@@ -116,14 +112,6 @@ def cmd_hubs(args, stdin, stdout):
             where += f"  at node {hub['node']}"
         return f"{hub['id']}  {hub.get('name') or '-':<20} {where}"
     return listing(args, stdout, "hubs", "no other hub is online", line)
-
-
-def cmd_connect(args, stdin, stdout):
-    result = call(args.data_dir, "connect", hub=text_arg(args.hub, "HUBID"),
-                  note=text_arg(args.note, "--note"))
-    say(stdout, f"request to {result['peer']}: {result['state']}"
-        + (f" ({result['detail']})" if result.get("detail") else ""))
-    return 0
 
 
 def _pending_line(req) -> str:

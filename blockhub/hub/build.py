@@ -11,12 +11,15 @@ so no object is patched after it is built.
 import os
 
 import attrs
+from twisted.internet.defer import maybeDeferred
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from blockhub.handshake_bodies import DEFAULT_WINDOW
 from blockhub.hub.circuits import Circuits
+from blockhub.hub.config import parse_gateway_arg
 from blockhub.hub.gateway_channel import GatewayChannel
 from blockhub.hub.gateway_link import GatewayLink
+from blockhub.hub.gateway_pins import pin
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.hub import Hub
@@ -26,6 +29,7 @@ from blockhub.hub.peer_paths import AUTO, RELAY, PeerPaths
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
 from blockhub.hub.punching import Punching
+from blockhub.hub.request_cost import RequestCost
 from blockhub.hub.upgrades import Upgrades
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.tls import ServerCreator, client_over
@@ -60,6 +64,7 @@ class HubSettings:
     window: int = DEFAULT_WINDOW
     limits: Limits = DEFAULT
     peer_path: str = AUTO  # or "relay": every peering over a relay circuit
+    request_difficulty: int | None = 0  # bits asked of unsolicited requests; None: auto
     # The features the hub lists to its gateway and its peers (tests play older hubs
     # with fewer, or with None: no list at all).
     spoken: tuple[str, ...] | None = features.SPOKEN
@@ -95,13 +100,43 @@ def _punching(identity, channel, hub, connect_punch, circuits, peers, expects, s
                               peers.established)
 
 
+def _handshakes(identity, store, clock, hub, channel, peers, paths, settings, random,
+                watch, run_in_thread) -> Handshakes:
+    """The handshakes, with the proof of work we ask published in our HubInfo."""
+    cost = RequestCost(clock, settings.request_difficulty,
+                       lambda meta: hub.publish(meta=dict(hub.meta, **meta)))
+    hub.meta = dict(hub.meta, **cost.meta())
+    return Handshakes(identity, store, clock, hub, channel, peers, paths, random=random,
+                      request_ttl=settings.request_ttl, window=settings.window,
+                      max_pending=settings.limits.max_pending, watch=watch, cost=cost,
+                      run_in_thread=run_in_thread)
+
+
+def _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
+                  settings) -> GatewayLink:
+    def dial(entry):
+        return connect_gateway(entry, lambda pin: HubGatewayProtocol(
+            link, hub, handshakes, circuits, pin=pin, clock=clock, limits=settings.limits))
+
+    link = GatewayLink(gateways, dial, hub, clock, rotate_interval=settings.rotate_interval)
+    return link
+
+
+def _pinning(link, record):
+    """Pin an invite's gateways (``ID@HOST:PORT`` each) on the link; ``record`` keeps them."""
+    return lambda specs, invite_id: pin(link, [parse_gateway_arg(s) for s in specs],
+                                        invite_id, record)
+
+
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
-              random=os.urandom, watch_requests=None,  # watch: metrics
-              connect_punch=None) -> HubGraph:
+              random=os.urandom, watch_requests=None, connect_punch=None,
+              run_in_thread=maybeDeferred, record_pinned=None) -> HubGraph:
     """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
     (``make(pin)``: the protocol for a TLS pin), ``connect_punch`` (``_punching``):
-    Deferreds that fire once connected."""
+    Deferreds that fire once connected.  ``watch_requests``: metrics.  ``run_in_thread``
+    (``f, *args``): a Deferred of ``f(*args)``, for proofs of work (a thread in the
+    daemon).  ``record_pinned(entries, invite_id)``: the config keeps an invite's."""
     peer_kw = dict(clock=clock, limits=settings.limits)
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
@@ -130,18 +165,13 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
     punching, upgrades = _punching(identity, channel, hub, connect_punch, circuits, peers,
                                    lambda hub_id: door.expects(hub_id), settings, random)
     paths = PeerPaths(peers, circuits, store, settings.peer_path, punching, upgrades)
-    handshakes = Handshakes(identity, store, clock, hub, channel, peers, paths, random=random,
-                            request_ttl=settings.request_ttl, window=settings.window,
-                            max_pending=settings.limits.max_pending, watch=watch_requests)
+    handshakes = _handshakes(identity, store, clock, hub, channel, peers, paths, settings,
+                             random, watch_requests, run_in_thread)
     door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
     peer_factory, peer_tls = _accepting(identity, clock, peers, door, settings)
-
-    def dial_gateway(entry):
-        return connect_gateway(entry, lambda pin: HubGatewayProtocol(
-            link, hub, handshakes, circuits, pin=pin, **peer_kw))
-
-    link = GatewayLink(gateways, dial_gateway, hub, clock,
-                       rotate_interval=settings.rotate_interval)
-    operator = Operator(identity, store, clock, handshakes.book, handshakes, peers)
+    link = _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
+                         settings)
+    operator = Operator(identity, store, clock, handshakes.book, handshakes, peers,
+                        _pinning(link, record_pinned))
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
                     peer_factory, peer_tls, circuits, paths)

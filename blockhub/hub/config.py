@@ -3,7 +3,8 @@
 
 ``{"Hub": {"Gateways": [{"name", "pubKey", "lastKnownIP", "port"}]}}``.  ``pubKey`` is
 the gateway's id.  When the hub learns where a gateway is, it writes ``lastKnownIP``
-back atomically, keeping everything else in the file as it was.
+back atomically, keeping everything else in the file as it was; a gateway an invite
+brought is added the same way, marked ``"fromInvite": INVITE_ID``.
 """
 
 import json
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 import attrs
+from twisted.logger import Logger
 
 from blockhub.errors import BadId, UserError
 from blockhub.hubinfo import format_endpoint
@@ -18,6 +20,7 @@ from blockhub.ids import normalise_id
 from blockhub.keystore import write_private
 
 DEFAULT_PORT = 6610
+log = Logger()
 
 
 @attrs.frozen
@@ -92,6 +95,29 @@ def load_config(path: Path) -> list[GatewayEntry]:
     return entries
 
 
+def _write_back(path: Path, data, mode: int) -> None:
+    write_private(path, (json.dumps(data, indent=2) + "\n").encode())
+    os.chmod(path, mode)
+
+
+def pin_from_invite(path: Path, entries, invite_id: str) -> None:
+    """Add ``entries`` (GatewayEntry) to the config file, marked as from the invite;
+    the file is made (0600) when there is none yet."""
+    path = Path(path)
+    data: dict = {"Hub": {"Gateways": []}}
+    mode = 0o600
+    if path.exists():
+        data, mode = json.loads(path.read_text()), os.stat(path).st_mode & 0o777
+    gateways = data.setdefault("Hub", {}).setdefault("Gateways", [])
+    known = {str(item.get("pubKey", "")).strip().lower() for item in gateways}
+    for entry in entries:
+        if entry.id not in known:
+            gateways.append({"name": entry.name or f"from invite {invite_id}",
+                             "pubKey": entry.id, "lastKnownIP": entry.host,
+                             "port": entry.port, "fromInvite": invite_id})
+    _write_back(path, data, mode)
+
+
 def record_last_known_ip(path: Path, gateway_id: str, host: str,
                          port: int | None = None) -> bool:
     """Write ``lastKnownIP`` (and ``port``, when given) for ``gateway_id`` into the file,
@@ -109,7 +135,37 @@ def record_last_known_ip(path: Path, gateway_id: str, host: str,
             item["port"] = port
             changed = True
     if changed:
-        mode = os.stat(path).st_mode & 0o777
-        write_private(path, (json.dumps(data, indent=2) + "\n").encode())
-        os.chmod(path, mode)
+        _write_back(path, data, os.stat(path).st_mode & 0o777)
     return changed
+
+
+class ConfigFile:
+    """The config file a running hub writes back to: ``--config``, else
+    DATA_DIR/config.json (once it exists, for addresses: an invite makes it)."""
+
+    def __init__(self, path: Path | None, data_dir: Path):
+        self.path = Path(path) if path else None
+        self.default = Path(data_dir) / "config.json"
+
+    def remember(self, entry: GatewayEntry) -> None:
+        """A gateway admitted us or moved: write its address back."""
+        path = self.path or (self.default if self.default.exists() else None)
+        if path is None or not entry.host:
+            return
+        try:
+            if record_last_known_ip(path, entry.id, entry.host, entry.port):
+                log.info("recorded lastKnownIP {ip} for gateway {gateway} in {path}",
+                         ip=entry.host, gateway=entry.id, path=str(path))
+        except (OSError, ValueError) as e:
+            log.warn("could not update {path}: {error}", path=str(path), error=str(e))
+
+    def pin(self, entries, invite_id: str) -> None:
+        """An invite brought gateways: add them."""
+        path = self.path or self.default
+        try:
+            pin_from_invite(path, entries, invite_id)
+            log.info("pinned {n} gateway(s) from invite {invite} in {path}", n=len(entries),
+                     invite=invite_id, path=str(path))
+        except (OSError, ValueError) as e:
+            log.warn("could not add the invite's gateways to {path}: {error}; they are "
+                     "pinned for this run only", path=str(path), error=str(e))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 from typing import Protocol
 
-import attrs
 from automat import TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -85,6 +84,7 @@ class GatewayLink:
         self._refusal: str | None = None
         self._retry_timer: IDelayedCall | None = None
         self._rotate_timer: IDelayedCall | None = None
+        self._next: int | None = None  # the gateway to go to next, when not the one after
         self._machine = _Machine(self)
 
     @property
@@ -123,27 +123,26 @@ class GatewayLink:
         if proto is self.proto:
             self._machine._lost(self._refusal or reason)
 
-    def move(self, gateway_id: str, host: str, port: int):
-        """A signed record says this gateway is elsewhere now: use that address from the
-        next attempt on (at once, when we are waiting to retry it).  Returns the new
-        entry, or None when nothing changed."""
-        for i, entry in enumerate(self.gateways):
-            if entry.id == gateway_id and (entry.host, entry.port) != (host, port):
-                self.gateways[i] = attrs.evolve(entry, host=host, port=port)
-                if i == self.index:
-                    self._machine._moved()
-                return self.gateways[i]
-        return None
+    def current_moved(self) -> None:
+        """The current gateway's address changed (``gateway_pins.move``)."""
+        self._machine._moved()
 
-    def status(self) -> list[dict]:
-        rows = []
-        for i, entry in enumerate(self.gateways):
-            row = {"id": entry.id, "name": entry.name, "address": entry.address,
-                   "state": self.state if i == self.index else "standby"}
-            if entry.id in self.last_error:
-                row["last_error"] = self.last_error[entry.id]
-            rows.append(row)
-        return rows
+    def go_to(self, index: int) -> None:
+        """Go to gateway ``index`` now: from online, close and connect there; while
+        connecting, once this attempt ends or is admitted."""
+        self._next = index
+        if self.state == "online":
+            self._machine._rotate()
+        elif self.state in ("backing_off", "idle", "rotating"):
+            self._step()
+            if self.state == "backing_off":
+                self._machine._retry()
+
+    def _step(self) -> None:
+        """To the gateway chosen next, or else the one after the current."""
+        self.index = self._next if self._next is not None else \
+            (self.index + 1) % len(self.gateways)
+        self._next = None
 
     def dial_current(self, machine: Inputs) -> None:
         entry = self.current
@@ -167,7 +166,7 @@ class GatewayLink:
         """Move to the next gateway and wait before trying it."""
         self.failures += 1
         self.proto = None
-        self.index = (self.index + 1) % len(self.gateways)
+        self._step()
         delay = backoff_delay(self.failures, self.base_delay, self.max_delay, self.rand)
         log.info("next attempt in {delay:.1f}s (gateway {gateway})", delay=delay,
                  gateway=self.current.id)
@@ -221,7 +220,9 @@ def _went_online(machine: Inputs, link: GatewayLink, proto, message) -> None:
     link.last_error.pop(link.current.id, None)
     log.info("online at gateway {gateway}", gateway=link.current.id)
     link.hub.online(link.current, proto)
-    if link.rotate_interval and len(link.gateways) > 1:
+    if link._next is not None:  # an invite's gateway was chosen while we connected
+        link._rotate_timer = link.clock.callLater(0, machine._rotate)
+    elif link.rotate_interval and len(link.gateways) > 1:
         link._rotate_timer = link.clock.callLater(link.rotate_interval, machine._rotate)
 
 
@@ -252,7 +253,7 @@ def _rotate_away(machine: Inputs, link: GatewayLink) -> None:
     link.hub.offline(link.current)
     link.close("rotating")
     log.info("rotating away from gateway {gateway}", gateway=link.current.id)
-    link.index = (link.index + 1) % len(link.gateways)
+    link._step()
 
 
 @_on(online, [Inputs.stop], stopped)
@@ -281,12 +282,7 @@ def _close_late(machine: Inputs, link: GatewayLink, proto) -> None:
     proto.close("hub stopping")  # a dial that ended after we stopped
 
 
-@_on(idle, [Inputs._moved], idle)
-@_on(stopped, [Inputs.stop, Inputs._moved], stopped)
-@_on(connecting, [Inputs._moved], connecting)
-@_on(authenticating, [Inputs._moved], authenticating)
-@_on(online, [Inputs._moved], online)
-@_on(rotating, [Inputs._moved], rotating)
+@_on(stopped, [Inputs.stop], stopped)
 def _nothing(machine: Inputs, link: GatewayLink) -> None:
     """Nothing to do: already so, or the new address is used from the next attempt."""
 
@@ -297,4 +293,7 @@ def _ignored(machine: Inputs, link: GatewayLink, reason: str) -> None:
     """News from a connection this link has left."""
 
 
+for _state in (idle, stopped, connecting, authenticating, online, rotating):
+    _on(_state, [Inputs._moved], _state)(_nothing)
+del _state
 _Machine = _builder.build()

@@ -25,6 +25,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from blockhub.errors import UserError
 from blockhub.gateway_records import check_record, records_of
+from blockhub.hub.gateway_pins import move
 from blockhub.timers import cancel
 
 log = Logger()
@@ -272,7 +273,7 @@ class GatewayList:
                          key=key, error=str(e))
                 return False
         self.newest[key] = record["issued"]
-        entry = self.link.move(key, record["IP"], record["Port"])
+        entry = move(self.link, key, record["IP"], record["Port"])
         if entry is not None:
             log.info("gateway {key} is now at {address} (from {url})", key=key,
                      address=entry.address, url=url)

@@ -4,8 +4,10 @@ The machines (one ``Outgoing`` per hub we asked, one ``Incoming`` per hub that a
 us) live in the ``RequestBook``; this turns their outputs into requests relayed through
 the gateway, dials to peers and answers (``Replies``), and judges what arrives: a
 request (seal, signature, freshness, replay, the approval policy), an acceptance, a
-rejection.  A bad request from another hub is refused and counted here; it never
-closes the gateway link, which carried it in good faith.  Who may open a peer link is
+rejection.  What a request must bring (an invite, a proof of work, room in the
+pending list) is the ``RequestGate``'s to judge, and the proofs we send ``Proofs``'.
+A bad request from another hub is refused and counted here; it never closes the
+gateway link, which carried it in good faith.  Who may open a peer link is
 ``PeerDoor``'s decision; what the operator may do is ``Operator``'s.
 """
 
@@ -15,27 +17,24 @@ import os
 from twisted.logger import Logger
 
 from blockhub import policy
-from blockhub.errors import (
-    BadMessage,
-    Blocked,
-    ProtocolError,
-    Replayed,
-    StoreError,
-    TooManyPending,
-)
+from blockhub.errors import BadMessage, Blocked, ProtocolError, Replayed, StoreError
 from blockhub.handshake_bodies import (
     DEFAULT_WINDOW,
-    Request,
     open_acceptance,
     open_rejection,
     open_request,
     seal_request,
 )
-from blockhub.hub.incoming import Incoming
+from blockhub.hub.incoming import INVITE, Incoming
+from blockhub.hub.invite_book import InviteBook
 from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.proofs import Proofs
 from blockhub.hub.replies import Replies
 from blockhub.hub.request_book import RequestBook
+from blockhub.hub.request_cost import RequestCost
+from blockhub.hub.request_gate import RequestGate
 from blockhub.hubinfo import parse_endpoint
+from blockhub.invites import encode_invite
 from blockhub.limits import DEFAULT
 from blockhub.wire.canonical import b64, unb64
 
@@ -47,7 +46,10 @@ DEFAULT_TTL = 86400
 class Handshakes:
     def __init__(self, identity, store, clock, hub, channel, peers, paths,
                  request_ttl: int = DEFAULT_TTL, window: int = DEFAULT_WINDOW,
-                 max_pending: int = DEFAULT.max_pending, random=os.urandom, watch=None):
+                 max_pending: int = DEFAULT.max_pending, random=os.urandom, watch=None,
+                 cost: RequestCost | None = None, run_in_thread=None):
+        """``cost``: the proof of work we ask (default: none); ``run_in_thread``: where
+        the proofs we are asked for are solved (``Work``)."""
         self.identity = identity
         self.store = store
         self.clock = clock
@@ -62,6 +64,11 @@ class Handshakes:
         self.book = RequestBook(store, clock)
         self.refusals: collections.Counter = collections.Counter()
         self.replies = Replies(identity, clock, channel, hub, random)
+        self.invites = InviteBook(store, clock, random)
+        self.cost = cost or RequestCost(clock, 0)
+        self.gate = RequestGate(identity, store, self.book, self.invites, self.cost,
+                                self.replies, self.refusals, max_pending)
+        self.proofs = Proofs(identity, clock, run_in_thread, window, random)
         # watch(machine, old, new): told of every request's change (handshake timings)
         self.watch = watch or (lambda machine, old, new: None)
 
@@ -70,43 +77,37 @@ class Handshakes:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self):
-        """Bring back what was in flight before a restart: an outgoing request is sent
-        again (a fresh nonce), an incoming one resumes on what it was accepted on."""
-        now = self.now()
-        blocked = self.store.blocked_keys()
-        for direction, row in self.book.open_rows():
-            if direction == "in":
-                request = Request(row["peer"], self.identity.id, row["endpoint"],
-                                  row["created_at"], row["nonce"] or "", row["note"],
-                                  row["observed"])
-                inc = Incoming.restored(self, request, row["observed"], row["state"],
-                                        row["how"], blocked=row["peer"] in blocked)
-                self.book.add(inc, row["expires_at"])
-                inc.restarted()
-            else:
-                out = Outgoing(self, row["peer"], row["note"])
-                self.store.set_request_state("out", row["peer"], "requested", now)
-                self.book.add(out, row["expires_at"])
+        """Bring back what was in flight before a restart (``RequestBook.restore``)."""
+        self.book.restore(self, self.identity.id)
 
     def stop(self):
+        for out in self.book.outgoing.values():
+            self.proofs.cancel(out)
+        self.cost.stop()
         self.book.stop()
 
     # -- what the machines report -----------------------------------------------------
     def state_changed(self, machine, old, new):
         self.book.state_changed(machine, old, new)
         self.watch(machine, old, new)
+        if isinstance(machine, Incoming) and "pending" in (old, new):
+            self.cost.pending_changed(len(self.book.waiting()))
 
     def finished(self, machine):
         self.book.finished(machine)
         if isinstance(machine, Incoming):
             self.paths.stop_waiting(machine.peer)
+        else:
+            self.proofs.cancel(machine)
 
     # -- asking ---------------------------------------------------------------------
-    def ask(self, hub_id: str, note: str) -> Outgoing:
-        """Make a new request to ``hub_id`` and send it as soon as it can go."""
+    def ask(self, hub_id: str, note: str, invite=None) -> Outgoing:
+        """Make a new request to ``hub_id`` (with ``invite``, an Invite of its) and send
+        it as soon as it can go."""
         now = self.now()
-        out = Outgoing(self, hub_id, note)
-        self.store.save_request("out", hub_id, "requested", now, now + self.ttl, note=note)
+        out = Outgoing(self, hub_id, note, invite)
+        self.store.save_request("out", hub_id, "requested", now, now + self.ttl, note=note,
+                                invite=encode_invite(invite) if invite else None)
         self.book.add(out, now + self.ttl)
         out.try_send()
         return out
@@ -114,20 +115,27 @@ class Handshakes:
     def send_request(self, out: Outgoing):
         """Relay the request through the gateway, or in open mode dial the receiver."""
         info = self.hub.directory.hubs.get(out.peer)
-        nonce = self.random(16)
+        if info is None:
+            out.not_delivered("the hub is not online at our gateway; waiting for it")
+            return
+        fields = self.proofs.prepare(out, info)
+        if fields is None:  # a proof is being found first
+            return
+        assert out.draft is not None  # drawn by prepare
+        nonce, at = out.draft
         out.nonce = b64(nonce)
         address = parse_endpoint(self.hub.observed)[0] \
             if self.hub.observed and not self.paths.relay_only else None
-        sealed = seal_request(self.identity, out.peer, self.hub.peer_endpoint(), self.now(),
-                              nonce, out.note, address)
-        if info is not None and info.endpoint and self.hub.mode == "open" \
-                and not self.paths.relay_only:
+        sealed = seal_request(self.identity, out.peer, self.hub.peer_endpoint(), at,
+                              nonce, out.note, address, **fields)
+        self.proofs.spent(out)
+        if info.endpoint and self.hub.mode == "open" and not self.paths.relay_only:
             self.paths.request_directly(out, info.endpoint, sealed, lambda: self.channel.relay(
                 out.peer, "request", sealed))
-        elif info is not None and self.channel.relay(out.peer, "request", sealed):
+        elif self.channel.relay(out.peer, "request", sealed):
             out.relayed()
         else:
-            out.not_delivered("the hub is not online at our gateway; waiting for it")
+            out.not_delivered("the gateway could not relay it; waiting")
 
     def dial_back(self, out: Outgoing, endpoint: str | None):
         self.paths.dial_for(out, endpoint, "the receiver accepted but gave no endpoint",
@@ -186,7 +194,11 @@ class Handshakes:
 
     def _rejection(self, sealed, sender):
         rej = open_rejection(self.identity, sealed, sender, self.now(), self.window)
-        self._answered(sender, rej.request, "rejection").refused(f"not kept: {rej.reason}")
+        out = self._answered(sender, rej.request, "rejection")
+        if rej.difficulty is not None:
+            out.harder(rej.difficulty)
+        else:
+            out.refused(f"not kept: {rej.reason}")
 
     def _answered(self, sender: str, request_nonce: str, kind: str) -> Outgoing:
         """Our latest request to ``sender``, which an answer must name by its nonce."""
@@ -204,6 +216,7 @@ class Handshakes:
         at that address for us to confirm by dialing it."""
         now = self.now()
         request = open_request(self.identity, sealed, sender, now, self.window)
+        self.gate.check(request)  # before anything is stored
         if not self.store.remember_nonce(request.nonce, now, now - 4 * self.window):
             raise Replayed("replayed handshake (nonce seen before)")
         host = proto.transport.getPeer().host if proto is not None else request.address
@@ -219,14 +232,19 @@ class Handshakes:
                                     request.note, request.endpoint, host, request.nonce)
             current.renewed(request, host)
             return current
+        if request.invite is not None and verdict != policy.AUTO:
+            self.gate.use_invite(request)  # durably, before the acceptance
+            verdict = INVITE
         if verdict == policy.PENDING:
-            self._make_room(request)
+            self.gate.make_room(request)
         inc = self._new_incoming(request, host, now + self.ttl, seen=proto is not None)
         if proto is not None:
-            if verdict in (policy.AUTO, policy.AUTO_RANGE):
+            if verdict in (policy.AUTO, policy.AUTO_RANGE, INVITE):
                 inc.accepted_directly(verdict)
             else:
                 inc.hold()
+        elif verdict == INVITE:
+            inc.invited()
         elif verdict == policy.AUTO:
             inc.key_approved()
         elif verdict == policy.AUTO_RANGE:
@@ -234,25 +252,6 @@ class Handshakes:
         else:
             inc.hold()
         return inc
-
-    def _make_room(self, request: Request):
-        """Keep the pending list under its limit without refusing newcomers: a full list
-        drops its oldest request from a key we know nothing of (not a peer, not one we
-        asked), and that requester is told.  Throwaway ids then only push each other
-        out.  Only a list full of requests from known keys refuses the new one."""
-        waiting = self.book.waiting()
-        if len(waiting) < self.max_pending:
-            return
-        strangers = [m for m in waiting
-                     if m.peer not in self.book.outgoing and self.store.peer(m.peer) is None]
-        if not strangers:
-            self.replies.not_kept(request.sender, request.nonce, "the pending list was full")
-            raise TooManyPending(f"too many pending requests ({self.max_pending})")
-        oldest = min(strangers, key=lambda m: m.expires_at)
-        self.refusals["Dropped"] += 1
-        log.info("pending list full ({n}); dropping the oldest request, from {peer}",
-                 n=len(waiting), peer=oldest.peer)
-        oldest.evict("the pending list was full")
 
     def _new_incoming(self, request, observed, expires_at, seen=False) -> Incoming:
         self.store.save_request("in", request.sender, "received", self.now(), expires_at,

@@ -1,15 +1,14 @@
 """One handshake request this hub received, as an Automat machine (the typed API).
 
-received -> accepted by an approved key (dialing), by an approved address range
-(confirming), or pending (the operator decides) -> connected.  An acceptance by range is
-only a claim until this hub reaches the requester at an address in the range: it dials
-the requester's endpoint there (confirming), and if that fails the request goes to the
-operator as pending, revealing nothing.  An acceptance by key or by the operator that
-cannot reach the requester sends our endpoint back through the gateway and waits for
-the requester to dial us (awaiting).  Ends in connected, rejected (the operator, or a
-block), expired (the TTL), or dropped (evicted from a full pending list).  ``how``
-keeps what the request was accepted on, and survives a restart with the state: a
-restored request is built in its state (no behaviour runs again) and then told
+received -> accepted by an approved key or a valid invite (dialing), by an approved
+address range (confirming), or pending (the operator decides) -> connected.  A range
+is only a claim until this hub reaches the requester at an address in it (confirming:
+dialing its endpoint there); if that fails the request goes to the operator, revealing
+nothing.  An acceptance that cannot reach the requester sends our endpoint back through
+the gateway and waits for the requester to dial us (awaiting).  Ends in connected,
+rejected (the operator, or a block), expired (the TTL), or dropped (evicted from a
+full pending list).  ``how`` keeps what the request was accepted on, and survives a
+restart with the state: a restored request is built in its state and then told
 ``restarted``, which does only what resuming needs.  The behaviours call the
 ``Handshakes`` manager; every change of state is logged and handed to it (``changed``).
 """
@@ -24,7 +23,7 @@ from blockhub import machines
 
 FINAL = ("connected", "rejected", "expired", "dropped")
 ACCEPTED = ("confirming", "dialing", "awaiting")  # what this hub said yes to
-KEY, RANGE, OPERATOR = "auto", "auto-range", "operator"  # what ``how`` may be
+KEY, RANGE, OPERATOR, INVITE = "auto", "auto-range", "operator", "invite"  # ``how``
 
 
 class Inputs(Protocol):
@@ -33,6 +32,9 @@ class Inputs(Protocol):
 
     def range_matched(self) -> None:
         "the policy accepts the address the requester claims, if we can confirm it"
+
+    def invited(self) -> None:
+        "the request carries a valid invite of ours, whose use is recorded"
 
     def accepted_directly(self, how: str) -> None:
         "open mode: a request on a direct connection from an approved key or address"
@@ -95,7 +97,7 @@ class Incoming:
             target, how, reason = "rejected", None, "blocked by the operator"
         elif state == "confirming" and how == RANGE:
             target = "confirming"
-        elif state in ("dialing", "awaiting") and how in (KEY, OPERATOR):
+        elif state in ("dialing", "awaiting") and how in (KEY, OPERATOR, INVITE):
             target = "dialing"
         else:
             target, how = "pending", None
@@ -131,6 +133,9 @@ class Incoming:
 
     def range_matched(self) -> None:
         self._machine.range_matched()
+
+    def invited(self) -> None:
+        self._machine.invited()
 
     def accepted_directly(self, how: str) -> None:
         self._machine.accepted_directly(how)
@@ -182,6 +187,12 @@ _OPEN = (received, pending, confirming, dialing, awaiting)
 @_on(received, [Inputs.key_approved], dialing)
 def _approved_key(machine: Inputs, inc: Incoming) -> None:
     inc.how = KEY
+    inc.manager.dial_requester(inc)
+
+
+@_on(received, [Inputs.invited], dialing)
+def _invited(machine: Inputs, inc: Incoming) -> None:
+    inc.how = INVITE
     inc.manager.dial_requester(inc)
 
 
@@ -264,7 +275,6 @@ for _live in _OPEN:
     if _live in (confirming, dialing, awaiting):
         _on(_live, [Inputs.peer_connected], connected)(_finish)
 _on(rejected, [Inputs.restarted], rejected)(_finish)
-del _live
 
 
 @_on(rejected, [Inputs.peer_connected], rejected)
@@ -286,6 +296,5 @@ _on(rejected, [Inputs.dial_failed], rejected)(_too_late)
 for _final in (expired, dropped):
     _on(_final, [Inputs.peer_connected], _final)(_nothing)
     _on(_final, [Inputs.dial_failed], _final)(_too_late)
-del _final
 
 _Machine = _builder.build()

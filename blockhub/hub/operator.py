@@ -9,21 +9,27 @@ answers with the small dicts the CLI prints.  Mistakes are ``UserError``.
 from blockhub.errors import UserError
 from blockhub.handshake_bodies import MAX_NOTE
 from blockhub.ids import decode_id
+from blockhub.invites import decode_invite
 
 
 class Operator:
-    def __init__(self, identity, store, clock, book, handshakes, peers):
+    def __init__(self, identity, store, clock, book, handshakes, peers,
+                 pin_gateways=lambda entries, invite_id: []):
+        """``pin_gateways(specs, invite_id)``: pin an invite's gateways (``ID@HOST:PORT``)
+        and go to one unless online at one of them already; the ids it added."""
         self.identity = identity
         self.store = store
         self.clock = clock
         self.book = book
         self.handshakes = handshakes
         self.peers = peers
+        self.pin_gateways = pin_gateways
 
-    def connect(self, hub_id: str, note: str = "") -> dict:
+    def connect(self, hub_id: str, note: str = "", invite=None) -> dict:
         decode_id(hub_id)
         if hub_id == self.identity.id:
-            raise UserError("a hub cannot connect to itself")
+            raise UserError("a hub cannot connect to itself" if invite is None else
+                            "this invite is this hub's own")
         if hub_id in self.store.blocked_keys():
             raise UserError(f"{hub_id} is blocked on this hub")
         if hub_id in self.peers.connections:
@@ -31,12 +37,25 @@ class Operator:
         if len(note) > MAX_NOTE:
             raise UserError(f"--note is longer than {MAX_NOTE} characters")
         current = self.book.open_outgoing(hub_id)
-        if current is not None:
+        if current is not None and (invite is None or current.invite == invite):
             current.note = note or current.note
             current.ask_again()
             return {"peer": hub_id, "state": current.state, "detail": "asked again"}
-        out = self.handshakes.ask(hub_id, note)
+        if current is not None:
+            current.cancel("asked again with an invite")
+        out = self.handshakes.ask(hub_id, note, invite)
         return {"peer": hub_id, "state": out.state}
+
+    def connect_invite(self, code: str, note: str = "") -> dict:
+        """Ask the hub that made the invite ``code``, with it: pin the invite's gateways
+        first, and move to one of them unless online at one already."""
+        invite = decode_invite(code)
+        if invite.inviter == self.identity.id:
+            raise UserError("this invite is this hub's own")
+        added = self.pin_gateways(list(invite.gateways), invite.id)
+        result = self.connect(invite.inviter, note, invite)
+        return dict(result, invite=invite.id, pinned=added,
+                    gateways=[spec.partition("@")[0] for spec in invite.gateways])
 
     def send(self, hub_id: str, text: str):
         """Queue a message to a peer, or to a hub we are still shaking hands with."""

@@ -1,10 +1,12 @@
 """One handshake request this hub made, as an Automat machine (the typed API).
 
 requested (waiting until the receiver is reachable) -> sent -> connected when the
-receiver dials us; or sent -> connecting (the receiver accepted through the gateway
-and gave its endpoint, so we dial) -> connected.  Ends in rejected (the receiver said
-no, or did not keep the request), expired, failed, or cancelled (our operator blocked or
-unpeered the receiver).
+receiver dials us; or sent -> connecting (the receiver accepted through the gateway and
+gave its endpoint, so we dial) -> connected.  When the receiver asks a proof of work,
+requested -> working while it is found -> requested, and a rejection that asks more
+bits goes back to requested.  Ends in rejected (the receiver said no, or did not keep
+the request), expired, failed, or cancelled (our operator blocked or unpeered the
+receiver).
 The behaviours call the ``Handshakes`` manager, which does the sending and dialing; every
 change of state is logged and handed to the manager to be written (``changed``).  An
 answer the manager gives at once (``relayed``, ``not_delivered``) is held by Automat
@@ -19,7 +21,7 @@ from automat import TypeMachineBuilder
 
 from blockhub import machines
 
-OPEN = ("requested", "sent", "connecting")
+OPEN = ("requested", "working", "sent", "connecting")
 FINAL = ("connected", "rejected", "expired", "failed", "cancelled")
 
 
@@ -32,6 +34,15 @@ class Inputs(Protocol):
 
     def relayed(self) -> None:
         "the request went out"
+
+    def solving(self) -> None:
+        "the receiver asks a proof of work, and the manager started it"
+
+    def solved(self) -> None:
+        "the proof of work is found"
+
+    def harder(self, bits: int) -> None:
+        "the receiver answered that it needs a proof of ``bits``"
 
     def not_delivered(self, reason: str) -> None:
         "the gateway could not deliver it (receiver offline, rate limit)"
@@ -59,11 +70,18 @@ class Outgoing:
     """The request's facts (receiver, note, the nonce of the latest one sent, why it
     ended) beside its machine; the inputs are the machine's."""
 
-    def __init__(self, manager, peer: str, note: str):
+    def __init__(self, manager, peer: str, note: str, invite=None):
         self.manager = manager
         self.peer = peer
         self.note = note
+        self.invite = invite  # the Invite this request uses, or None
         self.nonce: str | None = None  # of the latest request sent; an acceptance names it
+        # The next request's nonce and time, its proof of work (counter, bits) once
+        # found and the Work finding it; what the receiver last said it needs (bits).
+        self.draft: tuple[bytes, int] | None = None
+        self.proof: tuple[int, int] | None = None
+        self.work = None
+        self.bits: int | None = None
         self.reason: str | None = None
         self.timer = None
         self.expires_at: int | None = None
@@ -85,6 +103,15 @@ class Outgoing:
 
     def relayed(self) -> None:
         self._machine.relayed()
+
+    def solving(self) -> None:
+        self._machine.solving()
+
+    def solved(self) -> None:
+        self._machine.solved()
+
+    def harder(self, bits: int) -> None:
+        self._machine.harder(bits)
 
     def not_delivered(self, reason: str) -> None:
         self._machine.not_delivered(reason)
@@ -110,6 +137,7 @@ class Outgoing:
 
 _builder = TypeMachineBuilder(Inputs, Outgoing)
 requested = _builder.state("requested")
+working = _builder.state("working")
 sent = _builder.state("sent")
 connecting = _builder.state("connecting")
 connected = _builder.state("connected")
@@ -118,14 +146,28 @@ expired = _builder.state("expired")
 failed = _builder.state("failed")
 cancelled = _builder.state("cancelled")
 _on = machines.on
-_LIVE = (requested, sent, connecting)
+_LIVE = (requested, working, sent, connecting)
 _ENDS = (connected, rejected, expired, failed, cancelled)
 
 
 @_on(requested, [Inputs.try_send, Inputs.ask_again], requested)
 @_on(sent, [Inputs.ask_again], sent)
+@_on(working, [Inputs.solved], requested)
 def _send(machine: Inputs, out: Outgoing) -> None:
     out.manager.send_request(out)
+
+
+@_on(requested, [Inputs.harder], requested)
+@_on(sent, [Inputs.harder], requested)
+def _work_harder(machine: Inputs, out: Outgoing, bits: int) -> None:
+    out.bits = bits
+    out.manager.send_request(out)
+
+
+@_on(working, [Inputs.harder], working)
+def _note_bits(machine: Inputs, out: Outgoing, bits: int) -> None:
+    """The proof under way is checked against it once found."""
+    out.bits = bits
 
 
 @_on(requested, [Inputs.not_delivered], requested)
@@ -166,13 +208,19 @@ def _too_late(machine: Inputs, out: Outgoing, news: object) -> None:
 
 
 _on(requested, [Inputs.relayed], sent)(_nothing)
+_on(requested, [Inputs.solving], working)(_nothing)
+_on(sent, [Inputs.solving], working)(_nothing)
+_on(working, [Inputs.try_send, Inputs.ask_again], working)(_nothing)
+_on(working, [Inputs.not_delivered], working)(_too_late)
 _on(sent, [Inputs.try_send, Inputs.relayed], sent)(_nothing)
 _on(connecting, [Inputs.try_send, Inputs.ask_again], connecting)(_nothing)
-_on(connecting, [Inputs.accepted, Inputs.not_delivered], connecting)(_too_late)
+_on(connecting, [Inputs.accepted, Inputs.not_delivered, Inputs.harder],
+    connecting)(_too_late)
 for _final in _ENDS:
-    _on(_final, [Inputs.try_send, Inputs.relayed, Inputs.timed_out], _final)(_nothing)
+    _on(_final, [Inputs.try_send, Inputs.relayed, Inputs.timed_out, Inputs.solved],
+        _final)(_nothing)
     _on(_final, [Inputs.not_delivered, Inputs.accepted, Inputs.refused,
-                 Inputs.dial_failed, Inputs.cancel], _final)(_too_late)
+                 Inputs.dial_failed, Inputs.cancel, Inputs.harder], _final)(_too_late)
     if _final is not cancelled:
         _on(_final, [Inputs.peer_connected], _final)(_nothing)
 del _live, _final

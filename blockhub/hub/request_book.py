@@ -13,9 +13,12 @@ from twisted.logger import Logger
 
 from blockhub.batching import EndOfTurn
 from blockhub.errors import StoreError
+from blockhub.handshake_bodies import Request
 from blockhub.hub.incoming import FINAL as IN_FINAL
+from blockhub.hub.incoming import Incoming
 from blockhub.hub.outgoing import OPEN as OUT_OPEN
 from blockhub.hub.outgoing import Outgoing
+from blockhub.invites import decode_invite
 from blockhub.timers import cancel
 
 log = Logger()
@@ -46,6 +49,25 @@ class RequestBook:
                 self.store.set_request_state(direction, row["peer"], "expired", now)
                 continue
             yield direction, row
+
+    def restore(self, manager, own_id: str) -> None:
+        """Bring back, for ``manager``, what was in flight before a restart: an outgoing
+        request is sent again (a fresh nonce, its invite signing it again), an incoming
+        one resumes on what it was accepted on."""
+        blocked = self.store.blocked_keys()
+        for direction, row in self.open_rows():
+            if direction == "in":
+                request = Request(row["peer"], own_id, row["endpoint"], row["created_at"],
+                                  row["nonce"] or "", row["note"], row["observed"])
+                inc = Incoming.restored(manager, request, row["observed"], row["state"],
+                                        row["how"], blocked=row["peer"] in blocked)
+                self.add(inc, row["expires_at"])
+                inc.restarted()
+            else:
+                invite = decode_invite(row["invite"]) if row["invite"] else None
+                out = Outgoing(manager, row["peer"], row["note"], invite)
+                self.store.set_request_state("out", row["peer"], "requested", self.now())
+                self.add(out, row["expires_at"])
 
     # -- keeping --------------------------------------------------------------------
     def add(self, machine, expires_at: int) -> None:
@@ -100,7 +122,9 @@ class RequestBook:
         rows = []
         for m in self.outgoing.values():
             rows.append({"direction": "out", "peer": m.peer, "state": m.state,
-                         "note": m.note, "reason": m.reason})
+                         "note": m.note, "reason": m.reason,
+                         "invite": m.invite.id if m.invite else None,
+                         "work": m.work.status() if m.work else None})
         for m in self.incoming.values():
             rows.append({"direction": "in", "peer": m.peer, "state": m.state,
                          "note": m.request.note, "how": m.how, "reason": m.reason})

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import attrs
 from twisted.application.service import MultiService
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from blockhub import keystore
@@ -15,6 +16,7 @@ from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.connectors import tls_connectors
 from blockhub.hub.gateway_list import GatewayList, http_client
+from blockhub.hub.gateway_pins import gateway_rows
 from blockhub.hub.metrics import HubMetrics, message_counts
 from blockhub.hub.store import Store
 from blockhub.ids import normalise_id
@@ -80,7 +82,7 @@ class HubService(MultiService):
     # -- the control socket's operations --------------------------------------------
     def control_status(self):
         status = self.hub.status()
-        status["gateways"] = self.link.status()
+        status["gateways"] = gateway_rows(self.link)
         status["listen"] = self.listener.address if self.listener else None
         status["requests"] = self.operator.status()
         status["peers"] = len(self.store.peers())
@@ -111,8 +113,24 @@ class HubService(MultiService):
     def control_hubs(self):
         return self.hub.hubs()
 
-    def control_connect(self, hub, note=""):
+    def control_connect(self, hub=None, note="", invite=None):
+        if invite is not None:
+            return self.operator.connect_invite(invite, note)
         return self.operator.connect(_hub_id(hub), note)
+
+    def control_invite_create(self, uses=1, ttl=86400, note=""):
+        """An invite to this hub at the gateways it knows an address of, current first."""
+        gateways = sorted((e for e in self.link.gateways if e.address),
+                          key=lambda e: e.id != self.link.current.id)
+        return self.handshakes.invites.create(
+            self.hub.identity.id, [f"{e.id}@{e.address}" for e in gateways], int(uses),
+            int(ttl), note)
+
+    def control_invite_list(self):
+        return self.handshakes.invites.all()
+
+    def control_invite_revoke(self, id):
+        return self.handshakes.invites.revoke(id)
 
     def control_pending(self):
         return self.operator.pending()
@@ -163,21 +181,6 @@ def gateways_from_options(options, data_dir: Path):
     return list(unique.values()), config_path
 
 
-def _remember_in(config_path):
-    """What the hub does when a gateway admits it or moves: write its address back."""
-    def remember(entry):
-        if config_path is not None and entry.host:
-            try:
-                if hubconfig.record_last_known_ip(config_path, entry.id, entry.host,
-                                                  entry.port):
-                    log.info("recorded lastKnownIP {ip} for gateway {gateway} in {path}",
-                             ip=entry.host, gateway=entry.id, path=str(config_path))
-            except (OSError, ValueError) as e:
-                log.warn("could not update {path}: {error}", path=str(config_path),
-                         error=str(e))
-    return remember
-
-
 def _open_store(options, data_dir: Path, now: int, reactor, observe_commit=None) -> Store:
     """The hub's database, with the approvals given on the command line added; the
     message path commits on a thread of its own (``store_thread``)."""
@@ -216,7 +219,8 @@ def make_hub_service(options, reactor) -> HubService:
     identity = keystore.load_identity(data_dir)
     record = keystore.read_record(data_dir)
     gateways, config_path = gateways_from_options(options, data_dir)
-    remember = _remember_in(config_path)
+    config_file = hubconfig.ConfigFile(config_path, data_dir)
+    remember = config_file.remember
     metrics = HubMetrics(reactor) if options["metrics"] else None
     store = _open_store(options, data_dir, int(reactor.seconds()), reactor,
                         metrics.commit.observe if metrics else None)
@@ -231,7 +235,8 @@ def make_hub_service(options, reactor) -> HubService:
                      if options["network-key"] else None),
         request_ttl=int(options["request-ttl"]),
         rotate_interval=options["rotate-interval"] or None,
-        limits=limits_from_options(options), peer_path=options["peer-path"])
+        limits=limits_from_options(options), peer_path=options["peer-path"],
+        request_difficulty=options["request-difficulty"])
     listening: list = []  # (host, port) of our listener, once it listens with reuse
 
     connect_peer, connect_gateway, connect_punch = tls_connectors(
@@ -240,7 +245,8 @@ def make_hub_service(options, reactor) -> HubService:
                       settings, remember_gateway=remember,
                       archive=archive if options["archive"] else None,
                       watch_requests=metrics.requests.changed if metrics else None,
-                      connect_punch=connect_punch)
+                      connect_punch=connect_punch, run_in_thread=deferToThread,
+                      record_pinned=config_file.pin)
     gateway_list = None
     listener = _listener(reactor, options["listen"], graph, listening)
     if options["gateway-list"]:

@@ -119,15 +119,18 @@ class Store:
 
     # -- requests -------------------------------------------------------------------
     def save_request(self, direction: str, peer: str, state: str, now: int, expires_at: int,
-                     note: str = "", endpoint=None, observed=None, nonce=None):
+                     note: str = "", endpoint=None, observed=None, nonce=None, invite=None):
+        """``invite``: an outgoing request's invite code, to sign it again later."""
         self.write(
             "INSERT INTO requests (direction, peer, state, note, endpoint, observed, nonce,"
-            " created_at, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " created_at, updated_at, expires_at, invite) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (direction, peer) DO UPDATE SET state=excluded.state,"
             " note=excluded.note, endpoint=excluded.endpoint, observed=excluded.observed,"
             " nonce=excluded.nonce, created_at=excluded.created_at,"
-            " updated_at=excluded.updated_at, expires_at=excluded.expires_at",
-            (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at))
+            " updated_at=excluded.updated_at, expires_at=excluded.expires_at,"
+            " invite=excluded.invite",
+            (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at,
+             invite))
 
     def set_request_state(self, direction: str, peer: str, state: str, now: int,
                           how: str | None = None):

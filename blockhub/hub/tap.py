@@ -6,6 +6,7 @@ fast and a broken import here cannot hide the gateway."""
 from twisted.python import usage
 
 from blockhub import tap_common
+from blockhub.hub.request_cost import parse_difficulty
 from blockhub.limits import HUB
 
 
@@ -32,6 +33,9 @@ class Options(tap_common.DaemonOptions):
          "seconds between fetches of the --gateway-list URLs", tap_common.positive],
         ["ca-file", None, None,
          "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
+        ["request-difficulty", None, "0",
+         "proof of work (bits, 0 to 24) asked of requests without an invite from hubs not "
+         "approved, or auto: more as requests wait for you (published in HubInfo meta.pow)"],
     ] + tap_common.MANHOLE + tap_common.METRICS + tap_common.limit_parameters(HUB)
     optFlags = [
         ["archive", None, "record every HubInfo and presence change seen (blockhub archive)"],
@@ -69,6 +73,10 @@ class Options(tap_common.DaemonOptions):
             raise usage.UsageError("--rotate-interval must be 0 or more")
         if self["peer-path"] not in ("auto", "relay"):
             raise usage.UsageError(f"--peer-path is auto or relay, not {self['peer-path']!r}")
+        try:
+            self["request-difficulty"] = parse_difficulty(self["request-difficulty"])
+        except ValueError as e:
+            raise usage.UsageError(str(e))
         if self["peer-path"] == "relay" and self["listen"]:
             raise usage.UsageError("--peer-path relay takes no --listen: such a hub accepts "
                                    "no direct peer connections")

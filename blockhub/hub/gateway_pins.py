@@ -1,0 +1,47 @@
+"""The gateways a hub pins, as a list it changes while it runs: an address a signed
+record moved, the gateways an invite brought, and the rows ``status`` shows.
+
+The link machine (``GatewayLink``) decides when to connect where; this only changes
+its list and tells it (``current_moved``, ``go_to``).
+"""
+
+import attrs
+
+
+def move(link, gateway_id: str, host: str, port: int):
+    """A signed record says this gateway is elsewhere now: use that address from the
+    next attempt on (at once, when the link waits to retry it).  Returns the new entry,
+    or None when nothing changed."""
+    for i, entry in enumerate(link.gateways):
+        if entry.id == gateway_id and (entry.host, entry.port) != (host, port):
+            link.gateways[i] = attrs.evolve(entry, host=host, port=port)
+            if i == link.index:
+                link.current_moved()
+            return link.gateways[i]
+    return None
+
+
+def pin(link, entries, invite_id: str, record=None) -> list:
+    """Add an invite's gateways (``record(added, invite_id)`` keeps them) and, unless
+    the link is online at one of them, go to the first now; the ids of those added."""
+    known = {e.id for e in link.gateways}
+    added = [e for e in entries if e.id not in known]
+    link.gateways.extend(added)
+    if added and record is not None:
+        record(added, invite_id)
+    ids = {e.id for e in entries}
+    if not (link.state == "online" and link.current.id in ids):
+        link.go_to(next(i for i, e in enumerate(link.gateways) if e.id in ids))
+    return [e.id for e in added]
+
+
+def gateway_rows(link) -> list[dict]:
+    """Each pinned gateway, its address, and the link's state at the current one."""
+    rows = []
+    for i, entry in enumerate(link.gateways):
+        row = {"id": entry.id, "name": entry.name, "address": entry.address,
+               "state": link.state if i == link.index else "standby"}
+        if entry.id in link.last_error:
+            row["last_error"] = link.last_error[entry.id]
+        rows.append(row)
+    return rows
