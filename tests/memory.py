@@ -149,7 +149,7 @@ class FullHub:
 
     def __init__(self, world, name, path, listen_port, network_key=None, identity=None,
                  request_ttl=3600, spoken=features.SPOKEN, peer_path="auto", gateways=None,
-                 observe_commit=None, watch_requests=None):
+                 observe_commit=None, watch_requests=None, request_difficulty=0):
         self.world = world
         self.path = path
         identity = identity or new_identity()
@@ -163,7 +163,7 @@ class FullHub:
 
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
                                request_ttl=request_ttl, limits=world.limits, spoken=spoken,
-                               peer_path=peer_path)
+                               peer_path=peer_path, request_difficulty=request_difficulty)
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [world.identity.id])]
         store = Store(path, observe_commit=observe_commit)

@@ -1,5 +1,6 @@
 """The hub's gateway link machine, driven alone with a Clock and fake collaborators."""
 
+import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -7,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from blockhub.backoff import backoff_delay
 from blockhub.hub.config import GatewayEntry
 from blockhub.hub.gateway_link import GatewayLink
-from blockhub.hub.gateway_pins import gateway_rows
+from blockhub.hub.gateway_pins import gateway_rows, move, pin
 from blockhub.identity import Identity, new_phrase
 
 G1 = GatewayEntry(Identity.from_phrase(new_phrase()).id, "127.0.0.1", 1001, "one")
@@ -36,7 +37,9 @@ class FakeHub:
         self.events.append(("offline", entry.port))
 
 
-class LinkTests(SynchronousTestCase):
+class Links:
+    """A link with fake dials and hub, and a way to bring it online."""
+
     def setUp(self):
         self.clock = Clock()
         self.hub = FakeHub()
@@ -58,6 +61,8 @@ class LinkTests(SynchronousTestCase):
         link.welcome(proto, {})
         return proto
 
+
+class LinkTests(Links, SynchronousTestCase):
     def test_connect_and_go_online(self):
         link = self.link()
         self.assertEqual(link.state, "idle")
@@ -169,3 +174,63 @@ class LinkTests(SynchronousTestCase):
     def test_backoff_is_capped_and_jittered(self):
         self.assertEqual(backoff_delay(50, 1.0, 30.0, lambda: 1.0), 30.0)
         self.assertEqual(backoff_delay(3, 1.0, 30.0, lambda: 0.0), 2.0)
+
+
+G3 = GatewayEntry(Identity.from_phrase(new_phrase()).id, "127.0.0.1", 1003, "three")
+
+
+class PinTests(Links, SynchronousTestCase):
+    """An invite's gateways: added, recorded, and gone to unless online at one."""
+
+    def setUp(self):
+        super().setUp()
+        self.recorded = []
+
+    def record(self, entries, invite_id):
+        self.recorded.append(([e.id for e in entries], invite_id))
+
+    def test_online_elsewhere_moves_to_the_first_of_them(self):
+        link = self.link((G1,))
+        link.start()
+        proto = self.bring_online(link)
+        added = pin(link, [G2, G3], "invx", self.record)
+        self.assertEqual((added, self.recorded), ([G2.id, G3.id], [([G2.id, G3.id], "invx")]))
+        self.assertEqual((link.state, proto.closed), ("rotating", "rotating"))
+        link.lost(proto, "closed")
+        self.assertEqual(self.dials[-1][0], G2)
+
+    def test_online_at_one_of_them_stays(self):
+        link = self.link((G1, G2))
+        link.start()
+        proto = self.bring_online(link)
+        self.assertEqual(pin(link, [G1], "invx", self.record), [])
+        self.assertEqual((link.state, proto.closed, self.recorded), ("online", None, []))
+
+    def test_while_backing_off_goes_there_at_once(self):
+        link = self.link((G1,))
+        link.start()
+        self.dials[-1][1].errback(ConnectionRefusedError())
+        self.assertEqual(link.state, "backing_off")
+        pin(link, [G3], "invx")
+        self.assertEqual((link.state, self.dials[-1][0]), ("connecting", G3))
+
+    def test_while_connecting_goes_there_once_admitted_elsewhere(self):
+        link = self.link((G1,))
+        link.start()
+        pin(link, [G2], "invx")
+        proto = self.bring_online(link)  # G1's attempt was already under way
+        self.clock.advance(0)
+        self.assertEqual((link.state, proto.closed), ("rotating", "rotating"))
+        link.lost(proto, "closed")
+        self.assertEqual(self.dials[-1][0], G2)
+        self.bring_online(link)
+        self.clock.advance(0)
+        self.assertEqual((link.state, link.current), ("online", G2))
+
+
+class MoveTests(Links, SynchronousTestCase):
+    def test_a_record_moves_an_address(self):
+        link = self.link((G1, G2))
+        self.assertEqual(move(link, G2.id, "10.0.0.9", 7), attrs.evolve(G2, host="10.0.0.9",
+                                                                       port=7))
+        self.assertIsNone(move(link, G2.id, "10.0.0.9", 7))  # nothing changed

@@ -11,7 +11,7 @@ asked) is never asked for work.
 from twisted.logger import Logger
 
 from blockhub import proof_of_work
-from blockhub.errors import NotEnoughWork, TooManyPending
+from blockhub.errors import InviteRefused, NotEnoughWork, TooManyPending
 from blockhub.wire.canonical import unb64
 
 log = Logger()
@@ -38,7 +38,7 @@ class RequestGate:
         """Refuse a request with an invite we cannot honour, or an unsolicited one
         without enough work; a short proof is answered with the difficulty needed."""
         if request.invite is not None:
-            self.invites.check(request.invite)
+            self._told(self.invites.check, request, request.invite)
             return
         bits = self.cost.required()
         if bits == 0 or self.solicited(request.sender):
@@ -52,9 +52,19 @@ class RequestGate:
         raise NotEnoughWork(f"a proof of work of {bits} bits is needed")
 
     def use_invite(self, request) -> None:
-        invite_id = self.invites.use(request.invite, request.sender, request.nonce)
+        invite_id = self._told(self.invites.use, request, request.invite, request.sender,
+                               request.nonce)
         log.info("request from {peer} accepted on invite {invite}", peer=request.sender,
                  invite=invite_id)
+
+    def _told(self, call, request, *args):
+        """``call(*args)``; an invite refused is also told to its sender, who can do
+        nothing else with it."""
+        try:
+            return call(*args)
+        except InviteRefused as e:
+            self.replies.not_kept(request.sender, request.nonce, f"invite refused: {e}")
+            raise
 
     def make_room(self, request) -> None:
         """Keep the pending list under its limit without refusing newcomers: a full list
