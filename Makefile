@@ -61,6 +61,7 @@ fuzz: $(STAMP)
 
 flood: $(STAMP)
 	$(BIN)/python tools/flood.py
+	$(BIN)/python tools/request_flood.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp docs/_build

@@ -84,6 +84,10 @@ def cmd_status(args, stdin, stdout):
         say(stdout, f"  request {arrow} {req['peer']}: {req['state']}{extra}")
     if status.get("circuits"):
         say(stdout, "  circuits: {count} ({bytes} bytes carried)".format(**status["circuits"]))
+    cost = status.get("request_difficulty")
+    if cost and (cost["setting"] == "auto" or cost["published"]):
+        say(stdout, f"  request difficulty: {cost['setting']} (asking {cost['published']} "
+                    f"bits, accepting {cost['required']})")
     for reason, count in sorted(status.get("refusals", {}).items()):
         say(stdout, f"  refused ({reason}): {count}")
     return 0

@@ -86,5 +86,10 @@ class RequestCost:
         self.published, self._last_published = self._target, now
         self.publish(self.meta())
 
+    def status(self) -> dict:
+        """``status``'s ``request_difficulty``: what we publish, what we accept now."""
+        return {"setting": "auto" if self.auto else self.published,
+                "published": self.published, "required": self.required()}
+
     def stop(self) -> None:
         self._timer = cancel(self._timer)

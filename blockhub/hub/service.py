@@ -94,6 +94,7 @@ class HubService(MultiService):
                              if punching is not None else None)
         status["messages"] = message_counts(self.store)
         status["refusals"] = dict(self.handshakes.refusals)
+        status["request_difficulty"] = self.handshakes.cost.status()
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
         if self.peer_factory is not None:
