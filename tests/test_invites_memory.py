@@ -142,7 +142,8 @@ class InviteTests(SynchronousTestCase):
     def test_its_own_invite_or_a_mistyped_code(self):
         code = self.invite()["code"]
         self.assertRaises(UserError, self.b.operator.connect_invite, code)
-        self.assertRaises(UserError, self.hub("a").operator.connect_invite, code[:-2] + "aa")
+        typo = code[:20] + ("b" if code[20] == "a" else "a") + code[21:]
+        self.assertRaises(UserError, self.hub("a").operator.connect_invite, typo)
 
 
 class InviteGatewayTests(SynchronousTestCase):
