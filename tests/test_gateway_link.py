@@ -234,3 +234,17 @@ class MoveTests(Links, SynchronousTestCase):
         self.assertEqual(move(link, G2.id, "10.0.0.9", 7), attrs.evolve(G2, host="10.0.0.9",
                                                                        port=7))
         self.assertIsNone(move(link, G2.id, "10.0.0.9", 7))  # nothing changed
+
+
+class PinWithRotationTests(Links, SynchronousTestCase):
+    def test_the_move_restarts_the_rotation_schedule(self):
+        link = self.link((G1,), rotate_interval=100)
+        link.start()
+        self.bring_online(link)
+        self.clock.advance(50)
+        proto = link.proto
+        pin(link, [G2], "invx")
+        link.lost(proto, "closed")
+        self.bring_online(link)
+        self.clock.advance(70)  # past G1's old rotation time
+        self.assertEqual((link.state, link.current), ("online", G2))

@@ -90,6 +90,15 @@ class InviteTests(SynchronousTestCase):
                          ["connected", "connected", None])
         self.assertEqual(self.b.handshakes.refusals["InviteUsedUp"], 1)
 
+    def test_a_request_waiting_for_the_operator_is_accepted_on_an_invite(self):
+        a = self.hub("a")
+        a.operator.connect(self.b.id, "asking first")
+        self.world.flush()
+        self.assertEqual(state(self.b, "in", a), "pending")
+        self.use(a, self.invite()["code"])
+        self.assertEqual(state(self.b, "in", a), "connected")
+        self.assertEqual(self.b.handshakes.book.incoming[a.id].how, "invite")
+
     def test_expired(self):
         code = self.invite(ttl=100)["code"]
         a = self.hub("a")

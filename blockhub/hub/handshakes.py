@@ -227,14 +227,17 @@ class Handshakes:
         if verdict == policy.BLOCKED:
             raise Blocked("the sender is blocked")
         current = self.book.open_incoming(request.sender)
+        if request.invite is not None and verdict != policy.AUTO and \
+                (current is None or current.waits_for_operator()):
+            self.gate.use_invite(request)  # durably, before the acceptance
+            verdict = INVITE
         if current is not None:
             self.store.save_request("in", request.sender, current.state, now, now + self.ttl,
                                     request.note, request.endpoint, host, request.nonce)
             current.renewed(request, host)
+            if verdict == INVITE:  # it waited for the operator; the invite decides
+                current.invited()
             return current
-        if request.invite is not None and verdict != policy.AUTO:
-            self.gate.use_invite(request)  # durably, before the acceptance
-            verdict = INVITE
         if verdict == policy.PENDING:
             self.gate.make_room(request)
         inc = self._new_incoming(request, host, now + self.ttl, seen=proto is not None)

@@ -7,10 +7,9 @@ dialing its endpoint there); if that fails the request goes to the operator, rev
 nothing.  An acceptance that cannot reach the requester sends our endpoint back through
 the gateway and waits for the requester to dial us (awaiting).  Ends in connected,
 rejected (the operator, or a block), expired (the TTL), or dropped (evicted from a
-full pending list).  ``how`` keeps what the request was accepted on, and survives a
-restart with the state: a restored request is built in its state and then told
-``restarted``, which does only what resuming needs.  The behaviours call the
-``Handshakes`` manager; every change of state is logged and handed to it (``changed``).
+full pending list).  ``how`` keeps what it was accepted on and survives a restart: a
+restored request is built in its state, then told ``restarted`` (only what resuming
+needs).  Behaviours call the ``Handshakes`` manager, told of every change (``changed``).
 """
 
 from __future__ import annotations
@@ -191,6 +190,7 @@ def _approved_key(machine: Inputs, inc: Incoming) -> None:
 
 
 @_on(received, [Inputs.invited], dialing)
+@_on(pending, [Inputs.invited], dialing)
 def _invited(machine: Inputs, inc: Incoming) -> None:
     inc.how = INVITE
     inc.manager.dial_requester(inc)
