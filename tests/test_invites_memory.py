@@ -1,11 +1,14 @@
 """Invites and proofs of work between hubs in memory (real TLS and boxes, one Clock)."""
 
 import attrs
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.errors import UserError
 from blockhub.hub.request_cost import GRACE, PUBLISH_INTERVAL
 from blockhub.hub.work import MAX_SOLVE
+from blockhub.invites import decode_invite
+from blockhub.wire.canonical import b64
 from tests.memory import FullHub, World, new_identity
 
 
@@ -71,6 +74,24 @@ class InviteTests(SynchronousTestCase):
         self.assertEqual((listed["uses"], listed["state"], listed["used_by"]),
                          (0, "used", [a.id]))
         self.assertIn(a.id, self.b.store.approved_keys())
+
+    def test_the_code_and_its_secret_reach_no_log_and_are_not_kept(self):
+        made = self.invite()
+        secret = decode_invite(made["code"]).secret
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        a = self.hub("a")
+        self.use(a, made["code"])
+        self.assertEqual(state(a, "out", self.b), "connected")
+        text = "\n".join(formatEvent(e) + repr(e) for e in events)
+        for needle in (made["code"], made["code"][8:40], secret.hex(), b64(secret),
+                       b64(bytes(decode_invite(made["code"]).key))):
+            self.assertNotIn(needle, text)
+        for hub in (a, self.b):
+            dump = "\n".join(hub.store.db.iterdump())
+            self.assertNotIn(made["code"][8:40], dump)
+            self.assertNotIn(b64(secret), dump)
 
     def test_a_second_hub_is_refused_and_told(self):
         a, c = self.hub("a"), self.hub("c")

@@ -92,7 +92,13 @@ class RequestBook:
                       error=str(e))
 
     def finished(self, machine) -> None:
+        """Its timer is cancelled; an outgoing request's invite code is no longer kept."""
         machine.timer = cancel(machine.timer)
+        if getattr(machine, "invite", None) is not None:
+            try:
+                self.store.forget_invite(machine.peer)
+            except StoreError as e:
+                log.error("cannot forget an invite code: {error}", error=str(e))
 
     def stop(self) -> None:
         """Cancel every timer and write what is still waiting."""

@@ -132,6 +132,11 @@ class Store:
             (direction, peer, state, note, endpoint, observed, nonce, now, now, expires_at,
              invite))
 
+    def forget_invite(self, peer: str):
+        """An outgoing request ended: its invite code is of no more use to keep."""
+        self.write("UPDATE requests SET invite = NULL WHERE direction = 'out' AND peer = ?",
+                   (peer,))
+
     def set_request_state(self, direction: str, peer: str, state: str, now: int,
                           how: str | None = None):
         self.set_request_states([(direction, peer, state, now, how)])

@@ -65,6 +65,14 @@ class ListenerFloodTests(SynchronousTestCase):
         self.sockets.append(sock)
         return sock
 
+    def dial_dropped(self, port):
+        """A plain TCP connection, or None when the hub's abort of it came back before
+        the connect call did (a loaded machine): dropped either way."""
+        try:
+            return self.dial(port)
+        except ConnectionResetError:
+            return None
+
     def test_flood_of_unopened_connections(self):
         g, a, b = self.net.identities("gw", "alpha", "bravo")
         gw = self.net.gateway(g)
@@ -78,8 +86,8 @@ class ListenerFloodTests(SynchronousTestCase):
         port = int(bravo.status()["listen"].rpartition(":")[2])
 
         # Plain TCP that never starts TLS: four are held, the rest are dropped at once.
-        raw = [self.dial(port) for _ in range(40)]
-        dropped = [closed_by_server(s) for s in raw]
+        raw = [self.dial_dropped(port) for _ in range(40)]
+        dropped = [s is None or closed_by_server(s) for s in raw]
         self.assertEqual(dropped.count(False), 4, dropped)
 
         # The established peer and the control socket work meanwhile.
@@ -88,7 +96,8 @@ class ListenerFloodTests(SynchronousTestCase):
                  what="the message during the flood", logs=[alpha, bravo])
         self.assertTrue(connected(bravo, a.id))
         for s in raw:
-            s.close()
+            if s is not None:
+                s.close()
 
         # TLS done, then nothing but waiting: told why and dropped at the deadline.
         ctx = self.tls_context()
