@@ -2,7 +2,8 @@
 
 A gateway and two hubs run as real twistd processes on ports the OS chooses.  The hubs
 see each other through the gateway, alice asks bob to connect, bob's operator approves,
-bob dials alice directly, and they exchange messages.  Everything is stopped and
+bob dials alice directly, and they exchange messages.  Then carol peers with alice over
+a relay circuit, and dave connects to bob with an invite code, nobody approving.  Everything is stopped and
 removed at the end, also on error or Ctrl-C.
 """
 
@@ -38,6 +39,10 @@ class Demo:
 
     def query(self, name, what):
         return json.loads(self.blockhub(what, "--data-dir", self.path(name), "--json"))
+
+    def query_invites(self, name):
+        return json.loads(self.blockhub("invite", "list", "--data-dir", self.path(name),
+                                        "--json"))
 
     def start(self, name, role, *options):
         log = open(self.path(f"{name}.log"), "w")
@@ -81,7 +86,7 @@ def say(text=""):
 def run(demo: Demo):
     say(f"== blockhub demo in {demo.root}\n")
     ids = {}
-    for name in ("gateway", "alice", "bob", "carol"):
+    for name in ("gateway", "alice", "bob", "carol", "dave"):
         demo.blockhub("init", "--data-dir", demo.path(name), "--name", name)
         ids[name] = demo.blockhub("id", "--data-dir", demo.path(name)).strip()
         say(f"   blockhub init --data-dir {name}   -> id {ids[name]}")
@@ -124,6 +129,7 @@ def run(demo: Demo):
     requests = demo.query("alice", "status")["requests"]
     say(f"\n   alice's request to bob ended in state: {requests[0]['state']}")
     relayed(demo, ids, gateway)
+    invited(demo, ids, gateway)
 
 
 def relayed(demo: Demo, ids: dict, gateway: str) -> None:
@@ -148,6 +154,26 @@ def relayed(demo: Demo, ids: dict, gateway: str) -> None:
     circuits = demo.query("carol", "status")["circuits"]
     say(f"9. alice received carol's message over the circuit; carol's circuits: "
         f"{circuits['count']} open, {circuits['bytes']} bytes of TLS carried")
+
+
+def invited(demo: Demo, ids: dict, gateway: str) -> None:
+    """bob makes an invite code; dave, who has only that code, connects with it and is
+    accepted at once."""
+    made = json.loads(demo.blockhub("invite", "create", "--data-dir", demo.path("bob"),
+                                    "--note", "for dave", "--json"))
+    say(f"\n10. bob makes an invite (one use, 24 h): {made['code'][:24]}… "
+        f"(the code names bob and his gateway, and holds a secret)")
+    demo.start("dave", "hub", "--gateway", gateway, "--listen", "tcp:0:interface=127.0.0.1")
+    for line in demo.blockhub("connect", "--data-dir", demo.path("dave"), "--invite",
+                              made["code"]).splitlines():
+        say("    " + line)
+    demo.wait("dave's invited peering", lambda: any(
+        p["id"] == ids["bob"] and p["connected"] for p in demo.query("dave", "peers")))
+    [row] = [r for r in demo.query("bob", "status")["requests"]
+             if r["direction"] == "in" and r["peer"] == ids["dave"]]
+    [invite] = demo.query_invites("bob")
+    say(f"11. dave and bob are peers, accepted on the invite (how: {row['how']}), with "
+        f"nobody approving; the invite is now {invite['state']}")
 
 
 def main(script=None):
