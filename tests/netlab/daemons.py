@@ -158,10 +158,11 @@ def exchange(x: Daemon, y: Daemon, count: int = 100, timeout: float = 30.0,
     ledger.check(timeout, logs)
 
 
-def nat_pair(case, lab, kind_a: str, kind_b: str | None, timeout: float = 10.0):
+def nat_pair(case, lab, kind_a: str, kind_b: str | None, timeout: float = 10.0,
+             approve: bool = True):
     """A gateway, alice behind a NAT of ``kind_a`` and bob behind one of ``kind_b``
-    (None: alice's own router), approving each other, both online; returns (net, gw,
-    alice, bob).  ``case`` gets the network's cleanup (``addCleanup``)."""
+    (None: alice's own router), approving each other (unless not ``approve``), both
+    online; returns (net, gw, alice, bob).  ``case`` gets the network's cleanup."""
     lab.add_nat("home1", kind=kind_a)
     if kind_b is not None:
         lab.add_nat("home2", kind=kind_b)
@@ -171,8 +172,8 @@ def nat_pair(case, lab, kind_a: str, kind_b: str | None, timeout: float = 10.0):
     net = LabNetwork(case, lab)
     g, a, b = net.identities("gw", "alice", "bob")
     gw = net.lab_gateway(g)
-    alice, bob = net.lab_hubs(gw, [(a, ["--approve-key", b.id]),
-                                   (b, ["--approve-key", a.id])])
+    alice, bob = net.lab_hubs(gw, [(a, ["--approve-key", b.id] if approve else []),
+                                   (b, ["--approve-key", a.id] if approve else [])])
     for hub in (alice, bob):
         wait_for(lambda hub=hub: hub.status()["endpoint"], timeout,
                  f"{hub.name} to be online", logs=[hub, gw])
