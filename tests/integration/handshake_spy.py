@@ -16,8 +16,9 @@ It stands in for a hub in the handshake tests, in two ways:
 Each ``--relay`` is a JSON object: ``to`` (the hub the gateway should deliver to),
 ``seal_to`` (the hub the box is sealed and addressed to; default ``to``), ``sign``
 (a data directory whose identity signs the request; default the spy's own), ``note``,
-``times`` (how often the same sealed bytes are relayed; default 1), and ``address`` and
-``endpoint`` (what the request claims; default neither).  Relays are
+``times`` (how often the same sealed bytes are relayed; default 1), ``address`` and
+``endpoint`` (what the request claims; default neither), and ``invite`` (an invite code
+whose key signs the request; default none).  Relays are
 sent in order once the spy is admitted and has seen every ``to`` hub online.
 
 Outputs: ``--out`` gets the raw plaintext bytes as ``dataReceived`` got them;
@@ -44,6 +45,7 @@ from blockhub import keystore
 from blockhub.errors import ProtocolError
 from blockhub.handshake_bodies import open_request, seal_request
 from blockhub.hub.config import parse_gateway_arg
+from blockhub.invites import decode_invite
 from blockhub.wire.canonical import b64, unb64
 from tests.integration.spy_hub import BaseSpy, join_until_done
 
@@ -84,8 +86,10 @@ class HandshakeSpy(BaseSpy):
             signer = self.identity
             if plan.get("sign"):
                 signer = keystore.load_identity(plan["sign"])
+            invite = decode_invite(plan["invite"]).key if plan.get("invite") else None
             sealed = seal_request(signer, seal_to, plan.get("endpoint"), int(time.time()),
-                                  os.urandom(16), plan.get("note", ""), plan.get("address"))
+                                  os.urandom(16), plan.get("note", ""), plan.get("address"),
+                                  invite_key=invite)
             for _ in range(plan.get("times", 1)):
                 proto.send("relay", to=plan["to"], kind="request", sealed=b64(sealed))
             self.report["relays"].append({"to": plan["to"], "seal_to": seal_to,

@@ -6,7 +6,13 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.harness import LISTEN_ANY_PORT, wait_for, wait_lists, wait_online
+from tests.integration.harness import (
+    LISTEN_ANY_PORT,
+    tail,
+    wait_for,
+    wait_lists,
+    wait_online,
+)
 from tests.integration.test_handshake import HandshakeHelpers, refusals, request_row
 
 LISTEN = ("--listen", LISTEN_ANY_PORT)
@@ -83,6 +89,24 @@ class InviteTests(HandshakeHelpers, SynchronousTestCase):
         self.assertEqual(done.returncode, 1)
         self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
         self.assertIn("checksum", done.stderr)
+
+    def test_a_replayed_invited_request_spends_no_use(self):
+        """A spy hub relays the same invited request twice: the first is accepted on the
+        invite, the second refused as a replay, and one use of two is left."""
+        g, b, s = self.net.identities("gw", "bravo", "spy")
+        gw = self.net.gateway(g)
+        bravo = self.net.hub(b, *LISTEN, gateways=[gw])
+        code = invite(self, bravo, "--uses", "2")["code"]
+        spy, report, capture, spy_log = self.start_spy(
+            "spy", s, gw, "--relay", json.dumps({"to": b.id, "invite": code, "times": 2}),
+            "--timeout", 20)
+        self.assertEqual(spy.wait(30), 0, tail(spy_log))
+        wait_for(lambda: refusals(bravo).get("Replayed") == 1, what="the replay refused",
+                 logs=[bravo, spy_log])
+        self.assertEqual(request_row(bravo, "in", s.id)["how"], "invite")
+        [listed] = json.loads(self.bh("invite", "list", "--data-dir", bravo.data_dir,
+                                      "--json").stdout)
+        self.assertEqual((listed["uses"], listed["used_by"]), (1, [s.id]))
 
     def test_a_hub_at_another_gateway_moves_to_the_invites(self):
         """bravo is at gateway two only, alpha at gateway one only: alpha pins gateway
