@@ -10,6 +10,7 @@ from blockhub.hub.work import MAX_SOLVE
 from blockhub.invites import decode_invite
 from blockhub.wire.canonical import b64
 from tests.memory import FullHub, World, new_identity
+from tests.test_handshake_memory import Captured, state
 
 
 def later(world, seconds):
@@ -19,29 +20,10 @@ def later(world, seconds):
         world.flush()
 
 
-def state(hub, direction, peer):
-    rows = [r for r in hub.operator.status()
-            if r["direction"] == direction and r["peer"] == peer.id]
-    return rows[0]["state"] if rows else None
-
-
-class Relayed:
-    """What a hub relays through its gateway, for replaying it."""
-
-    def __init__(self, hub):
-        self.frames = []
-        proto = hub.link.proto
-        original = proto.send
-
-        def send(kind, /, **fields):
-            self.frames.append((kind, fields))
-            original(kind, **fields)
-
-        proto.send = send
-
-    def of(self, kind):
-        return [fields for frame, fields in self.frames
-                if frame == "relay" and fields["kind"] == kind]
+def relayed(captured, kind):
+    """What a hub relayed of ``kind`` (a ``Captured`` of its gateway link)."""
+    return [fields for frame, fields in captured.frames
+            if frame == "relay" and fields["kind"] == kind]
 
 
 class InviteTests(SynchronousTestCase):
@@ -144,9 +126,9 @@ class InviteTests(SynchronousTestCase):
 
     def test_a_replayed_invited_request_is_refused(self):
         a = self.hub("a")
-        relayed = Relayed(a)
+        captured = Captured(a)
         self.use(a, self.invite(uses=5)["code"])
-        [request] = relayed.of("request")
+        [request] = relayed(captured, "request")
         self.b.operator.unpeer(a.id)
         self.b.store.write("DELETE FROM approved_keys")
         a.link.proto.send("relay", **request)  # the same box again
