@@ -5,6 +5,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.errors import UserError
+from blockhub.hub import request_book
 from blockhub.hub.request_cost import GRACE, PUBLISH_INTERVAL
 from blockhub.hub.work import MAX_SOLVE
 from blockhub.invites import decode_invite
@@ -271,3 +272,19 @@ class ProofOfWorkTests(SynchronousTestCase):
         self.world.clock.advance(PUBLISH_INTERVAL)
         self.world.flush()
         self.assertEqual(b.handshakes.cost.published, 0)
+
+
+class EndedRequestsTests(SynchronousTestCase):
+    def test_a_flood_of_refused_strangers_leaves_a_bounded_book(self):
+        """Requests that ended stay in view up to KEEP_ENDED, so throwaway ids that are
+        dropped one after another do not make the book grow without end."""
+        world = World()
+        b = world.full_hub(self, "b")
+        self.patch(request_book, "KEEP_ENDED", 3)
+        strangers = [world.full_hub(self, f"s{i}", listen=False) for i in range(6)]
+        for hub in strangers:
+            hub.operator.connect(b.id)
+            world.flush()
+            b.operator.reject(hub.id)
+        self.assertEqual(len(b.handshakes.book.incoming), 3)
+        self.assertEqual(set(b.handshakes.book.incoming), {h.id for h in strangers[-3:]})

@@ -6,8 +6,12 @@ Every change of state is written with the others of the same reactor turn, in on
 commit (a handshake passes through several states within a turn or two), together with
 what an incoming request was accepted on, so a restart finds each where it was; each
 open request has a timer for its TTL.  What a request means is decided elsewhere
-(``Handshakes``); this only keeps and restores.
+(``Handshakes``); this only keeps and restores.  Ended requests stay in view (``status``)
+up to ``KEEP_ENDED`` of them, the oldest let go first, so a flood of fresh identities
+costs a bounded amount of memory.
 """
+
+import collections
 
 from twisted.logger import Logger
 
@@ -22,6 +26,7 @@ from blockhub.invites import decode_invite
 from blockhub.timers import cancel
 
 log = Logger()
+KEEP_ENDED = 1000
 
 class RequestBook:
     def __init__(self, store, clock):
@@ -29,6 +34,7 @@ class RequestBook:
         self.clock = clock
         self.outgoing: dict = {}  # hub id -> Outgoing
         self.incoming: dict = {}  # hub id -> Incoming
+        self._ended: collections.deque = collections.deque()  # oldest first
         # (direction, machine, state, time), committed together at the end of the turn
         self._writes = EndOfTurn(clock, self._commit)
 
@@ -92,8 +98,15 @@ class RequestBook:
                       error=str(e))
 
     def finished(self, machine) -> None:
-        """Its timer is cancelled; an outgoing request's invite code is no longer kept."""
+        """Its timer is cancelled; an outgoing request's invite code is no longer kept;
+        beyond ``KEEP_ENDED`` ended requests, the oldest is let go."""
         machine.timer = cancel(machine.timer)
+        self._ended.append(machine)
+        while len(self._ended) > KEEP_ENDED:
+            old = self._ended.popleft()
+            book = self.outgoing if isinstance(old, Outgoing) else self.incoming
+            if book.get(old.peer) is old and not old.is_open():
+                del book[old.peer]
         if getattr(machine, "invite", None) is not None:
             try:
                 self.store.forget_invite(machine.peer)
