@@ -3,8 +3,8 @@
 A gateway and two hubs run as real twistd processes on ports the OS chooses.  The hubs
 see each other through the gateway, alice asks bob to connect, bob's operator approves,
 bob dials alice directly, and they exchange messages.  Then carol peers with alice over
-a relay circuit, and dave connects to bob with an invite code, nobody approving.  Everything is stopped and
-removed at the end, also on error or Ctrl-C.
+a relay circuit, and dave connects to bob with an invite code, nobody approving.
+Everything is stopped and removed at the end, also on error or Ctrl-C.
 """
 
 import json
