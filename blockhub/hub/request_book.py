@@ -105,8 +105,9 @@ class RequestBook:
         while len(self._ended) > KEEP_ENDED:
             old = self._ended.popleft()
             book = self.outgoing if isinstance(old, Outgoing) else self.incoming
-            if book.get(old.peer) is old and not old.is_open():
-                del book[old.peer]
+            peer, ended = old.peer, not old.is_open()
+            if ended and book.get(peer) is old:
+                del book[peer]
         if getattr(machine, "invite", None) is not None:
             try:
                 self.store.forget_invite(machine.peer)
