@@ -10,7 +10,7 @@ import os
 from nacl.public import PrivateKey, SealedBox
 from twisted.trial.unittest import SynchronousTestCase
 
-from blockhub import netkey, proof_of_work
+from blockhub import heads, netkey, proof_of_work
 from blockhub.errors import BadFrame, BadId, BadMessage
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway_records import check_record
@@ -234,3 +234,18 @@ class InviteVectorTests(SynchronousTestCase):
         rest = {k: v for k, v in case["body"].items() if k != "invite_sig"}
         self.assertEqual(by_invite["body"], rest)
         self.assertEqual(by_invite["envelope"]["sig"], case["body"]["invite_sig"])
+
+
+class HeadVectorTests(SynchronousTestCase):
+    def test_commitments_chain_and_proof(self):
+        v = load("heads.json")
+        for case in v["set_commitments"]:
+            self.assertEqual(heads.set_commitment(case["hubinfos"]).hex(), case["commitment"])
+            self.assertEqual(heads.set_commitment(reversed(case["hubinfos"])).hex(),
+                             case["commitment"])
+        first, second = (heads.verify_head(c["head"]) for c in v["chain"])
+        self.assertEqual([first.hash.hex(), second.hash.hex()],
+                         [c["hash"] for c in v["chain"]])
+        self.assertEqual(second.prev, canonical.b64(first.hash))
+        self.assertIsNone(heads.conflict(first, second))
+        self.assertIn("two different heads 2", heads.check_proof(v["equivocation"]))

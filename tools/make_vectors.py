@@ -23,6 +23,7 @@ from blockhub import netkey, proof_of_work, slip10  # noqa: E402
 from blockhub.fingerprint import fingerprint  # noqa: E402
 from blockhub.gateway_records import SIGNED_FIELDS, make_record  # noqa: E402
 from blockhub.handshake_bodies import sign_peer_hello  # noqa: E402
+from blockhub.heads import conflict, make_head, proof_document, set_commitment  # noqa: E402
 from blockhub.hubinfo import make_hubinfo  # noqa: E402
 from blockhub.identity import Identity, box_public_key_for  # noqa: E402
 from blockhub.ids import encode_id  # noqa: E402
@@ -121,6 +122,31 @@ def invited_request() -> tuple[dict, dict]:
     return body, dict(body, invite_sig=b64(key.sign(signed).signature))
 
 
+def heads():
+    """The gateway's first head (no hub online), its second (Alice online), and another
+    second head (Alice and Bob online) that cannot be on one chain with it."""
+    gateway, alice, bob = ident("gateway"), ident("alice"), ident("bob")
+    alice_info = make_hubinfo(alice, "Alice's hub", NOW * 1000, {}).to_json()
+    bob_info = make_hubinfo(bob, "Bob", NOW * 1000 + 1, {}).to_json()
+    first = make_head(gateway, 1, NOW * 1000 + 8, 0, set_commitment([]), None)
+    second = make_head(gateway, 2, NOW * 1000 + 9, 1, set_commitment([alice_info]),
+                       first.hash)
+    other = make_head(gateway, 2, NOW * 1000 + 9, 2,
+                      set_commitment([bob_info, alice_info]), first.hash)
+    return first, second, other, [alice_info, bob_info]
+
+
+def heads_vectors() -> dict:
+    first, second, other, infos = heads()
+    return {"set_commitments": [
+                {"hubinfos": [], "commitment": set_commitment([]).hex()},
+                {"hubinfos": infos[:1], "commitment": set_commitment(infos[:1]).hex()},
+                {"hubinfos": infos, "commitment": set_commitment(infos).hex(),
+                 "note": "hashed in the order of the signers' ids, whatever the order here"}],
+            "chain": [{"head": h.to_json(), "hash": h.hash.hex()} for h in (first, second)],
+            "equivocation": proof_document(second, other, conflict(second, other) or "")}
+
+
 def bodies() -> dict[str, envelope.Envelope]:
     alice, bob = ident("alice"), ident("bob")
     request = {"from": alice.id, "to": bob.id, "at": NOW,
@@ -145,6 +171,8 @@ def bodies() -> dict[str, envelope.Envelope]:
         # The invite key's signature over Alice's invited request, and that request.
         "invite": _by_invite(invited_request()[0]),
         "handshake-invited": envelope.sign(alice, "handshake", invited_request()[1]),
+        # The gateway's second head: Alice online, after a first head of no one.
+        "head": heads()[1].signed,
         "rejection-difficulty": envelope.sign(bob, "rejection", dict(
             rejection, reason="a proof of work of 20 bits is needed", difficulty=20)),
         # Alice offers Bob a punch (docs/nat.md): her router's mapping of her listen
@@ -179,7 +207,7 @@ def envelopes_vectors() -> dict:
     signers = {"hubinfo": "alice", "hubinfo-open": "bob", "handshake": "alice",
                "acceptance": "bob", "rejection": "bob", "peer-hello": "bob",
                "punch": "alice", "cluster": "gateway", "handshake-invited": "alice",
-               "rejection-difficulty": "bob"}
+               "rejection-difficulty": "bob", "head": "gateway"}
     invite_key = _Key(bytes(invite().key.verify_key))
     return {"domain": envelope.DOMAIN.decode("ascii"),
             "vectors": {name: envelope_vector(env, ident(signers[name]) if name in signers
@@ -340,6 +368,7 @@ def build() -> dict[str, dict]:
         "gateway-record.json": record_vector(),
         "frames.json": frames_vectors(),
         "invites.json": invites_vectors(),
+        "heads.json": heads_vectors(),
     }
 
 

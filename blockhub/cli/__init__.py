@@ -22,7 +22,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from blockhub.cli import admin_cmds, control_cmds, identity_cmds, invite_cmds, records_cmds
+    from blockhub.cli import (
+        accountability_cmds,
+        admin_cmds,
+        control_cmds,
+        identity_cmds,
+        invite_cmds,
+        records_cmds,
+    )
 
     parser = _Parser(prog="blockhub", description="Drive blockhub hubs and gateways.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -32,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     invite_cmds.register(sub)
     admin_cmds.register(sub)
     records_cmds.register(sub)
+    accountability_cmds.register(sub)
     return parser
 
 
