@@ -60,7 +60,8 @@ def check_private(path: Path) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, as a 0600 file."""
+    """Write ``data`` to ``path`` atomically, as a 0600 file, durably: the file and then
+    its directory are synced, so that after a crash the rename is there too."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -70,6 +71,11 @@ def write_private(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     except BaseException:
         if tmp.exists():
             tmp.unlink()

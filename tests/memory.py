@@ -48,6 +48,7 @@ class World:
         self.listeners = {}  # "127.0.0.1:PORT" -> TLS server factory of a hub's peers
         self.peer_ports = itertools.count(7000)
         self.random = os.urandom
+        self.expect_alarms = False  # a test of lying gateways sets it
 
     def add_gateway(self, identity, admission=None, spoken=features.SPOKEN, cluster=None,
                     observe_fanout=None):
@@ -56,6 +57,7 @@ class World:
                               random=lambda n: b"\x07" * n, spoken=spoken, cluster=cluster,
                               observe_fanout=observe_fanout)
         self.graphs[identity.id] = graph
+        graph.heads.start()  # signs its first head now, then every 10 s of the Clock
         return graph
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
@@ -105,7 +107,14 @@ class World:
     def full_hub(self, case, name, listen=True, **kw):
         """A hub with store, handshakes and peers, started; listening unless told not."""
         port = next(self.peer_ports) if listen else None
-        return FullHub(self, name, case.mktemp(), port, **kw).start()
+        hub = FullHub(self, name, case.mktemp(), port, **kw).start()
+        case.addCleanup(self.no_false_alarm, case, hub)
+        return hub
+
+    def no_false_alarm(self, case, hub):
+        """No hub raised an alarm in normal operation, unless the test expected it."""
+        if not self.expect_alarms:
+            case.assertEqual(hub.graph.heads.alarms, [], hub.hub.name)
 
     def connect_peer(self, identity, hub_id, server_factory, proto, host="127.0.0.1"):
         """Dial a hub's peer listener from ``host`` (the address the listener sees)."""
@@ -163,7 +172,8 @@ class FullHub:
 
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
                                request_ttl=request_ttl, limits=world.limits, spoken=spoken,
-                               peer_path=peer_path, request_difficulty=request_difficulty)
+                               peer_path=peer_path, request_difficulty=request_difficulty,
+                               alarm_dir=os.path.dirname(os.path.abspath(path)))
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [world.identity.id])]
         store = Store(path, observe_commit=observe_commit)

@@ -50,6 +50,9 @@ SAMPLES = {
     "message": dict(seq=1, text="héllo", at=5),
     "ack": dict(seq=1),
     "error": dict(reason="bad", fatal=True),
+    "head": dict(head=HUBINFO),  # an envelope: the frame checks its shape only
+    "kept": dict(seq=1700000000000),
+    "peer-head": dict(head=HUBINFO),
 }
 
 

@@ -20,6 +20,9 @@ from blockhub.gateway.cluster.bridge import CircuitBridge
 from blockhub.gateway.cluster.node import ClusterNode
 from blockhub.gateway.counters import Counters
 from blockhub.gateway.gateway import Gateway
+from blockhub.gateway.head_chain import DEFAULT_INTERVAL as DEFAULT_HEAD_INTERVAL
+from blockhub.gateway.head_chain import HeadChain
+from blockhub.gateway.head_file import HeadFile
 from blockhub.gateway.presence import Presence
 from blockhub.gateway.protocol import GatewayFactory, GatewayProtocol
 from blockhub.gateway.relay import Relay
@@ -53,6 +56,7 @@ class GatewayGraph:
     tls_factory: TLSMemoryBIOFactory  # what the listener serves: TLS around ``factory``
     cluster: ClusterNode | None = None
     bans: Bans | None = None
+    heads: HeadChain | None = None  # started by the service, like the cluster
 
 
 def _node(identity, cluster: ClusterSettings, clock, limits, presence, circuits,
@@ -67,15 +71,31 @@ def _node(identity, cluster: ClusterSettings, clock, limits, presence, circuits,
     return bridge, node
 
 
+def _factories(identity, gateway, presence, relay, circuits, clock, limits, counters,
+               random) -> tuple[GatewayFactory, TLSMemoryBIOFactory]:
+    """The listener's factories: each protocol with its own session machine, bare and
+    under TLS."""
+    def make_session(conn) -> GatewaySession:
+        return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,
+                              random, circuits=circuits)
+
+    def make_protocol() -> GatewayProtocol:
+        return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
+
+    factory = GatewayFactory(make_protocol)
+    return factory, TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
+
+
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
-                  random=os.urandom,
-                  spoken: tuple[str, ...] | None = features.SPOKEN,
-                  cluster: ClusterSettings | None = None,
-                  bans_path=None,
-                  observe_fanout: Callable[[float], None] | None = None) -> GatewayGraph:
+                  random=os.urandom, spoken: tuple[str, ...] | None = features.SPOKEN,
+                  cluster: ClusterSettings | None = None, bans_path=None,
+                  observe_fanout: Callable[[float], None] | None = None,
+                  heads_path=None, head_interval: float = DEFAULT_HEAD_INTERVAL
+                  ) -> GatewayGraph:
     """``clock``: the reactor or a test's Clock; ``random(n)`` makes challenges;
     ``spoken``: the features we list (tests play older gateways); ``cluster``: we are
-    a node (not started here); ``bans_path``: the bans' file; ``observe_fanout``."""
+    a node (not started here); ``bans_path``: the bans' file; ``observe_fanout``;
+    ``heads_path``: where the chain of heads is kept (None: in memory)."""
     counters = Counters()
 
     def gone(conn) -> None:
@@ -105,15 +125,9 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
     relay: Relay = Relay(presence, counters, clock, limits, cluster=node)
     gateway = Gateway(identity, admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken, bans)
-
-    def make_session(conn) -> GatewaySession:
-        return GatewaySession(conn, gateway, presence, relay, clock, limits.join_timeout,
-                              random, circuits=circuits)
-
-    def make_protocol() -> GatewayProtocol:
-        return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
-
-    factory = GatewayFactory(make_protocol)
-    tls_factory = TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
+    factory, tls_factory = _factories(identity, gateway, presence, relay, circuits, clock,
+                                      limits, counters, random)
+    heads = HeadChain(identity, clock, presence,
+                      HeadFile(heads_path) if heads_path else None, head_interval)
     return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory,
-                        node, bans)
+                        node, bans, heads)

@@ -1,4 +1,5 @@
-"""``GET /gateways``: the gateway's own signed record and the records of others.
+"""``GET /gateways``: the gateway's own signed record and the records of others;
+``GET /head``: its latest signed presence head (docs/accountability.md).
 
 The gateway's own record names its public address and is re-signed before it expires;
 a cluster's node also serves the records of the other live nodes, as their heartbeats
@@ -56,7 +57,28 @@ class GatewaysResource(Resource):
         return json.dumps(body, indent=1).encode()
 
 
+class HeadResource(Resource):
+    """The latest head, as the hubs got it; 404 before the first."""
+
+    isLeaf = True
+
+    def __init__(self, chain):
+        super().__init__()
+        self.chain = chain
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-cache")
+        latest = self.chain.latest if self.chain is not None else None
+        if latest is None:
+            request.setResponseCode(404)
+            return b'{"head": null}'
+        return json.dumps({"head": latest.to_json()}, indent=1).encode()
+
+
 class Root(Resource):
-    def __init__(self, gateways: GatewaysResource):
+    def __init__(self, gateways: GatewaysResource, head: HeadResource | None = None):
         super().__init__()
         self.putChild(b"gateways", gateways)
+        if head is not None:
+            self.putChild(b"head", head)

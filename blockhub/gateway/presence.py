@@ -29,42 +29,14 @@ from twisted.logger import Logger
 from blockhub import timers
 from blockhub.errors import BadMessage
 from blockhub.gateway.counters import Counters
+from blockhub.gateway.join_budget import JoinBudget
 from blockhub.hubinfo import HubInfo, parse_endpoint
 from blockhub.limits import Limits
-from blockhub.ratelimit import RateLimiter
 from blockhub.wire import messages
 
 log = Logger()
 
 REMOTE_WINDOW = 0.005  # seconds: other nodes' events of this long go out together
-
-
-class _Budget(RateLimiter):
-    """The per-key budget of joins and updates.  A hub the gateway holds no budget for
-    (new, or quiet long enough for its bucket to refill and be forgotten) joins for
-    free with a full bucket; every later join and every update takes a token.  Buckets
-    outlive a leave, so the sweep of refilled buckets is amortized: a join storm can
-    hold more buckets than the sweep threshold, all still refilling, and sweeping on
-    every call would then cost the whole table each time."""
-
-    SWEEP_AT = 10000
-
-    def __init__(self, per_minute, burst):
-        super().__init__(per_minute, burst)
-        self._sweep_at = self.SWEEP_AT
-
-    def join(self, key: str, now: float) -> bool:
-        if key not in self._buckets:
-            self._buckets[key] = (self.burst, now)
-            self._forget_full(now)
-            return True
-        return self.allow(key, now)
-
-    def _forget_full(self, now):
-        if len(self) < self._sweep_at:
-            return
-        super()._forget_full(now)
-        self._sweep_at = max(self.SWEEP_AT, 2 * len(self))
 
 
 class Presence:
@@ -89,8 +61,9 @@ class Presence:
         self.hubs: dict[str, tuple[Any, HubInfo]] = {}
         self.joined_frames: dict[str, bytes] = {}  # hub id -> its current "joined" frame
         self.counters = counters
-        self.update_limit = _Budget(limits.updates_per_minute, limits.updates_burst)
+        self.update_limit = JoinBudget(limits.updates_per_minute, limits.updates_burst)
         self.per_host: collections.Counter = collections.Counter()  # admitted hubs
+        self.version = 0  # grows with every change to the online set (the heads')
 
     def check(self, conn, info: HubInfo, observed_host: str) -> None:
         """Refuse HubInfo that is not the connected hub's, or that exposes an address
@@ -136,6 +109,7 @@ class Presence:
         conn.send("welcome", online=self.online)
         conn.send_frames(tuple(self.joined_frames.values()))
         self.hubs[info.id] = (conn, info)
+        self.version += 1
         self.since[info.id] = now = self.clock.seconds()
         self.per_host[conn.host] += 1
         self.counters.joined += 1
@@ -147,22 +121,25 @@ class Presence:
         self.joined_frames[info.id] = frame
         self.told("joined", info.id, info, now)
 
-    def update(self, conn, info: HubInfo) -> None:
+    def update(self, conn, info: HubInfo) -> bool:
+        """Take a hub's new HubInfo; False when it is not taken (the rate limit)."""
         current = self.hubs.get(info.id)
         if current is None or current[0] is not conn:
-            return
+            return False
         if info.seq <= current[1].seq:
             raise BadMessage("hubinfo update does not increase seq")
         if not self.update_limit.allow(info.id, self.clock.seconds()):
             self.counters.updates_refused += 1
             log.warn("hub {hub} updates its HubInfo too often; update ignored", hub=info.id)
-            return
+            return False
         self.hubs[info.id] = (conn, info)
+        self.version += 1
         self.joined_frames[info.id] = self._joined_frame(info)
         self.counters.updates += 1
         self._broadcast(info.id, "presence", event="updated", hub=info.id,
                         hubinfo=info.to_json())
         self.told("updated", info.id, info, self.since.get(info.id, 0.0))
+        return True
 
     def leave(self, conn, reason: str) -> None:
         hub_id = conn.peer_id
@@ -178,6 +155,7 @@ class Presence:
 
     def _remove(self, hub_id: str) -> None:
         conn, _info = self.hubs.pop(hub_id)
+        self.version += 1
         del self.joined_frames[hub_id]
         self.since.pop(hub_id, None)
         self.per_host[conn.host] -= 1
@@ -195,6 +173,7 @@ class Presence:
         self.remote[info.id] = (node, info, since)
         if current is not None and current[1] == info:
             return
+        self.version += 1
         frame = self._joined_frame(info)
         self.joined_frames[info.id] = frame
         if current is None:
@@ -210,6 +189,7 @@ class Presence:
         if current is None or current[0] != node:
             return
         del self.remote[hub_id]
+        self.version += 1
         del self.joined_frames[hub_id]
         self.gone_elsewhere(hub_id)
         self._soon(hub_id, messages.encode(messages.make(
@@ -283,6 +263,11 @@ class Presence:
             if hub_id != except_id:
                 conn.send_frame(frame)
         self.fanout(time.perf_counter() - started)
+
+    def signed_hubinfos(self) -> list[dict]:
+        """The signed HubInfo of every hub online as our hubs are told (a head's set)."""
+        return [info.signed.to_json() for _conn, info in self.hubs.values()] + \
+            [info.signed.to_json() for _node, info, _since in self.remote.values()]
 
     def snapshot(self) -> list[dict]:
         """Our hubs (with the address we see them at), then other nodes' hubs (with

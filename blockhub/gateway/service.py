@@ -18,7 +18,8 @@ from blockhub.fingerprint import fingerprint
 from blockhub.gateway.admission import Admission, load_allow_keys
 from blockhub.gateway.build import ClusterSettings, build_gateway
 from blockhub.gateway.gateway import Gateway
-from blockhub.gateway.http import GatewaysResource, Root
+from blockhub.gateway.head_file import HEADS_FILE
+from blockhub.gateway.http import GatewaysResource, HeadResource, Root
 from blockhub.gateway.metrics import GatewayMetrics
 from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
@@ -35,9 +36,10 @@ class GatewayService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
     def __init__(self, gateway: Gateway, listener: ListeningService, cluster=None,
-                 bans=None):
+                 bans=None, heads=None):
         super().__init__()
         self.gateway = gateway
+        self.heads = heads  # the chain of signed presence heads
         self.listener = listener
         self.cluster = cluster  # our ClusterNode, or None alone
         self.bans = bans        # the operator's bans (bans.py)
@@ -52,8 +54,12 @@ class GatewayService(MultiService):
                  fingerprint=fingerprint(self.gateway.identity.id))
         if self.cluster is not None:
             self.cluster.start()
+        if self.heads is not None:
+            self.heads.start()
 
     def stopService(self):
+        if self.heads is not None:
+            self.heads.stop()
         self.gateway.shutdown("gateway stopping")
         stopped = super().stopService()
         if self.cluster is None:
@@ -69,6 +75,9 @@ class GatewayService(MultiService):
             status["metrics"] = self.metrics.address
         if self.cluster is not None:
             status["cluster"] = self.cluster.status()
+        latest = self.heads.latest if self.heads is not None else None
+        status["head"] = {"seq": latest.seq, "count": latest.count, "at": latest.at} \
+            if latest is not None else None
         return status
 
     def control_hubs(self):
@@ -167,16 +176,19 @@ def make_gateway_service(options, reactor) -> GatewayService:
     metrics = GatewayMetrics() if options["metrics"] else None
     graph = build_gateway(identity, admission, reactor, limits_from_options(options),
                           cluster=cluster, bans_path=data_dir / "bans.json",
-                          observe_fanout=metrics.fanout.observe if metrics else None)
+                          observe_fanout=metrics.fanout.observe if metrics else None,
+                          heads_path=data_dir / HEADS_FILE,
+                          head_interval=options["head-interval"])
     listener = ListeningService(reactor, options["listen"], graph.tls_factory)
-    top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans)
+    top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans, graph.heads)
     listener.setServiceParent(top)
     if metrics is not None:
         metrics.watch(graph, per_peer=options["metrics-per-peer"])
         top.metrics = metrics_service(reactor, options["metrics"], metrics.registry)
         top.metrics.setServiceParent(top)
     if resource is not None:
-        top.http = ListeningService(reactor, options["http"], Site(Root(resource)), what="http")
+        top.http = ListeningService(reactor, options["http"],
+                                    Site(Root(resource, HeadResource(graph.heads))), what="http")
         top.http.setServiceParent(top)
     if options["manhole"]:
         namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,

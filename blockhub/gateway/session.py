@@ -224,7 +224,9 @@ def _missed_join(machine: Inputs, session: GatewaySession, greeting: Greeting) -
 @_on(admitted, [Inputs.update], admitted)
 def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
     info = session.gateway.checked_info(session.conn, message["hubinfo"])
-    session.presence.update(session.conn, info)
+    if session.presence.update(session.conn, info) and \
+            session.features.peer_has(features.HEADS):
+        session.conn.send("kept", seq=info.seq)  # what our heads will commit to
 
 
 @_on(admitted, [Inputs.relay], admitted)

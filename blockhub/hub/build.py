@@ -6,9 +6,17 @@ clock.  Where two objects need each other (the hub tells the handshakes when a g
 admits us; the peer protocols ask the handshakes whether to accept a link), the
 callable handed to the first refers to the second by name, bound here once it exists,
 so no object is patched after it is built.
+
+``build_hub``'s ``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry,
+make)`` (``make(pin)``: the protocol for a TLS pin) and ``connect_punch`` (``_punching``)
+return Deferreds that fire once connected; ``watch_requests`` is the metrics';
+``run_in_thread(f, *args)`` a Deferred of ``f(*args)``, for proofs of work (a thread in
+the daemon); ``record_pinned(entries, invite_id)`` keeps an invite's gateways in the
+config.
 """
 
 import os
+from pathlib import Path
 
 import attrs
 from twisted.internet.defer import maybeDeferred
@@ -19,15 +27,17 @@ from blockhub.hub.circuits import Circuits
 from blockhub.hub.config import parse_gateway_arg
 from blockhub.hub.gateway_channel import GatewayChannel
 from blockhub.hub.gateway_link import GatewayLink
-from blockhub.hub.gateway_pins import pin
+from blockhub.hub.gateway_pins import drop, pin
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
+from blockhub.hub.head_watch import ALARM, HeadWatch
 from blockhub.hub.hub import Hub
 from blockhub.hub.operator import Operator
 from blockhub.hub.peer_door import PeerDoor
 from blockhub.hub.peer_paths import AUTO, RELAY, PeerPaths
 from blockhub.hub.peer_protocol import PeerFactory, PeerProtocol
 from blockhub.hub.peers import Peers
+from blockhub.hub.proof_files import ProofFiles
 from blockhub.hub.punching import Punching
 from blockhub.hub.request_cost import RequestCost
 from blockhub.hub.upgrades import Upgrades
@@ -50,6 +60,7 @@ class HubGraph:
     peer_tls: TLSMemoryBIOFactory  # those under TLS: the --listen endpoint's factory
     circuits: Circuits
     paths: PeerPaths  # and its upgrades: None when the hub does not punch
+    heads: HeadWatch  # the gateways' signed heads, checked, and alarms
 
 
 @attrs.frozen
@@ -65,6 +76,8 @@ class HubSettings:
     limits: Limits = DEFAULT
     peer_path: str = AUTO  # or "relay": every peering over a relay circuit
     request_difficulty: int | None = 0  # bits asked of unsolicited requests; None: auto
+    alarm_dir: Path | None = None  # where proofs of alarms are written (the data dir)
+    on_equivocation: str = ALARM  # or DISCONNECT: drop that gateway
     # The features the hub lists to its gateway and its peers (tests play older hubs
     # with fewer, or with None: no list at all).
     spoken: tuple[str, ...] | None = features.SPOKEN
@@ -132,21 +145,18 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
               random=os.urandom, watch_requests=None, connect_punch=None,
               run_in_thread=maybeDeferred, record_pinned=None) -> HubGraph:
-    """``connect_peer(hub_id, "HOST:PORT", protocol)``, ``connect_gateway(entry, make)``
-    (``make(pin)``: the protocol for a TLS pin), ``connect_punch`` (``_punching``):
-    Deferreds that fire once connected.  ``watch_requests``: metrics.  ``run_in_thread``
-    (``f, *args``): a Deferred of ``f(*args)``, for proofs of work (a thread in the
-    daemon).  ``record_pinned(entries, invite_id)``: the config keeps an invite's."""
+    """The hub's objects, wired (the arguments: the module's docstring)."""
     peer_kw = dict(clock=clock, limits=settings.limits)
     handshakes: Handshakes  # made below; the callables given to Hub call it later
     door: PeerDoor  # likewise, for the protocols of the links we dial
     circuits: Circuits  # and the same for the rest
     peer_tls: TLSMemoryBIOFactory
     paths: PeerPaths
+    heads: HeadWatch
     channel = GatewayChannel()
     hub = Hub(identity, settings.name, clock, channel, settings.network_key,
               settings.listen_port, remember_gateway=remember_gateway, archive=archive,
-              spoken=settings.spoken,
+              spoken=settings.spoken, on_head=lambda g, v: heads.from_gateway(g, v),
               on_online=_each(lambda: handshakes.gateway_online(),
                               lambda: circuits.gateway_online()),
               on_joined=_each(lambda hub_id: handshakes.hub_appeared(hub_id),
@@ -161,7 +171,9 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                         lambda address: peer_tls.buildProtocol(address), dialer_protocol)
     peers = Peers(identity, store, clock, connect_peer, dialer_protocol,
                   lambda peer, made: paths.attempt(peer, made), circuits, settings.limits,
-                  on_path=lambda hub_id, path: paths.path_changed(hub_id, path))
+                  on_path=_each(lambda h, p: paths.path_changed(h, p),
+                                lambda h, p: heads.link_up(h, p)),
+                  on_head=lambda hub_id, value: heads.from_peer(hub_id, value))
     punching, upgrades = _punching(identity, channel, hub, connect_punch, circuits, peers,
                                    lambda hub_id: door.expects(hub_id), settings, random)
     paths = PeerPaths(peers, circuits, store, settings.peer_path, punching, upgrades)
@@ -173,5 +185,7 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                          settings)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers,
                         _pinning(link, record_pinned))
+    heads = HeadWatch(clock, hub, peers, settings.alarm_dir and ProofFiles(settings.alarm_dir),
+                      settings.on_equivocation, lambda gateway_id: drop(link, gateway_id))
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
-                    peer_factory, peer_tls, circuits, paths)
+                    peer_factory, peer_tls, circuits, paths, heads)

@@ -85,6 +85,7 @@ class GatewayLink:
         self._retry_timer: IDelayedCall | None = None
         self._rotate_timer: IDelayedCall | None = None
         self._next: int | None = None  # the gateway to go to next, when not the one after
+        self.distrusted: set[str] = set()  # caught lying: never dialed again (gateway_pins)
         self._machine = _Machine(self)
 
     @property

@@ -12,6 +12,8 @@ def move(link, gateway_id: str, host: str, port: int):
     """A signed record says this gateway is elsewhere now: use that address from the
     next attempt on (at once, when the link waits to retry it).  Returns the new entry,
     or None when nothing changed."""
+    if gateway_id in link.distrusted:
+        return None
     for i, entry in enumerate(link.gateways):
         if entry.id == gateway_id and (entry.host, entry.port) != (host, port):
             link.gateways[i] = attrs.evolve(entry, host=host, port=port)
@@ -45,3 +47,18 @@ def gateway_rows(link) -> list[dict]:
             row["last_error"] = link.last_error[entry.id]
         rows.append(row)
     return rows
+
+
+
+def drop(link, gateway_id: str) -> bool:
+    """Stop using a gateway caught lying: forget its address (a signed record cannot
+    bring it back) and, when it is current, fail over now; False when it is the only
+    one pinned, which then stays (there is nothing to fail over to)."""
+    index = next((i for i, e in enumerate(link.gateways) if e.id == gateway_id), None)
+    if index is None or len(link.gateways) == 1:
+        return False
+    link.distrusted.add(gateway_id)
+    link.gateways[index] = attrs.evolve(link.gateways[index], host=None)
+    if index == link.index:
+        link.go_to((index + 1) % len(link.gateways))
+    return True

@@ -47,6 +47,13 @@ class HubGatewayProtocol(FramedProtocol):
             self.relays.delivered(message)
         elif kind == "relay-refused":
             self.relays.relay_refused(message)
+        elif kind in ("head", "kept"):
+            if not self.hub.speaks(features.HEADS):
+                raise BadMessage(f"{kind!r} needs {features.HEADS}, which we did not list")
+            if kind == "head":
+                self.hub.head(message["head"])
+            else:
+                self.hub.kept_update(message["seq"])
         elif kind == "circuit-data":
             self.circuits.data(message)
         elif kind in _CIRCUIT:

@@ -10,7 +10,13 @@ from twisted.logger import Logger
 from blockhub import netkey
 from blockhub.errors import BadMessage
 from blockhub.hub.directory import Directory
-from blockhub.hubinfo import format_address, format_endpoint, make_hubinfo, parse_endpoint
+from blockhub.hubinfo import (
+    HubInfo,
+    format_address,
+    format_endpoint,
+    make_hubinfo,
+    parse_endpoint,
+)
 from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.wire import features
@@ -28,7 +34,7 @@ class Hub:
                  network_key: bytes | None = None, listen_port: int | None = None,
                  meta: dict | None = None, remember_gateway=None, archive=None,
                  on_online=_nothing, on_joined=_nothing, on_offline=_nothing,
-                 spoken: tuple[str, ...] | None = features.SPOKEN):
+                 spoken: tuple[str, ...] | None = features.SPOKEN, on_head=_nothing):
         self.identity = identity
         self.spoken = spoken  # the features we list (None: no list, as of old)
         self.name = name
@@ -43,6 +49,9 @@ class Hub:
         self.on_online = on_online  # called with nothing once a gateway admitted us
         self.on_joined = on_joined  # called with the id of a hub that appeared
         self.on_offline = on_offline  # called with nothing once that gateway is gone
+        self.on_head = on_head  # called with (gateway id, head) our gateway signed
+        self.kept: HubInfo | None = None  # ours as the gateway keeps it (heads commit to it)
+        self._sent: dict[int, HubInfo] = {}  # updates sent, by seq, until kept
         self.observed: str | None = None  # our gateway link's address, as the gateway saw it
         self.local: str | None = None  # and as we see it: our side of that link
         self.listen_host: str | None = None  # the interface --listen bound, if one
@@ -76,7 +85,9 @@ class Hub:
         # Our list goes only to a gateway that sent one: one from before negotiation
         # would refuse the field.
         spoken = features.ours(self.spoken) if proto.features.listed else None
-        self.channel.join(proto, self.hubinfo().to_json(), proof, spoken)
+        info = self.kept = self.hubinfo()  # what a welcome will have taken
+        self._sent = {}
+        self.channel.join(proto, info.to_json(), proof, spoken)
 
     def speaks(self, feature: str) -> bool:
         return feature in (self.spoken or ())
@@ -118,7 +129,29 @@ class Hub:
         if meta is not None:
             self.meta = meta
         if self.channel.online:
-            self.channel.update(self.hubinfo().to_json())
+            info = self.hubinfo()
+            if len(self._sent) >= 16:  # never kept: the gateway dropped them
+                del self._sent[min(self._sent)]
+            self._sent[info.seq] = info
+            self.channel.update(info.to_json())
+
+    def kept_update(self, seq: int) -> None:
+        """The gateway took our update ``seq`` (a dropped one is never named)."""
+        info = self._sent.pop(seq, None)
+        if info is None:
+            raise BadMessage(f"the gateway says it keeps a HubInfo {seq} we never sent")
+        self.kept = info
+        self._sent = {s: i for s, i in self._sent.items() if s > seq}
+
+    def head(self, value) -> None:
+        if self.gateway is None:
+            raise BadMessage("a head before we are admitted")
+        self.on_head(self.gateway.id, value)
+
+    def told_set(self) -> list:
+        """Every signed HubInfo our gateway showed us, and ours as it keeps it."""
+        told = [info.signed.to_json() for info in self.directory.hubs.values()]
+        return told + ([self.kept.signed.to_json()] if self.kept is not None else [])
 
     # -- for the operator -----------------------------------------------------------
     def status(self) -> dict:

@@ -220,6 +220,9 @@ def _carry(machine: Inputs, session: PeerSession, message: Message) -> None:
         session.peers.acked(session.conn, message["seq"])
     elif kind == "error":
         session.peer_error(message)
+    elif kind == "peer-head" and session.features.peer_has(features.HEADS) and \
+            features.HEADS in (session.spoken or ()):
+        session.peers.head_heard(session.conn, message["head"])
     else:
         raise BadMessage(f"unexpected {kind!r} on an established peer link")
 

@@ -34,7 +34,7 @@ MAX_QUEUED_BYTES = 1 << 20
 
 class Peers:
     def __init__(self, identity, store, clock, connector, dialer_protocol, attempt,
-                 circuits, limits: Limits = DEFAULT, on_path=None):
+                 circuits, limits: Limits = DEFAULT, on_path=None, on_head=None):
         self.identity = identity
         self.store = store
         self.clock = clock
@@ -46,6 +46,7 @@ class Peers:
         # (hub id, path or None): a peering's link came up on a path, or went
         # (``Upgrades`` moves relayed ones onto direct paths).
         self.on_path = on_path or (lambda hub_id, path: None)
+        self.on_head = on_head or (lambda hub_id, head: None)  # a head a peer gossiped
         self.inbox = Inbox(store, clock)  # what peers send us
         # (hub id, text, Deferred) to send and (hub id, seq) acknowledged by the peer,
         # each committed in groups.
@@ -130,6 +131,9 @@ class Peers:
             self.store.remove_peer(hub_id)
             log.info("peering with {peer} ended: {reason}", peer=hub_id, reason=reason)
         return was_peer or proto is not None
+
+    def head_heard(self, proto, head) -> None:
+        self.on_head(proto.peer_id, head)
 
     # -- live connections -----------------------------------------------------------
     def attach(self, proto):

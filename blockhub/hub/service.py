@@ -45,6 +45,7 @@ class HubService(MultiService):
         self.store = graph.store
         self.upgrades = graph.paths.upgrades
         self.punching = graph.paths.punching
+        self.heads = graph.heads
         self.listener = listener
         # The listener's PeerFactory, for what it refused; None when not listening.
         self.peer_factory = graph.peer_factory if listener is not None else None
@@ -95,6 +96,7 @@ class HubService(MultiService):
         status["messages"] = message_counts(self.store)
         status["refusals"] = dict(self.handshakes.refusals)
         status["request_difficulty"] = self.handshakes.cost.status()
+        status["alarms"] = list(self.heads.alarms)
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
         if self.peer_factory is not None:
@@ -215,10 +217,21 @@ def _manhole_namespace(top: HubService, graph: HubGraph, reactor) -> dict:
             "directory": graph.hub.directory}
 
 
+def _settings(options, record: dict, data_dir: Path) -> HubSettings:
+    return HubSettings(
+        name=options["name"] or record.get("name", ""),
+        network_key=(keystore.load_network_key(options["network-key"])
+                     if options["network-key"] else None),
+        request_ttl=int(options["request-ttl"]),
+        rotate_interval=options["rotate-interval"] or None,
+        limits=limits_from_options(options), peer_path=options["peer-path"],
+        request_difficulty=options["request-difficulty"], alarm_dir=data_dir,
+        on_equivocation=options["on-equivocation"])
+
+
 def make_hub_service(options, reactor) -> HubService:
     data_dir = Path(options["data-dir"])
     identity = keystore.load_identity(data_dir)
-    record = keystore.read_record(data_dir)
     gateways, config_path = gateways_from_options(options, data_dir)
     config_file = hubconfig.ConfigFile(config_path, data_dir)
     remember = config_file.remember
@@ -230,14 +243,7 @@ def make_hub_service(options, reactor) -> HubService:
         store.archive(int(reactor.seconds()), gateway_id, event, hub_id,
                       canonical.dumps(info.to_json()).decode() if info else None)
 
-    settings = HubSettings(
-        name=options["name"] or record.get("name", ""),
-        network_key=(keystore.load_network_key(options["network-key"])
-                     if options["network-key"] else None),
-        request_ttl=int(options["request-ttl"]),
-        rotate_interval=options["rotate-interval"] or None,
-        limits=limits_from_options(options), peer_path=options["peer-path"],
-        request_difficulty=options["request-difficulty"])
+    settings = _settings(options, keystore.read_record(data_dir), data_dir)
     listening: list = []  # (host, port) of our listener, once it listens with reuse
 
     connect_peer, connect_gateway, connect_punch = tls_connectors(

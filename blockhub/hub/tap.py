@@ -33,6 +33,9 @@ class Options(tap_common.DaemonOptions):
          "seconds between fetches of the --gateway-list URLs", tap_common.positive],
         ["ca-file", None, None,
          "PEM certificates to trust for --gateway-list HTTPS (default: the system store)"],
+        ["on-equivocation", None, "alarm",
+         "when a gateway is caught signing two histories: alarm (log it, show it in status, "
+         "keep the proof) or disconnect (also drop that gateway and fail over)"],
         ["request-difficulty", None, "0",
          "proof of work (bits, 0 to 24) asked of requests without an invite from hubs not "
          "approved, or auto: more as requests wait for you (published in HubInfo meta.pow)"],
@@ -77,6 +80,9 @@ class Options(tap_common.DaemonOptions):
             self["request-difficulty"] = parse_difficulty(self["request-difficulty"])
         except ValueError as e:
             raise usage.UsageError(str(e))
+        if self["on-equivocation"] not in ("alarm", "disconnect"):
+            raise usage.UsageError("--on-equivocation is alarm or disconnect, not "
+                                   f"{self['on-equivocation']!r}")
         if self["peer-path"] == "relay" and self["listen"]:
             raise usage.UsageError("--peer-path relay takes no --listen: such a hub accepts "
                                    "no direct peer connections")

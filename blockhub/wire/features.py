@@ -25,10 +25,13 @@ CIRCUIT = "circuit/1"
 # The relayed kind ``punch`` (relay and deliver): two hubs that agreed to peer tell each
 # other where they can be reached and when to dial (docs/nat.md).
 PUNCH = "punch/1"
+# Signed presence heads: the gateway's ``head`` and ``kept`` frames, and ``peer-head``
+# between peers (docs/accountability.md).
+HEADS = "heads/1"
 
 KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits",
-         PUNCH: "relayed kind punch"}
-SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH)  # what this version implements
+         PUNCH: "relayed kind punch", HEADS: "signed presence heads"}
+SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH, HEADS)  # what this version implements
 # The relayed kinds that need a feature, at the gateway and at the receiving hub.
 RELAYED_KIND: dict[str, str] = {"rejection": REJECTION, "punch": PUNCH}
 

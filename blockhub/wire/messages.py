@@ -65,6 +65,9 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     "circuit-credit": (16, {"circuit": CIRCUIT, "bytes": Int(1, 2**31 - 1)}),
     "circuit-close": (17, {"circuit": CIRCUIT, "reason": REASON}),
     "circuit-refused": (18, {"to": Id(), "reason": REASON}),
+    # heads/1: the gateway's signed head, and the HubInfo seq it keeps of ours
+    "head": (19, {"head": EnvelopeField()}),
+    "kept": (26, {"seq": Int()}),
     # hub <-> hub
     "peer-hello": (20, {"hello": EnvelopeField(), "features": FEATURES}),
     "peer-request": (21, {"sealed": Bytes(16 * 1024), "features": FEATURES}),
@@ -72,6 +75,7 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
                         "reason": Optional(REASON), "features": FEATURES}),
     "message": (23, {"seq": Int(1), "text": Str(MAX_TEXT), "at": TIME}),
     "ack": (24, {"seq": Int(1)}),
+    "peer-head": (25, {"head": EnvelopeField()}),  # heads/1: a gateway's, gossiped
     "error": (30, {"reason": REASON, "fatal": Bool()}),
 }
 _BY_CODE = {code: (name, spec) for name, (code, spec) in SCHEMAS.items()}
