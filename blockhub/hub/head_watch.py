@@ -52,8 +52,7 @@ class HeadWatch:
         if canonical.b64(computed) != head.set:
             self._mismatch(head, computed, told)
         if fresh:
-            for proto in list(self.peers.connections.values()):
-                self._send(proto, [head])
+            self._gossip([head])
 
     def from_peer(self, peer_id: str, value) -> None:
         """A head a peer saw; a bad one is only counted (the peer may just relay it)."""
@@ -95,6 +94,9 @@ class HeadWatch:
         return True
 
     def _equivocation(self, a: Head, b: Head, why: str, source: str) -> None:
+        if ("equivocation", a.gateway) not in self._raised:
+            # Every peer can check the proof on its own: tell them both heads.
+            self._gossip([a, b])
         path = self._proof(f"equivocation-{a.gateway}.json", proof_document(a, b, why))
         self._alarm("equivocation", a.gateway, path,
                     f"gateway {a.gateway} signed two heads that cannot be on one chain "
@@ -122,6 +124,10 @@ class HeadWatch:
 
     def _proof(self, name: str, document: dict) -> str | None:
         return self.proofs.write(name, document) if self.proofs is not None else None
+
+    def _gossip(self, heads) -> None:
+        for proto in list(self.peers.connections.values()):
+            self._send(proto, heads)
 
     @staticmethod
     def _send(proto, heads) -> None:

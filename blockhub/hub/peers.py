@@ -186,7 +186,10 @@ class Peers:
             log.info("peer link with {peer} closed: {reason}", peer=hub_id, reason=reason)
             if hub_id in self.links:
                 self.links[hub_id].lost(proto)
-            peer = self.store.peer(hub_id)
+            try:
+                peer = self.store.peer(hub_id)
+            except StoreError:  # the hub is stopping: its database is closed
+                peer = None
             if peer is not None and not peer["dialer"]:
                 self.circuits.listen(hub_id)  # it may reach us only over a circuit now
             self.on_path(hub_id, None)
