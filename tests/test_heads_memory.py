@@ -15,12 +15,7 @@ from blockhub.heads import check_proof, make_head, set_commitment
 from blockhub.hubinfo import make_hubinfo
 from blockhub.wire.canonical import b64
 from tests.memory import FullHub, World, new_identity
-
-
-def later(world, seconds):
-    for _ in range(int(seconds)):
-        world.clock.advance(1)
-        world.flush()
+from tests.test_invites_memory import later
 
 
 class HeadsTests(SynchronousTestCase):

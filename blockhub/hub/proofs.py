@@ -39,15 +39,15 @@ class Proofs:
         arguments for its invite or proof, or None while a proof is being found (or when
         the request failed: a receiver asking more than ``MAX_SOLVE``)."""
         if out.invite is not None:
-            out.draft = (self.random(16), self.now())
+            self._draw(out)
             return {"invite_key": out.invite.key}
         published = asked_bits(info)
         bits = max(published or 0, out.bits or 0)
         if published is None and out.bits is None:
-            out.draft = (self.random(16), self.now())
+            self._draw(out)
             return {}
         if bits == 0:
-            out.draft = (self.random(16), self.now())
+            self._draw(out)
             return {"pow": 0}
         if bits > MAX_SOLVE:
             out.refused(f"it asks a proof of work of {bits} bits, more than this hub does "
@@ -59,9 +59,14 @@ class Proofs:
         self._solve(out, bits)
         return None
 
+    def _draw(self, out) -> tuple[bytes, int]:
+        """A fresh nonce and time for the next request."""
+        out.draft = (self.random(16), self.now())
+        return out.draft
+
     def _solve(self, out, bits: int) -> None:
         self.cancel(out)
-        nonce, at = out.draft = (self.random(16), self.now())
+        nonce, at = self._draw(out)
         out.proof = None
         work: Work = Work(self.run_in_thread, self.identity.id, out.peer, nonce, at, bits,
                     lambda counter: self._found(out, work, counter))
