@@ -1,6 +1,8 @@
 """Signed gateway records: the public list of gateways (docs/design.md).
 
-A record is ``{"pubKey", "IP", "Port", "issued", "expires", "signature"}``.  The
+A record is ``{"pubKey", "IP", "Port", "issued", "expires", "signature"}``, and
+``next`` when the gateway committed to its next key (a commitment envelope, signed on
+its own: ``succession.py``; readers of before ignore it).  The
 gateway's own identity key signs the canonical bytes of every field but the signature,
 in the ``gateway-record`` domain (see ``wire/envelope.py``), so a record proves that
 the holder of the key vouches for the address, and cannot be moved to another key or
@@ -13,9 +15,10 @@ from typing import Any
 
 from nacl.exceptions import BadSignatureError
 
-from blockhub.errors import BadId, BadMessage
+from blockhub.errors import BadId, BadMessage, ProtocolError
 from blockhub.identity import Identity, verify_key_for
 from blockhub.ids import decode_id
+from blockhub.succession import Commitment, verify_commitment
 from blockhub.wire import canonical, envelope
 from blockhub.wire.schema import MAX_TIME
 
@@ -28,7 +31,8 @@ def _body(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_record(identity: Identity, ip: str, port: int, now: int,
-                days: float = DEFAULT_DAYS) -> dict[str, Any]:
+                days: float = DEFAULT_DAYS, commitment: Commitment | None = None
+                ) -> dict[str, Any]:
     ip = str(ipaddress.ip_address(ip))
     if not 0 < int(port) < 65536:
         raise ValueError("port must be from 1 to 65535")
@@ -37,7 +41,16 @@ def make_record(identity: Identity, ip: str, port: int, now: int,
     body = {"pubKey": identity.id, "IP": ip, "Port": int(port), "issued": int(now),
             "expires": int(now + days * 86400)}
     sig = identity.sign(envelope.signed_bytes("gateway-record", identity.public_key, body))
-    return dict(body, signature=canonical.b64(sig))
+    record = dict(body, signature=canonical.b64(sig))
+    if commitment is not None:
+        record["next"] = commitment.to_json()
+    return record
+
+
+def commitment_of(record: dict[str, Any]) -> Commitment | None:
+    """The commitment to a next key a valid record carries (``check_record`` checked
+    it), or None."""
+    return verify_commitment(record["next"]) if "next" in record else None
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:
@@ -83,6 +96,12 @@ def check_record(record: Any, now: int) -> str | None:
         return "malformed field"
     except BadSignatureError:
         return "bad signature"
+    if "next" in record:
+        try:
+            if verify_commitment(record["next"]).gateway != record["pubKey"]:
+                return "next: another key's commitment"
+        except ProtocolError as e:
+            return f"next: {e}"
     if record["expires"] <= now:
         return "expired"
     if record["issued"] > now + 300:

@@ -92,12 +92,14 @@ def has_identity(data_dir: Path) -> bool:
 
 
 def create_identity(data_dir: Path, phrase: str, name: str = "",
-                    keyring: Path | None = None, passphrase: str | None = None) -> Identity:
-    """Seal ``phrase`` into a new identity in ``data_dir``; never overwrite one."""
+                    keyring: Path | None = None, passphrase: str | None = None,
+                    replace: bool = False) -> Identity:
+    """Seal ``phrase`` into a new identity in ``data_dir``; never overwrite one, unless
+    ``replace`` (a gateway moving to its next key: ``gateway/key_files.py``)."""
     identity = Identity.from_phrase(phrase)
     data_dir = ensure_private_dir(Path(data_dir))
     target = data_dir / IDENTITY_FILE
-    if target.exists():
+    if target.exists() and not replace:
         raise UserError(f"{data_dir} already holds an identity; refusing to overwrite it")
     record = {"version": FORMAT_VERSION, "id": identity.id, "name": name}
     if passphrase is not None:

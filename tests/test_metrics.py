@@ -89,7 +89,7 @@ class GatewayMetricsTests(SynchronousTestCase):
         self.assertEqual(refusals(counters), {
             "not_allowed": 1, "bad_proof": 2, "full": 1, "address_limit": 1, "rate": 1,
             "join_timeout": 1, "tls_timeout": 4, "protocol": 5,
-            "unauthenticated_limit": 6, "banned": 0, "other": 2})
+            "unauthenticated_limit": 6, "banned": 0, "old_key": 0, "other": 2})
         self.assertEqual(list(refusals(Counters())), list(REASONS))
 
     def test_relays_and_circuits_agree_with_status(self):

@@ -10,7 +10,7 @@ import os
 from nacl.public import PrivateKey, SealedBox
 from twisted.trial.unittest import SynchronousTestCase
 
-from blockhub import heads, netkey, proof_of_work
+from blockhub import gateway_records, heads, netkey, proof_of_work, succession
 from blockhub.errors import BadFrame, BadId, BadMessage
 from blockhub.fingerprint import fingerprint
 from blockhub.gateway_records import check_record
@@ -249,3 +249,21 @@ class HeadVectorTests(SynchronousTestCase):
         self.assertEqual(second.prev, canonical.b64(first.hash))
         self.assertIsNone(heads.conflict(first, second))
         self.assertIn("two different heads 2", heads.check_proof(v["equivocation"]))
+
+    def test_commitment_and_succession(self):
+        v = load("succession.json")
+        new_id = v["next_key"]["id"]
+        self.assertEqual(succession.next_digest(new_id).hex(), v["next_key"]["digest"])
+        commitment = succession.verify_commitment(v["commitment"])
+        self.assertTrue(commitment.names(new_id))
+        moved = succession.check_succession(v["succession"])
+        self.assertEqual(moved.new, new_id)
+        self.assertIsNone(succession.refusal(moved, commitment.gateway, commitment))
+        for role in ("old", "new"):
+            key = decode_id(v["succession"]["body"][role])
+            self.assertEqual(envelope.signed_bytes("succession", key,
+                                                   v["succession"]["body"]).hex(),
+                             v["succession_signed_bytes"][role])
+        record = v["record_with_next"]
+        self.assertIsNone(gateway_records.check_record(record, record["issued"]))
+        self.assertEqual(gateway_records.commitment_of(record), commitment)

@@ -53,6 +53,8 @@ SAMPLES = {
     "head": dict(head=HUBINFO),  # an envelope: the frame checks its shape only
     "kept": dict(seq=1700000000000),
     "peer-head": dict(head=HUBINFO),
+    "next-key": dict(commitment=HUBINFO),  # shape only, like head
+    "succession": dict(succession={"body": {}}),  # checked by blockhub.succession
 }
 
 

@@ -28,12 +28,14 @@ from blockhub.hubinfo import make_hubinfo  # noqa: E402
 from blockhub.identity import Identity, box_public_key_for  # noqa: E402
 from blockhub.ids import encode_id  # noqa: E402
 from blockhub.invites import Invite, encode_invite  # noqa: E402
+from blockhub.succession import make_commitment, make_succession, next_digest  # noqa: E402
 from blockhub.wire import canonical, envelope, features, messages  # noqa: E402
 from blockhub.wire.canonical import b64  # noqa: E402
 
 OUT = os.path.join(ROOT, "docs", "vectors")
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z: every time in the vectors
-ENTROPY = {"alice": bytes(16), "bob": bytes(range(32)), "gateway": b"\x7f" * 16}
+ENTROPY = {"alice": bytes(16), "bob": bytes(range(32)), "gateway": b"\x7f" * 16,
+           "gateway-next": b"\x3c" * 16}
 NETWORK_KEY = bytes.fromhex("a0" * 16 + "5b" * 16)
 CHALLENGE = bytes(range(100, 132))
 EPHEMERAL = bytes(range(200, 232))  # a real sender draws a fresh one for every box
@@ -147,6 +149,22 @@ def heads_vectors() -> dict:
             "equivocation": proof_document(second, other, conflict(second, other) or "")}
 
 
+def succession_vectors() -> dict:
+    """The gateway commits to its next key, then moves to it (docs/accountability.md)."""
+    old, new = ident("gateway"), ident("gateway-next")
+    commitment = make_commitment(old, new.id, NOW)
+    succession = make_succession(old, new, NOW + 86400)
+    body = succession.document["body"]
+    return {"next_key": {"id": new.id, "public_key": new.public_key.hex(),
+                         "digest": next_digest(new.id).hex()},
+            "commitment": commitment.to_json(),
+            "succession": succession.to_json(),
+            "succession_signed_bytes": {
+                role: envelope.signed_bytes("succession", key.public_key, body).hex()
+                for role, key in (("old", old), ("new", new))},
+            "record_with_next": make_record(old, "192.0.2.10", 6610, NOW, 7, commitment)}
+
+
 def bodies() -> dict[str, envelope.Envelope]:
     alice, bob = ident("alice"), ident("bob")
     request = {"from": alice.id, "to": bob.id, "at": NOW,
@@ -173,6 +191,12 @@ def bodies() -> dict[str, envelope.Envelope]:
         "handshake-invited": envelope.sign(alice, "handshake", invited_request()[1]),
         # The gateway's second head: Alice online, after a first head of no one.
         "head": heads()[1].signed,
+        # The gateway's commitment to its next key (succession.json has the rest).
+        "key-commitment": make_commitment(ident("gateway"), ident("gateway-next").id,
+                                          NOW).signed,
+        # The old key's signature of the succession in succession.json (its old_sig).
+        "succession": envelope.sign(ident("gateway"), "succession",
+                                    succession_vectors()["succession"]["body"]),
         "rejection-difficulty": envelope.sign(bob, "rejection", dict(
             rejection, reason="a proof of work of 20 bits is needed", difficulty=20)),
         # Alice offers Bob a punch (docs/nat.md): her router's mapping of her listen
@@ -207,7 +231,8 @@ def envelopes_vectors() -> dict:
     signers = {"hubinfo": "alice", "hubinfo-open": "bob", "handshake": "alice",
                "acceptance": "bob", "rejection": "bob", "peer-hello": "bob",
                "punch": "alice", "cluster": "gateway", "handshake-invited": "alice",
-               "rejection-difficulty": "bob", "head": "gateway"}
+               "rejection-difficulty": "bob", "head": "gateway",
+               "key-commitment": "gateway", "succession": "gateway"}
     invite_key = _Key(bytes(invite().key.verify_key))
     return {"domain": envelope.DOMAIN.decode("ascii"),
             "vectors": {name: envelope_vector(env, ident(signers[name]) if name in signers
@@ -314,6 +339,8 @@ def frame_samples() -> list[tuple[str, dict]]:
         ("circuit-refused", dict(to=bob.id, reason="that hub is not online here")),
         ("head", dict(head=env["head"].to_json())),
         ("kept", dict(seq=NOW * 1000 + 2)),
+        ("next-key", dict(commitment=env["key-commitment"].to_json())),
+        ("succession", dict(succession=succession_vectors()["succession"])),
         ("peer-head", dict(head=env["head"].to_json())),
         ("peer-hello", dict(hello=env["peer-hello"].to_json(), features=spoken)),
         ("peer-request", dict(sealed=sealed["handshake"]["sealed"], features=spoken)),
@@ -372,6 +399,7 @@ def build() -> dict[str, dict]:
         "frames.json": frames_vectors(),
         "invites.json": invites_vectors(),
         "heads.json": heads_vectors(),
+        "succession.json": succession_vectors(),
     }
 
 

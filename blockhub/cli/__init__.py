@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         identity_cmds,
         invite_cmds,
         records_cmds,
+        succession_cmds,
     )
 
     parser = _Parser(prog="blockhub", description="Drive blockhub hubs and gateways.")
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_cmds.register(sub)
     records_cmds.register(sub)
     accountability_cmds.register(sub)
+    succession_cmds.register(sub)
     return parser
 
 

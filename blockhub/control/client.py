@@ -14,6 +14,10 @@ from blockhub.control.server import socket_path
 from blockhub.errors import UserError
 
 
+class NoDaemon(UserError):
+    """Nothing answers on the data directory's control socket: the daemon is stopped."""
+
+
 def _read_exact(sock, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -53,7 +57,7 @@ def call(data_dir, op: str, timeout: float = 30.0, **args):
     except OSError as e:
         raise UserError(f"cannot reach {path}: {e.strerror or e}")
     if not exists:
-        raise UserError(no_daemon)
+        raise NoDaemon(no_daemon)
     try:
         answer = _exchange(path, no_daemon, timeout, op, args)
     except TimeoutError:
@@ -77,7 +81,7 @@ def _exchange(path: Path, no_daemon: str, timeout: float, op: str, args: dict):
         try:
             sock.connect(str(path))
         except (ConnectionRefusedError, FileNotFoundError):
-            raise UserError(no_daemon)
+            raise NoDaemon(no_daemon)
         except PermissionError:
             raise UserError(f"permission denied on {path} (run as the daemon's user)")
         box = Call.makeArguments({"op": op, "args": json.dumps(args)}, None)

@@ -23,6 +23,7 @@ from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.head_chain import DEFAULT_INTERVAL as DEFAULT_HEAD_INTERVAL
 from blockhub.gateway.head_chain import HeadChain
 from blockhub.gateway.head_file import HeadFile
+from blockhub.gateway.keys import GatewayKeys
 from blockhub.gateway.presence import Presence
 from blockhub.gateway.protocol import GatewayFactory, GatewayProtocol
 from blockhub.gateway.relay import Relay
@@ -82,20 +83,26 @@ def _factories(identity, gateway, presence, relay, circuits, clock, limits, coun
     def make_protocol() -> GatewayProtocol:
         return GatewayProtocol(make_session, counters, clock=clock, limits=limits)
 
+    def certificate(server_name: str | None):
+        """After a rotation, the old key's certificate to hubs that name it."""
+        return gateway.keys.for_server_name(server_name, clock.seconds())
+
     factory = GatewayFactory(make_protocol)
-    return factory, TLSMemoryBIOFactory(ServerCreator(identity), False, factory, clock=clock)
+    return factory, TLSMemoryBIOFactory(ServerCreator(identity, certificate), False, factory,
+                                        clock=clock)
 
 
 def build_gateway(identity: Identity, admission: Admission, clock, limits: Limits = DEFAULT,
                   random=os.urandom, spoken: tuple[str, ...] | None = features.SPOKEN,
                   cluster: ClusterSettings | None = None, bans_path=None,
                   observe_fanout: Callable[[float], None] | None = None,
-                  heads_path=None, head_interval: float = DEFAULT_HEAD_INTERVAL
-                  ) -> GatewayGraph:
+                  heads_path=None, head_interval: float = DEFAULT_HEAD_INTERVAL,
+                  keys: GatewayKeys | None = None) -> GatewayGraph:
     """``clock``: the reactor or a test's Clock; ``random(n)`` makes challenges;
     ``spoken``: the features we list (tests play older gateways); ``cluster``: we are
     a node (not started here); ``bans_path``: the bans' file; ``observe_fanout``;
-    ``heads_path``: where the chain of heads is kept (None: in memory)."""
+    ``heads_path``: where the chain of heads is kept (None: in memory); ``keys``: ours
+    with a commitment or a succession (``key_files.load_keys``), else just ``identity``."""
     counters = Counters()
 
     def gone(conn) -> None:
@@ -123,11 +130,12 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
         bridge, node = _node(identity, cluster, clock, limits, presence, circuits, deliver,
                              bans)
     relay: Relay = Relay(presence, counters, clock, limits, cluster=node)
-    gateway = Gateway(identity, admission, clock, limits, presence, counters,
+    gateway = Gateway(keys or GatewayKeys(identity), admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken, bans)
     factory, tls_factory = _factories(identity, gateway, presence, relay, circuits, clock,
                                       limits, counters, random)
+    succeeded = {gateway.keys.succession.old} if gateway.keys.succession else set()
     heads = HeadChain(identity, clock, presence,
-                      HeadFile(heads_path) if heads_path else None, head_interval)
+                      HeadFile(heads_path, succeeded) if heads_path else None, head_interval)
     return GatewayGraph(gateway, presence, relay, circuits, counters, factory, tls_factory,
                         node, bans, heads)

@@ -27,6 +27,7 @@ class Counters:
     joins_refused: int = 0          # over the per-key budget of joins and updates
     refused_per_address: int = 0    # over --max-hubs-per-ip
     refused_banned: int = 0         # banned by the operator (blockhub kick --ban)
+    refused_old_key: int = 0        # asked for the key we succeeded (after a rotation)
     send_queue_full: int = 0        # aborted: did not read, over --max-send-queue
     close_timeouts: int = 0         # aborted: a close did not drain in --close-timeout
     circuits_opened: int = 0        # relay circuits joined

@@ -13,9 +13,9 @@ from twisted.logger import Logger
 from blockhub.gateway.admission import Admission
 from blockhub.gateway.circuits import Circuits
 from blockhub.gateway.counters import Counters
+from blockhub.gateway.keys import GatewayKeys
 from blockhub.gateway.presence import Presence
 from blockhub.hubinfo import HubInfo, verify_hubinfo
-from blockhub.identity import Identity
 from blockhub.ids import decode_id
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings, Slot
@@ -35,11 +35,11 @@ class NotAdmitted(Exception):
 
 
 class Gateway:
-    def __init__(self, identity: Identity, admission: Admission, clock, limits: Limits,
+    def __init__(self, keys: GatewayKeys, admission: Admission, clock, limits: Limits,
                  presence: Presence, counters: Counters, unauthenticated: Openings,
                  circuits: Circuits, spoken: tuple[str, ...] | None = features.SPOKEN,
                  bans=None):
-        self.identity = identity
+        self.keys = keys  # ours, our commitment to the next, the one we succeeded
         self.spoken = spoken  # the features we list in hello (None: no list, as of old)
         self.admission = admission
         self.clock = clock
@@ -49,6 +49,10 @@ class Gateway:
         self.unauthenticated = unauthenticated  # connections that have not joined yet
         self.circuits = circuits  # its status only; circuit frames go from the session
         self.bans = bans  # the operator's bans (bans.py), or None
+
+    @property
+    def identity(self):
+        return self.keys.identity
 
     def take_slot(self, conn) -> Slot:
         """A place among the connections that have not joined, counted per address;
@@ -72,12 +76,51 @@ class Gateway:
             raise NotAdmitted(f"banned by this gateway's operator until {utc(until)}")
 
     def hello(self, conn, challenge: bytes) -> None:
-        conn.send("hello", gateway=self.identity.id, observed=conn.address,
+        served = getattr(conn, "served_id", None)  # the old key, to a hub that named it
+        conn.send("hello", gateway=served if self.keys.is_old(served) else self.identity.id,
+                  observed=conn.address,
                   challenge=b64(challenge), mode=self.admission.mode,
                   time=int(self.clock.seconds()), features=features.ours(self.spoken))
 
     def speaks(self, feature: str) -> bool:
         return feature in (self.spoken or ())
+
+    def _both(self, hub_features, feature: str) -> bool:
+        return self.speaks(feature) and hub_features.peer_has(feature)
+
+    def old_key(self, conn, hub_features) -> None:
+        """A hub that still pins the key we succeeded (during the grace, the TLS
+        server name got it that key's certificate): give it the succession to follow,
+        and refuse it, saying what our key is now."""
+        if not self.keys.is_old(getattr(conn, "served_id", None)):
+            return
+        succession = self.keys.succession
+        if succession is not None and self._both(hub_features, features.SUCCESSION):
+            conn.send("succession", succession=succession.to_json())
+        self.counters.refused_old_key += 1
+        raise NotAdmitted(f"this gateway's key is now {self.identity.id}, which succeeded "
+                          f"{conn.served_id}: pin the new key")
+
+    def admitted(self, conn, hub_features) -> None:
+        """Tell a hub that reads it our commitment to our next key, if we made one."""
+        commitment = self.keys.commitment
+        if commitment is not None and self._both(hub_features, features.SUCCESSION):
+            conn.send("next-key", commitment=commitment.to_json())
+
+    def rekeyed(self, keys: GatewayKeys) -> None:
+        """The operator committed to a next key or rotated: hubs admitted under a key
+        we no longer hold get the succession and are closed, to come back pinning the
+        new one; the others hear of a new commitment."""
+        before, self.keys = self.keys, keys
+        for conn, _info in list(self.presence.hubs.values()):
+            hub_features = conn.session.features
+            if keys.is_old(conn.served_id):
+                try:
+                    self.old_key(conn, hub_features)
+                except NotAdmitted as refusal:
+                    self.refuse(conn, refusal.reason)
+            elif keys.commitment != before.commitment:
+                self.admitted(conn, hub_features)
 
     def judge_join(self, conn, message, challenge: bytes) -> HubInfo:
         """The joining hub's checked HubInfo, or ``NotAdmitted``; a HubInfo that is not
@@ -134,6 +177,7 @@ class Gateway:
 
     def status(self) -> dict:
         return {"role": "gateway", "id": self.identity.id, "mode": self.admission.mode,
+                "keys": self.keys.status(self.clock.seconds()),
                 "restricted": self.admission.restricted,
                 "online": len(self.presence.hubs),
                 "circuits": self.circuits.status(),

@@ -33,6 +33,14 @@ class HeadChain:
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
 
+    def rekey(self, identity) -> None:
+        """We rotated to ``identity``: its chain starts anew (or goes on from its file)."""
+        if self.file is not None:
+            self.file.succeeded.add(self.identity.id)
+        self.identity = identity
+        self.latest = self.file.load(identity.id) if self.file is not None else None
+        self._seen_version = -1
+
     def start(self) -> None:
         self._loop.start(self.interval, now=True)
 

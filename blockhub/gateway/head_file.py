@@ -12,8 +12,9 @@ HEADS_FILE = "heads.json"
 
 
 class HeadFile:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, succeeded=()):
         self.path = Path(path)
+        self.succeeded = set(succeeded)  # keys we rotated away from: their chains ended
 
     def load(self, gateway_id: str) -> Head | None:
         """The last head this gateway signed (None: there is none yet).  A file that
@@ -27,6 +28,8 @@ class HeadFile:
             raise UserError(f"cannot read the head chain in {self.path}: {e}; it must be "
                             "repaired or moved away by hand (a new chain would fork the "
                             "old one)")
+        if head.gateway in self.succeeded:
+            return None  # our new key starts its own chain
         if head.gateway != gateway_id:
             raise UserError(f"{self.path} holds the heads of gateway {head.gateway}, "
                             "not ours")

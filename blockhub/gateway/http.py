@@ -34,11 +34,17 @@ class GatewaysResource(Resource):
         self.records_file = Path(records_file) if records_file else None
         self._own: dict[str, Any] | None = None
         self.cluster = cluster  # -> the records of the cluster's other live nodes
+        self.commitment = None  # to our next key, carried in our record as ``next``
+
+    def rekey(self, keys) -> None:
+        """A new key or commitment (``GatewayKeys``): our record is signed anew."""
+        self.identity, self.commitment, self._own = keys.identity, keys.commitment, None
 
     def own_record(self) -> dict:
         now = int(self.clock.seconds())
         if self._own is None or self._own["expires"] - now < RESIGN_BEFORE:
-            self._own = make_record(self.identity, self.ip, self.port, now, OWN_RECORD_DAYS)
+            self._own = make_record(self.identity, self.ip, self.port, now, OWN_RECORD_DAYS,
+                                    self.commitment)
         return self._own
 
     def others(self) -> list:

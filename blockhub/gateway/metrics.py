@@ -26,11 +26,12 @@ REASONS: dict[str, str | None] = {
     "protocol": "protocol_errors",           # a frame that breaks the protocol
     "unauthenticated_limit": "refused_unauthenticated",  # --max-unauthenticated-per-ip
     "banned": "refused_banned",              # banned by the operator (kick --ban)
+    "old_key": "refused_old_key",            # pins the key this gateway succeeded
     "other": None,
 }
 # The named reasons that pass through ``Gateway.refuse``/``missed_join`` (``refused``).
 _IN_REFUSED = ("refused_key", "refused_proof", "refused_full", "refused_per_address",
-               "joins_refused", "join_timeouts", "refused_banned")
+               "joins_refused", "join_timeouts", "refused_banned", "refused_old_key")
 
 
 def refusals(counters: Counters) -> dict[str, int]:

@@ -2,6 +2,7 @@
 (``build.py``), the TLS listener, the HTTP record, the metrics, the manhole and the
 control socket, as one MultiService."""
 
+import time
 from pathlib import Path
 
 import attrs
@@ -20,6 +21,7 @@ from blockhub.gateway.build import ClusterSettings, build_gateway
 from blockhub.gateway.gateway import Gateway
 from blockhub.gateway.head_file import HEADS_FILE
 from blockhub.gateway.http import GatewaysResource, HeadResource, Root
+from blockhub.gateway.key_files import load_keys
 from blockhub.gateway.metrics import GatewayMetrics
 from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
@@ -36,7 +38,8 @@ class GatewayService(MultiService):
     """The root service; its ``control_*`` methods answer the CLI."""
 
     def __init__(self, gateway: Gateway, listener: ListeningService, cluster=None,
-                 bans=None, heads=None):
+                 bans=None, heads=None, resource: GatewaysResource | None = None,
+                 load_keys=None):
         super().__init__()
         self.gateway = gateway
         self.heads = heads  # the chain of signed presence heads
@@ -45,6 +48,8 @@ class GatewayService(MultiService):
         self.bans = bans        # the operator's bans (bans.py)
         self.http: ListeningService | None = None
         self.metrics: ListeningService | None = None  # --metrics
+        self.resource = resource  # GET /gateways, with our record
+        self.load_keys = load_keys or (lambda: gateway.keys)  # -> GatewayKeys from disk
 
     def startService(self):
         super().startService()
@@ -79,6 +84,27 @@ class GatewayService(MultiService):
         status["head"] = {"seq": latest.seq, "count": latest.count, "at": latest.at} \
             if latest is not None else None
         return status
+
+    def control_reload_keys(self):
+        """``blockhub commit-next`` or ``rotate-key`` changed the keys in our data
+        directory: serve them from now on (``Gateway.rekeyed``)."""
+        try:
+            keys = self.load_keys()
+        except UserError as e:
+            raise ControlError(str(e))
+        rotated = keys.identity.id != self.gateway.identity.id
+        if rotated and self.cluster is not None:
+            raise ControlError("a cluster node rotates its key only while stopped: stop "
+                               "it, add the new id to every node's --cluster-keys, start it")
+        if rotated and self.heads is not None:
+            self.heads.rekey(keys.identity)
+        if self.resource is not None:
+            self.resource.rekey(keys)
+        self.gateway.rekeyed(keys)
+        log.info("gateway keys reloaded: serving {id}{rotated}", id=keys.identity.id,
+                 rotated=f" (succeeded {keys.succession.old})" if rotated and
+                 keys.succession else "")
+        return self.gateway.keys.status(self.gateway.clock.seconds())
 
     def control_hubs(self):
         return self.gateway.presence.snapshot()
@@ -152,14 +178,44 @@ def _cluster(options, identity, reactor, resource) -> ClusterSettings:
     return ClusterSettings(name, keys, backend, options["cluster-dead-after"], record)
 
 
-def make_gateway_service(options, reactor) -> GatewayService:
-    data_dir = Path(options["data-dir"])
-    identity = keystore.load_identity(data_dir)
-    admission = Admission(
+def _admission(options) -> Admission:
+    return Admission(
         mode=options["mode"],
         allow_keys=load_allow_keys(options["allow-keys"]) if options["allow-keys"] else None,
         network_key=(keystore.load_network_key(options["network-key"])
                      if options["network-key"] else None))
+
+
+def _around(top: GatewayService, options, graph, metrics, reactor, data_dir) -> None:
+    """The services beside the listener: metrics, HTTP, the manhole, the control socket."""
+    if metrics is not None:
+        metrics.watch(graph, per_peer=options["metrics-per-peer"])
+        top.metrics = metrics_service(reactor, options["metrics"], metrics.registry)
+        top.metrics.setServiceParent(top)
+    if top.resource is not None:
+        top.http = ListeningService(reactor, options["http"],
+                                    Site(Root(top.resource, HeadResource(graph.heads))),
+                                    what="http")
+        top.http.setServiceParent(top)
+    if options["manhole"]:
+        namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,
+                     "presence": graph.presence, "relay": graph.relay,
+                     "circuits": graph.circuits, "counters": graph.counters,
+                     "cluster": graph.cluster}
+        manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
+                        namespace).setServiceParent(top)
+    control_service(reactor, data_dir, top).setServiceParent(top)
+
+
+def make_gateway_service(options, reactor) -> GatewayService:
+    data_dir = Path(options["data-dir"])
+
+    def read_keys():
+        """Our keys as the data directory holds them (the grace by the wall clock)."""
+        return load_keys(data_dir, options["succession-grace"], time.time())
+
+    keys = read_keys()
+    identity = keys.identity
     graph = None
 
     def cluster_records() -> list:
@@ -172,30 +228,18 @@ def make_gateway_service(options, reactor) -> GatewayService:
         ip, port = _public_address(options["public-address"])
         resource = GatewaysResource(identity, reactor, ip, port, options["gateway-records"],
                                     cluster_records)
+        resource.rekey(keys)
     cluster = _cluster(options, identity, reactor, resource) if options["cluster"] else None
     metrics = GatewayMetrics() if options["metrics"] else None
-    graph = build_gateway(identity, admission, reactor, limits_from_options(options),
-                          cluster=cluster, bans_path=data_dir / "bans.json",
+    graph = build_gateway(identity, _admission(options), reactor,
+                          limits_from_options(options), cluster=cluster,
+                          bans_path=data_dir / "bans.json",
                           observe_fanout=metrics.fanout.observe if metrics else None,
                           heads_path=data_dir / HEADS_FILE,
-                          head_interval=options["head-interval"])
+                          head_interval=options["head-interval"], keys=keys)
     listener = ListeningService(reactor, options["listen"], graph.tls_factory)
-    top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans, graph.heads)
+    top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans, graph.heads,
+                         resource, read_keys)
     listener.setServiceParent(top)
-    if metrics is not None:
-        metrics.watch(graph, per_peer=options["metrics-per-peer"])
-        top.metrics = metrics_service(reactor, options["metrics"], metrics.registry)
-        top.metrics.setServiceParent(top)
-    if resource is not None:
-        top.http = ListeningService(reactor, options["http"],
-                                    Site(Root(resource, HeadResource(graph.heads))), what="http")
-        top.http.setServiceParent(top)
-    if options["manhole"]:
-        namespace = {"service": top, "reactor": reactor, "gateway": graph.gateway,
-                     "presence": graph.presence, "relay": graph.relay,
-                     "circuits": graph.circuits, "counters": graph.counters,
-                     "cluster": graph.cluster}
-        manhole_service(reactor, options["manhole"], options["manhole-keys"], data_dir,
-                        namespace).setServiceParent(top)
-    control_service(reactor, data_dir, top).setServiceParent(top)
+    _around(top, options, graph, metrics, reactor, data_dir)
     return top

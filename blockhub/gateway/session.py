@@ -189,6 +189,7 @@ def _judge(machine: Inputs, session: GatewaySession, greeting: Greeting,
            message: Message) -> None:
     session.features = features.parse(message.fields.get("features"))
     try:
+        session.gateway.old_key(session.conn, session.features)
         info = session.gateway.judge_join(session.conn, message, greeting.challenge)
     except NotAdmitted as refusal:
         machine.refuse(refusal.reason)
@@ -202,6 +203,7 @@ def _admit(machine: Inputs, session: GatewaySession, greeting: Greeting,
     cancel(greeting.deadline)
     session.release()
     session.presence.join(session.conn, info)
+    session.gateway.admitted(session.conn, session.features)
 
 
 @_on(greeted, [Inputs.refuse], refused)

@@ -27,6 +27,9 @@ class Options(tap_common.DaemonOptions):
         ["head-interval", None, 10.0,
          "seconds between signed presence heads, at most one each (docs/accountability.md)",
          tap_common.positive],
+        ["succession-grace", None, 30 * 86400.0,
+         "seconds after a key rotation during which hubs that ask for the old key get it "
+         "and the succession (docs/accountability.md)", tap_common.positive],
         ["public-address", None, None,
          "IP:PORT hubs should use for this gateway, signed into its own record"],
         ["gateway-records", None, None,

@@ -12,7 +12,8 @@ make)`` (``make(pin)``: the protocol for a TLS pin) and ``connect_punch`` (``_pu
 return Deferreds that fire once connected; ``watch_requests`` is the metrics';
 ``run_in_thread(f, *args)`` a Deferred of ``f(*args)``, for proofs of work (a thread in
 the daemon); ``record_pinned(entries, invite_id)`` keeps an invite's gateways in the
-config.
+config; ``keys_file`` what we learn of our gateways' keys (``gateway_keys``), and
+``record_succession(old, new)`` pins a gateway's next key in the config.
 """
 
 import os
@@ -26,8 +27,9 @@ from blockhub.handshake_bodies import DEFAULT_WINDOW
 from blockhub.hub.circuits import Circuits
 from blockhub.hub.config import parse_gateway_arg
 from blockhub.hub.gateway_channel import GatewayChannel
+from blockhub.hub.gateway_keys import GatewayKeyBook
 from blockhub.hub.gateway_link import GatewayLink
-from blockhub.hub.gateway_pins import drop, pin
+from blockhub.hub.gateway_pins import drop, pin, succeed
 from blockhub.hub.gateway_protocol import HubGatewayProtocol
 from blockhub.hub.handshakes import DEFAULT_TTL, Handshakes
 from blockhub.hub.head_watch import ALARM, HeadWatch
@@ -61,6 +63,7 @@ class HubGraph:
     circuits: Circuits
     paths: PeerPaths  # and its upgrades: None when the hub does not punch
     heads: HeadWatch  # the gateways' signed heads, checked, and alarms
+    keys: GatewayKeyBook  # our gateways' commitments to next keys, successions followed
 
 
 @attrs.frozen
@@ -126,13 +129,21 @@ def _handshakes(identity, store, clock, hub, channel, peers, paths, settings, ra
 
 
 def _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
-                  settings) -> GatewayLink:
+                  settings, keys_file, record_succession
+                  ) -> tuple[GatewayLink, GatewayKeyBook]:
+    """The link to our gateways, which follows their key successions (``keys``)."""
+    link: GatewayLink
+
     def dial(entry):
         return connect_gateway(entry, lambda pin: HubGatewayProtocol(
-            link, hub, handshakes, circuits, pin=pin, clock=clock, limits=settings.limits))
+            link, hub, handshakes, circuits, pin=pin, keys=keys, clock=clock,
+            limits=settings.limits))
 
-    link = GatewayLink(gateways, dial, hub, clock, rotate_interval=settings.rotate_interval)
-    return link
+    keys = GatewayKeyBook(clock, keys_file, lambda old, new: succeed(link, old, new),
+                          record_succession or (lambda old, new: None))
+    link = GatewayLink(keys.pinned(gateways), dial, hub, clock,
+                       rotate_interval=settings.rotate_interval)
+    return link, keys
 
 
 def _pinning(link, record):
@@ -144,7 +155,8 @@ def _pinning(link, record):
 def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
               settings: HubSettings = HubSettings(), remember_gateway=None, archive=None,
               random=os.urandom, watch_requests=None, connect_punch=None,
-              run_in_thread=maybeDeferred, record_pinned=None) -> HubGraph:
+              run_in_thread=maybeDeferred, record_pinned=None, keys_file=None,
+              record_succession=None) -> HubGraph:
     """The hub's objects, wired (the arguments: the module's docstring)."""
     peer_kw = dict(clock=clock, limits=settings.limits)
     handshakes: Handshakes  # made below; the callables given to Hub call it later
@@ -181,11 +193,11 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                              random, watch_requests, run_in_thread)
     door = PeerDoor(identity, store, clock, settings.window, handshakes, peers)
     peer_factory, peer_tls = _accepting(identity, clock, peers, door, settings)
-    link = _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
-                         settings)
+    link, keys = _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
+                               settings, keys_file, record_succession)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers,
                         _pinning(link, record_pinned))
     heads = HeadWatch(clock, hub, peers, settings.alarm_dir and ProofFiles(settings.alarm_dir),
                       settings.on_equivocation, lambda gateway_id: drop(link, gateway_id))
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
-                    peer_factory, peer_tls, circuits, paths, heads)
+                    peer_factory, peer_tls, circuits, paths, heads, keys)

@@ -4,7 +4,8 @@
 ``{"Hub": {"Gateways": [{"name", "pubKey", "lastKnownIP", "port"}]}}``.  ``pubKey`` is
 the gateway's id.  When the hub learns where a gateway is, it writes ``lastKnownIP``
 back atomically, keeping everything else in the file as it was; a gateway an invite
-brought is added the same way, marked ``"fromInvite": INVITE_ID``.
+brought is added the same way, marked ``"fromInvite": INVITE_ID``, and a gateway that
+moved to its next key gets it as ``pubKey`` (the old one listed in ``formerKeys``).
 """
 
 import json
@@ -139,6 +140,22 @@ def record_last_known_ip(path: Path, gateway_id: str, host: str,
     return changed
 
 
+def record_succession(path: Path, old_id: str, new_id: str) -> bool:
+    """Pin ``new_id`` where the file pins ``old_id`` (listing the old one under
+    ``formerKeys``), atomically, keeping everything else; True when it changed."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    changed = False
+    for item in data.get("Hub", {}).get("Gateways", []):
+        if str(item.get("pubKey", "")).strip().lower() == old_id:
+            item["pubKey"] = new_id
+            item["formerKeys"] = list(item.get("formerKeys", [])) + [old_id]
+            changed = True
+    if changed:
+        _write_back(path, data, os.stat(path).st_mode & 0o777)
+    return changed
+
+
 class ConfigFile:
     """The config file a running hub writes back to: ``--config``, else
     DATA_DIR/config.json (once it exists, for addresses: an invite makes it)."""
@@ -158,6 +175,19 @@ class ConfigFile:
                          ip=entry.host, gateway=entry.id, path=str(path))
         except (OSError, ValueError) as e:
             log.warn("could not update {path}: {error}", path=str(path), error=str(e))
+
+    def succeed(self, old_id: str, new_id: str) -> None:
+        """A gateway we pin moved to its next key: pin that one in the file."""
+        path = self.path or (self.default if self.default.exists() else None)
+        if path is None:
+            return
+        try:
+            if record_succession(path, old_id, new_id):
+                log.info("pinned {new} in place of {old} in {path}", new=new_id, old=old_id,
+                         path=str(path))
+        except (OSError, ValueError) as e:
+            log.warn("could not update {path}: {error}; the new key is pinned in "
+                     "gateway-keys.json", path=str(path), error=str(e))
 
     def pin(self, entries, invite_id: str) -> None:
         """An invite brought gateways: add them."""

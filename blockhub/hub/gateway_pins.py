@@ -1,5 +1,6 @@
 """The gateways a hub pins, as a list it changes while it runs: an address a signed
-record moved, the gateways an invite brought, and the rows ``status`` shows.
+record moved, the gateways an invite brought, a key a succession replaced, and the rows
+``status`` shows.
 
 The link machine (``GatewayLink``) decides when to connect where; this only changes
 its list and tells it (``current_moved``, ``go_to``).
@@ -35,6 +36,19 @@ def pin(link, entries, invite_id: str, record=None) -> list:
     if not (link.state == "online" and link.current.id in ids):
         link.go_to(next(i for i, e in enumerate(link.gateways) if e.id in ids))
     return [e.id for e in added]
+
+
+def succeed(link, old_id: str, new_id: str) -> bool:
+    """The gateway we pin as ``old_id`` moved to ``new_id`` (a succession we checked):
+    pin the new key in its place and, when it is the current gateway, connect to it
+    now (from online at once; while connecting, once this attempt ends)."""
+    for i, entry in enumerate(link.gateways):
+        if entry.id == old_id:
+            link.gateways[i] = attrs.evolve(entry, id=new_id)
+            if i == link.index:
+                link.go_to(i)
+            return True
+    return False
 
 
 def gateway_rows(link) -> list[dict]:

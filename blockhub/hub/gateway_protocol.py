@@ -11,8 +11,9 @@ _CIRCUIT = {"circuit-ready": "ready", "circuit-credit": "credit",
 
 
 class HubGatewayProtocol(FramedProtocol):
-    def __init__(self, link, hub, relays, circuits, pin=None, **kw):
+    def __init__(self, link, hub, relays, circuits, pin=None, keys=None, **kw):
         super().__init__(**kw)
+        self.keys = keys  # a GatewayKeyBook: commitments and successions heard
         self.link = link
         self.hub = hub
         self.relays = relays
@@ -31,6 +32,10 @@ class HubGatewayProtocol(FramedProtocol):
             self.link.welcome(self, message)
         elif kind == "refused":
             self.link.refused(self, message["reason"])
+        elif kind == "succession":  # before admission too: we asked for the old key
+            self._needs(features.SUCCESSION, kind)
+            if self.keys is not None:
+                self.keys.heard_succession(self._pinned(), message["succession"])
         elif kind == "shutdown":
             self.log.info("gateway {address} is shutting down: {reason}",
                           address=self.address, reason=message["reason"])
@@ -54,12 +59,24 @@ class HubGatewayProtocol(FramedProtocol):
                 self.hub.head(message["head"])
             else:
                 self.hub.kept_update(message["seq"])
+        elif kind == "next-key":
+            self._needs(features.SUCCESSION, kind)
+            if self.keys is not None:
+                self.keys.heard_commitment(self._pinned(), message["commitment"])
         elif kind == "circuit-data":
             self.circuits.data(message)
         elif kind in _CIRCUIT:
             getattr(self.circuits, _CIRCUIT[kind])(message)
         else:
             raise BadMessage(f"a gateway may not send {kind!r}")
+
+    def _pinned(self) -> str:
+        """The key this connection pinned (the link may have moved on since)."""
+        return self.pin.expected_id if self.pin is not None else self.link.current.id
+
+    def _needs(self, feature: str, kind: str) -> None:
+        if not (self.hub.speaks(feature) and self.features.peer_has(feature)):
+            raise BadMessage(f"{kind!r} needs {feature}, which we or the gateway did not list")
 
     def lost(self, reason):
         pin = self.pin

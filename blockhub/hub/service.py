@@ -15,6 +15,7 @@ from blockhub.fingerprint import fingerprint
 from blockhub.hub import config as hubconfig
 from blockhub.hub.build import HubGraph, HubSettings, build_hub
 from blockhub.hub.connectors import tls_connectors
+from blockhub.hub.gateway_keys_file import KEYS_FILE, GatewayKeysFile
 from blockhub.hub.gateway_list import GatewayList, http_client
 from blockhub.hub.gateway_pins import gateway_rows
 from blockhub.hub.metrics import HubMetrics, message_counts
@@ -46,6 +47,7 @@ class HubService(MultiService):
         self.upgrades = graph.paths.upgrades
         self.punching = graph.paths.punching
         self.heads = graph.heads
+        self.keys = graph.keys
         self.listener = listener
         # The listener's PeerFactory, for what it refused; None when not listening.
         self.peer_factory = graph.peer_factory if listener is not None else None
@@ -97,6 +99,7 @@ class HubService(MultiService):
         status["refusals"] = dict(self.handshakes.refusals)
         status["request_difficulty"] = self.handshakes.cost.status()
         status["alarms"] = list(self.heads.alarms)
+        status["gateway_keys"] = self.keys.status()
         if self.peers.storage_errors:
             status["refusals"]["storage errors"] = self.peers.storage_errors
         if self.peer_factory is not None:
@@ -253,7 +256,9 @@ def make_hub_service(options, reactor) -> HubService:
                       archive=archive if options["archive"] else None,
                       watch_requests=metrics.requests.changed if metrics else None,
                       connect_punch=connect_punch, run_in_thread=deferToThread,
-                      record_pinned=config_file.pin)
+                      record_pinned=config_file.pin,
+                      keys_file=GatewayKeysFile(data_dir / KEYS_FILE),
+                      record_succession=config_file.succeed)
     gateway_list = None
     listener = _listener(reactor, options["listen"], graph, listening)
     if options["gateway-list"]:

@@ -30,7 +30,7 @@ from blockhub.errors import ProtocolError
 from blockhub.hubinfo import format_address
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.sendqueue import SendQueue
-from blockhub.net.tls import peer_id
+from blockhub.net.tls import peer_id, served_id
 from blockhub.timers import cancel
 from blockhub.wire import messages
 from blockhub.wire.framing import FrameDecoder
@@ -60,6 +60,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.decoder = FrameDecoder(self.max_frame)
         self._tls_deadline = None
         self.peer_id: str | None = None
+        self.served_id: str | None = None  # the key we presented (net.tls.served_id)
         self.address = "?"
         self._pinger = None
         self._ping_n = 0
@@ -104,6 +105,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         """TLS is up and the peer's key is proven; subclasses continue in ``secured``."""
         self._tls_deadline = cancel(self._tls_deadline)
         self.peer_id = peer_id(self.transport)
+        self.served_id = served_id(self.transport)
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = self.clock
         self._pinger.start(max(self.idle_timeout / 3.0, 0.05), now=False)

@@ -66,6 +66,15 @@ def key_of(cert: crypto.X509) -> bytes | None:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def served_id(transport) -> str | None:
+    """The id whose certificate we presented on a TLS transport (a gateway that
+    rotated serves its old key to hubs that name it); None without TLS."""
+    handle = getattr(transport, "getHandle", None)
+    cert = handle().get_certificate() if handle is not None else None
+    key = key_of(cert) if cert is not None else None
+    return encode_id(key) if key else None
+
+
 def peer_id(transport) -> str | None:
     """The id of the peer on a TLS transport whose handshake is complete."""
     cert = transport.getPeerCertificate()
@@ -97,13 +106,32 @@ def _any_ed25519(conn, cert, errno, depth, ok) -> bool:
 
 @implementer(IOpenSSLServerConnectionCreator)
 class ServerCreator:
-    """TLS for the accepting side: any Ed25519 client certificate; id read afterwards."""
+    """TLS for the accepting side: any Ed25519 client certificate; id read afterwards.
 
-    def __init__(self, identity: Identity):
-        self._ctx = _context(identity, _any_ed25519)
+    ``choose(server_name)`` (a gateway after a key rotation) says whose certificate a
+    connection gets, from the TLS server name the dialer sent (None: it sent none);
+    without it, always ``identity``'s."""
+
+    def __init__(self, identity: Identity, choose=None):
+        self._choose = choose or (lambda name: identity)
+        self._contexts: dict[str, SSL.Context] = {}
+
+    def _context_of(self, identity: Identity) -> SSL.Context:
+        ctx = self._contexts.get(identity.id)
+        if ctx is None:
+            ctx = self._contexts[identity.id] = _context(identity, _any_ed25519)
+            ctx.set_tlsext_servername_callback(self._named)
+        return ctx
+
+    def _named(self, conn: SSL.Connection) -> None:
+        raw = conn.get_servername()
+        name = raw.decode("ascii", "replace") if raw else None
+        ctx = self._context_of(self._choose(name))
+        if ctx is not conn.get_context():
+            conn.set_context(ctx)
 
     def serverConnectionForTLS(self, tlsProtocol):
-        return SSL.Connection(self._ctx, None)
+        return SSL.Connection(self._context_of(self._choose(None)), None)
 
 
 @implementer(IOpenSSLClientConnectionCreator)
@@ -128,7 +156,12 @@ class PinnedClientCreator:
         return False
 
     def clientConnectionForTLS(self, tlsProtocol):
-        return SSL.Connection(self._ctx, None)
+        # The server name names the key we pin: a gateway that rotated its key answers
+        # a hub that still pins the old one with the old key's certificate and the
+        # succession, during its grace (docs/accountability.md).
+        conn = SSL.Connection(self._ctx, None)
+        conn.set_tlsext_host_name(self.expected_id.encode("ascii"))
+        return conn
 
 
 def client_over(identity: Identity, expected_id: str, protocol, clock):

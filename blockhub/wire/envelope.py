@@ -23,7 +23,7 @@ DOMAIN = b"blockhub/v1/"
 
 # The kinds of signed object; each is its own signature domain.
 KINDS = ("hubinfo", "handshake", "acceptance", "rejection", "gateway-record", "peer-hello",
-         "cluster", "punch", "invite", "head")
+         "cluster", "punch", "invite", "head", "key-commitment", "succession")
 
 
 def signed_bytes(kind: str, signer_key: bytes, body: dict[str, Any]) -> bytes:

@@ -28,10 +28,15 @@ PUNCH = "punch/1"
 # Signed presence heads: the gateway's ``head`` and ``kept`` frames, and ``peer-head``
 # between peers (docs/accountability.md).
 HEADS = "heads/1"
+# Key succession: the gateway's ``next-key`` (its commitment to its next key) and
+# ``succession`` (the move to it, signed by both keys) frames (docs/accountability.md).
+SUCCESSION = "succession/1"
 
 KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits",
-         PUNCH: "relayed kind punch", HEADS: "signed presence heads"}
-SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH, HEADS)  # what this version implements
+         PUNCH: "relayed kind punch", HEADS: "signed presence heads",
+         SUCCESSION: "key succession"}
+# What this version implements.
+SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH, HEADS, SUCCESSION)
 # The relayed kinds that need a feature, at the gateway and at the receiving hub.
 RELAYED_KIND: dict[str, str] = {"rejection": REJECTION, "punch": PUNCH}
 

@@ -20,6 +20,7 @@ from blockhub.wire.schema import (
     MAX_TIME,
     Bool,
     Bytes,
+    Dict,
     Field,
     Id,
     Int,
@@ -68,6 +69,9 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     # heads/1: the gateway's signed head, and the HubInfo seq it keeps of ours
     "head": (19, {"head": EnvelopeField()}),
     "kept": (26, {"seq": Int()}),
+    # succession/1: the gateway's commitment to its next key, and its move to it
+    "next-key": (27, {"commitment": EnvelopeField()}),
+    "succession": (28, {"succession": Dict()}),
     # hub <-> hub
     "peer-hello": (20, {"hello": EnvelopeField(), "features": FEATURES}),
     "peer-request": (21, {"sealed": Bytes(16 * 1024), "features": FEATURES}),
