@@ -61,10 +61,12 @@ class World:
         return graph
 
     def add_hub(self, name="hub", identity=None, network_key=None, pin=None,
-                listen_port=None, start=True, spoken=features.SPOKEN, gateways=None):
+                listen_port=None, start=True, spoken=features.SPOKEN, gateways=None,
+                keys_file=None):
         """A hub for presence tests, built by ``build_hub`` with its database in memory
         and no listener; ``hub.link`` is its gateway link, for the tests' eyes only.
-        ``gateways``: the ids of the gateways it pins, in order (default: the first)."""
+        ``gateways``: the ids of the gateways it pins, in order (default: the first);
+        ``keys_file``: where it keeps its gateways' keys (None: in memory)."""
         identity = identity or new_identity()
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [pin or self.identity.id])]
@@ -73,9 +75,9 @@ class World:
         graph = build_hub(identity, Store(None), self.clock, entries,
                           lambda *args: fail(ConnectionRefusedError("no peers here")),
                           lambda e, make: self._dial(identity, e, make), settings,
-                          random=self.random)
+                          random=self.random, keys_file=keys_file)
         hub, link = graph.hub, graph.link
-        hub.link = link
+        hub.link, hub.keys, hub.heads = link, graph.keys, graph.heads
         if start:
             link.start()
             self.flush()

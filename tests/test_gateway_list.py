@@ -32,6 +32,7 @@ from blockhub.hub.gateway_list import (
 )
 from blockhub.hub.store import Store
 from blockhub.ids import encode_id
+from blockhub.succession import make_commitment
 from blockhub.wire import canonical, envelope
 from tests.certs import make_ca_and_server
 from tests.memory import new_identity
@@ -181,6 +182,14 @@ class ApplyTests(SynchronousTestCase):
         self.glist.apply({"gateways": [good, tampered, unknown, older]})
         self.assertEqual([e.host for e in self.link.gateways], ["127.0.0.2"])
         self.assertEqual(len(self.moved), 1)
+
+    def test_a_records_commitment_reaches_the_book(self):
+        heard = []
+        self.glist.on_commitment = lambda key, value: heard.append((key, value))
+        commitment = make_commitment(GW, OTHER.id, NOW)
+        self.glist.apply({"gateways": [make_record(GW, "127.0.0.2", 7000, NOW, 7,
+                                                   commitment)]})
+        self.assertEqual(heard, [(GW.id, commitment.to_json())])
 
     def test_malformed_list_changes_nothing(self):
         self.glist.apply({"nope": 1})

@@ -203,13 +203,16 @@ class GatewayList:
     ``gateway_issued()`` and ``set_gateway_issued(key, issued)``) the newest per key is
     loaded here and written before a newer record is used."""
 
-    def __init__(self, reactor, urls, interval, client, link, on_moved=None, issued=None):
+    def __init__(self, reactor, urls, interval, client, link, on_moved=None, issued=None,
+                 on_commitment=None):
         self.reactor = reactor
         self.urls = list(urls)
         self.interval = interval
         self.client = client
         self.link = link
         self.on_moved = on_moved  # called with the updated GatewayEntry
+        # called with (gateway id, commitment) of a record that carries ``next``
+        self.on_commitment = on_commitment
         self.issued = issued
         self.newest: dict[str, int] = dict(issued.gateway_issued()) if issued else {}
         self.last: dict[str, str] = {}  # url -> "ok: N records" or the error
@@ -273,6 +276,8 @@ class GatewayList:
                          key=key, error=str(e))
                 return False
         self.newest[key] = record["issued"]
+        if "next" in record and self.on_commitment is not None:
+            self.on_commitment(key, record["next"])
         entry = move(self.link, key, record["IP"], record["Port"])
         if entry is not None:
             log.info("gateway {key} is now at {address} (from {url})", key=key,

@@ -265,7 +265,8 @@ def make_hub_service(options, reactor) -> HubService:
         gateway_list = GatewayList(reactor, options["gateway-list"],
                                    options["gateway-list-interval"],
                                    http_client(reactor, options["ca-file"]), graph.link,
-                                   on_moved=remember, issued=store)
+                                   on_moved=remember, issued=store,
+                                   on_commitment=graph.keys.heard_commitment)
     top = HubService(graph, listener, gateway_list)
     if metrics is not None:
         metrics.watch(graph, per_peer=options["metrics-per-peer"])
