@@ -259,6 +259,26 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(code, 0)
         self.assertIn(f"rotated to {self.next_id}", out)
 
+    def test_a_next_identity_sealed_under_a_passphrase_travels(self):
+        """NEXT_DIR made on another machine: its key ring is not ours, its passphrase is."""
+        travelled = Path(self.mktemp())
+        os.environ["BLOCKHUB_PASSPHRASE"] = "correct horse"
+        self.addCleanup(os.environ.pop, "BLOCKHUB_PASSPHRASE", None)
+        run_cli("init", "--data-dir", travelled, "--passphrase")
+        del os.environ["BLOCKHUB_PASSPHRASE"]
+        next_id = run_cli("id", "--data-dir", travelled)[1].strip()
+        run_cli("commit-next", "--data-dir", self.gw, "--next", next_id)
+        code, _, err = run_cli("rotate-key", "--data-dir", self.gw, "--next", travelled)
+        self.assertEqual(code, 1)
+        self.assertIn("passphrase", err)
+        os.environ["BLOCKHUB_NEXT_PASSPHRASE"] = "correct horse"
+        self.addCleanup(os.environ.pop, "BLOCKHUB_NEXT_PASSPHRASE", None)
+        code, _, err = run_cli("rotate-key", "--data-dir", self.gw, "--next", travelled)
+        self.assertEqual((code, err), (0, ""))
+        # The gateway's new identity is sealed as its old one was: in our key ring.
+        self.assertEqual(keystore.load_identity(self.gw).id, next_id)
+        self.assertEqual(keystore.read_record(self.gw)["protection"]["kind"], "keyring")
+
     def test_an_uncommitted_rotation_is_one_line(self):
         code, out, err = run_cli("rotate-key", "--data-dir", self.gw, "--next", self.next)
         self.assertEqual(code, 1)
