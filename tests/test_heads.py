@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.errors import ProtocolError
 from blockhub.heads import (
+    SetEncoder,
     check_proof,
     conflict,
     make_head,
@@ -48,6 +49,13 @@ class HeadTests(SynchronousTestCase):
         self.assertNotEqual(set_commitment([INFO_A]), set_commitment([INFO_A, INFO_B]))
         later = make_hubinfo(A, "a", 2).to_json()  # a new HubInfo of the same hub
         self.assertNotEqual(set_commitment([INFO_A]), set_commitment([later]))
+
+    def test_the_encoder_keeps_bytes_only_while_a_hubinfo_stays(self):
+        a, b, a2 = make_hubinfo(A, "a", 1), make_hubinfo(B, "b", 1), make_hubinfo(A, "a", 2)
+        encoder = SetEncoder()
+        for infos in ([a], [a, b], [b, a], [a2, b], [], [b]):
+            self.assertEqual(encoder.commitment(infos),
+                             set_commitment([i.to_json() for i in infos]))
 
     def test_a_fork_at_one_seq_or_a_broken_link_is_a_conflict(self):
         one = chain(G, [[], [INFO_A]])

@@ -178,13 +178,13 @@ class FakePresence:
         self.version, self.flushed, self.hubs, self.infos = 0, 0, {}, []
 
     def add(self):
-        self.infos.append(make_hubinfo(new_identity(), "x", 1).to_json())
+        self.infos.append(make_hubinfo(new_identity(), "x", 1))
         self.version += 1
 
     def flush_remote(self):
         self.flushed += 1
 
-    def signed_hubinfos(self):
+    def online_infos(self):
         return list(self.infos)
 
 

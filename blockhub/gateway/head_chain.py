@@ -12,7 +12,7 @@ on from the head in its file (``head_file``).
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from blockhub.heads import Head, make_head, set_commitment
+from blockhub.heads import Head, SetEncoder, make_head
 from blockhub.wire import canonical, features
 
 log = Logger()
@@ -30,6 +30,7 @@ class HeadChain:
         self.interval = interval
         self.latest: Head | None = file.load(identity.id) if file is not None else None
         self._seen_version = -1
+        self._set = SetEncoder()
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
 
@@ -55,8 +56,8 @@ class HeadChain:
         if version == self._seen_version:
             return
         self.presence.flush_remote()
-        infos = self.presence.signed_hubinfos()
-        commitment = set_commitment(infos)
+        infos = self.presence.online_infos()
+        commitment = self._set.commitment(infos)
         latest = self.latest
         if latest is not None and latest.set == canonical.b64(commitment):
             self._seen_version = version  # came and went again: the set is the last head's

@@ -264,10 +264,10 @@ class Presence:
                 conn.send_frame(frame)
         self.fanout(time.perf_counter() - started)
 
-    def signed_hubinfos(self) -> list[dict]:
-        """The signed HubInfo of every hub online as our hubs are told (a head's set)."""
-        return [info.signed.to_json() for _conn, info in self.hubs.values()] + \
-            [info.signed.to_json() for _node, info, _since in self.remote.values()]
+    def online_infos(self) -> list:
+        """The HubInfo of every hub online as our hubs are told (a head's set)."""
+        return [info for _conn, info in self.hubs.values()] + \
+            [info for _node, info, _since in self.remote.values()]
 
     def snapshot(self) -> list[dict]:
         """Our hubs (with the address we see them at), then other nodes' hubs (with

@@ -16,7 +16,7 @@ the set we computed).  On an equivocation, ``on_equivocation`` says what else to
 from twisted.logger import Logger
 
 from blockhub.errors import BadMessage, ProtocolError
-from blockhub.heads import Head, conflict, proof_document, set_commitment, verify_head
+from blockhub.heads import Head, SetEncoder, conflict, proof_document, verify_head
 from blockhub.wire import canonical, features
 
 log = Logger()
@@ -39,6 +39,7 @@ class HeadWatch:
         self.heads: dict[str, dict[int, Head]] = {}  # gateway id -> seq -> head
         self.alarms: list[dict] = []
         self._raised: set[tuple[str, str]] = set()  # (kind, gateway): one proof each
+        self._set = SetEncoder()  # what our gateway told us, encoded once per HubInfo
 
     # -- what arrives ---------------------------------------------------------------
     def from_gateway(self, gateway_id: str, value) -> None:
@@ -48,9 +49,9 @@ class HeadWatch:
             raise BadMessage("the gateway sent another gateway's head")
         fresh = self._take(head, f"gateway {gateway_id}")
         told = self.hub.told_set()
-        computed = set_commitment(told)
+        computed = self._set.commitment(told)
         if canonical.b64(computed) != head.set:
-            self._mismatch(head, computed, told)
+            self._mismatch(head, computed, [info.to_json() for info in told])
         if fresh:
             self._gossip([head])
 

@@ -149,9 +149,9 @@ class Hub:
         self.on_head(self.gateway.id, value)
 
     def told_set(self) -> list:
-        """Every signed HubInfo our gateway showed us, and ours as it keeps it."""
-        told = [info.signed.to_json() for info in self.directory.hubs.values()]
-        return told + ([self.kept.signed.to_json()] if self.kept is not None else [])
+        """Every HubInfo our gateway showed us, and ours as it keeps it."""
+        told = list(self.directory.hubs.values())
+        return told + ([self.kept] if self.kept is not None else [])
 
     # -- for the operator -----------------------------------------------------------
     def status(self) -> dict:
