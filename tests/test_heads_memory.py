@@ -98,6 +98,31 @@ class HeadsTests(SynchronousTestCase):
         self.world.flush()
         self.assertEqual(len(self.a.graph.heads.alarms), 1)
 
+    def test_heads_and_alarms_are_kept_across_a_restart_of_the_hub(self):
+        self.world.expect_alarms = True
+        path = self.mktemp()
+        hub = FullHub(self.world, "e", path, None).start()
+        later(self.world, 11)
+        seen = self.world.graph.heads.latest
+        self.assertIn(seen.seq, self.heads_of(hub))
+        hub.stop()
+        self.world.flush()
+        self.world.graph.presence.version += 1  # nothing changes while it is away
+        back = FullHub(self.world, "e", path, None, identity=hub.identity).start()
+        self.assertIn(seen.seq, self.heads_of(back))  # before any head arrives
+        # A fork of a head seen before the restart is still caught.
+        forged = make_head(self.world.identity, seen.seq, seen.at, 0,
+                           set_commitment([]), bytes.fromhex("00" * 32))
+        back.graph.heads.from_peer(self.a.id, forged.to_json())
+        self.world.flush()
+        [alarm] = back.graph.heads.alarms
+        self.assertEqual(alarm["kind"], "equivocation")
+        back.stop()
+        self.world.flush()
+        again = FullHub(self.world, "e", path, None, identity=hub.identity).start()
+        self.assertEqual(again.graph.heads.alarms, [alarm])
+        again.stop()
+
     def test_disconnect_drops_the_lying_gateway_and_fails_over(self):
         self.world.expect_alarms = True
         other = new_identity()

@@ -42,6 +42,7 @@ from blockhub.hub.peers import Peers
 from blockhub.hub.proof_files import ProofFiles
 from blockhub.hub.punching import Punching
 from blockhub.hub.request_cost import RequestCost
+from blockhub.hub.seen_heads_file import SEEN_HEADS_FILE, SeenHeadsFile
 from blockhub.hub.upgrades import Upgrades
 from blockhub.limits import DEFAULT, Limits
 from blockhub.net.tls import ServerCreator, client_over
@@ -79,7 +80,7 @@ class HubSettings:
     limits: Limits = DEFAULT
     peer_path: str = AUTO  # or "relay": every peering over a relay circuit
     request_difficulty: int | None = 0  # bits asked of unsolicited requests; None: auto
-    alarm_dir: Path | None = None  # where proofs of alarms are written (the data dir)
+    alarm_dir: Path | None = None  # where alarms, their proofs and heads seen are kept
     on_equivocation: str = ALARM  # or DISCONNECT: drop that gateway
     # The features the hub lists to its gateway and its peers (tests play older hubs
     # with fewer, or with None: no list at all).
@@ -197,7 +198,9 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                                settings, keys_file, record_succession)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers,
                         _pinning(link, record_pinned))
-    heads = HeadWatch(clock, hub, peers, settings.alarm_dir and ProofFiles(settings.alarm_dir),
-                      settings.on_equivocation, lambda gateway_id: drop(link, gateway_id))
+    alarm_dir = settings.alarm_dir
+    heads = HeadWatch(clock, hub, peers, alarm_dir and ProofFiles(alarm_dir),
+                      settings.on_equivocation, lambda gateway_id: drop(link, gateway_id),
+                      alarm_dir and SeenHeadsFile(Path(alarm_dir) / SEEN_HEADS_FILE))
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
                     peer_factory, peer_tls, circuits, paths, heads, keys)

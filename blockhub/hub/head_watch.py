@@ -10,11 +10,13 @@ alarm: logged, in ``status`` under ``alarms``, with its proof written in the dat
 directory (``equivocation-<gateway id>.json``: both heads, which ``blockhub
 verify-equivocation`` checks alone; ``mismatch-<gateway id>-<seq>.json``: the head and
 the set we computed).  On an equivocation, ``on_equivocation`` says what else to do:
-``alarm`` (nothing) or ``disconnect`` (drop that gateway and fail over).
+``alarm`` (nothing) or ``disconnect`` (drop that gateway and fail over).  With a
+``file``, the heads seen and the alarms outlive a restart of the hub.
 """
 
 from twisted.logger import Logger
 
+from blockhub.batching import EndOfTurn
 from blockhub.errors import BadMessage, ProtocolError
 from blockhub.heads import Head, SetEncoder, conflict, proof_document, verify_head
 from blockhub.wire import canonical, features
@@ -28,8 +30,10 @@ ALARM, DISCONNECT = "alarm", "disconnect"
 
 class HeadWatch:
     def __init__(self, clock, hub, peers, proofs=None, on_equivocation: str = ALARM,
-                 drop_gateway=lambda gateway_id: None):
-        """``proofs``: where proofs are written (``ProofFiles``; None: nowhere)."""
+                 drop_gateway=lambda gateway_id: None, file=None):
+        """``proofs``: where proofs are written (``ProofFiles``; None: nowhere);
+        ``file``: where the heads seen and the alarms are kept across restarts
+        (``SeenHeadsFile``; None: in memory only)."""
         self.clock = clock
         self.hub = hub  # told_set(), and who our gateway is
         self.peers = peers  # connections, to gossip on
@@ -40,6 +44,11 @@ class HeadWatch:
         self.alarms: list[dict] = []
         self._raised: set[tuple[str, str]] = set()  # (kind, gateway): one proof each
         self._set = SetEncoder()  # what our gateway told us, encoded once per HubInfo
+        self.file = file
+        self._save = EndOfTurn(clock, lambda _changes: file.save(self.heads, self.alarms))
+        if file is not None:
+            self.heads, self.alarms = file.load()
+            self._raised = {(str(a.get("kind")), str(a.get("gateway"))) for a in self.alarms}
 
     # -- what arrives ---------------------------------------------------------------
     def from_gateway(self, gateway_id: str, value) -> None:
@@ -92,7 +101,12 @@ class HeadWatch:
         seqs[head.seq] = head
         if len(seqs) > KEEP:
             del seqs[min(seqs)]
+        self._changed()
         return True
+
+    def _changed(self) -> None:
+        if self.file is not None:
+            self._save.add(None)
 
     def _equivocation(self, a: Head, b: Head, why: str, source: str) -> None:
         if ("equivocation", a.gateway) not in self._raised:
@@ -122,6 +136,7 @@ class HeadWatch:
         if len(self.alarms) < MAX_ALARMS:
             self.alarms.append({"kind": kind, "gateway": gateway,
                                 "at": int(self.clock.seconds()), "proof": path})
+            self._changed()
 
     def _proof(self, name: str, document: dict) -> str | None:
         return self.proofs.write(name, document) if self.proofs is not None else None
