@@ -147,6 +147,14 @@ def _gateway_link(gateways, connect_gateway, hub, handshakes, circuits, clock,
     return link, keys
 
 
+def _head_watch(clock, hub, peers, settings, drop_gateway) -> HeadWatch:
+    """The gateways' heads checked; the proofs, the heads seen and the alarms kept in
+    the data directory (``alarm_dir``), when there is one."""
+    where = Path(settings.alarm_dir) if settings.alarm_dir else None
+    return HeadWatch(clock, hub, peers, where and ProofFiles(where), settings.on_equivocation,
+                     drop_gateway, where and SeenHeadsFile(where / SEEN_HEADS_FILE))
+
+
 def _pinning(link, record):
     """Pin an invite's gateways (``ID@HOST:PORT`` each) on the link; ``record`` keeps them."""
     return lambda specs, invite_id: pin(link, [parse_gateway_arg(s) for s in specs],
@@ -198,9 +206,6 @@ def build_hub(identity, store, clock, gateways, connect_peer, connect_gateway,
                                settings, keys_file, record_succession)
     operator = Operator(identity, store, clock, handshakes.book, handshakes, peers,
                         _pinning(link, record_pinned))
-    alarm_dir = settings.alarm_dir
-    heads = HeadWatch(clock, hub, peers, alarm_dir and ProofFiles(alarm_dir),
-                      settings.on_equivocation, lambda gateway_id: drop(link, gateway_id),
-                      alarm_dir and SeenHeadsFile(Path(alarm_dir) / SEEN_HEADS_FILE))
+    heads = _head_watch(clock, hub, peers, settings, lambda gateway_id: drop(link, gateway_id))
     return HubGraph(hub, channel, store, peers, handshakes, door, operator, link,
                     peer_factory, peer_tls, circuits, paths, heads, keys)
