@@ -15,6 +15,7 @@ from blockhub.gateway.admission import Admission
 from blockhub.gateway.build import build_gateway
 from blockhub.hub.build import HubSettings, build_hub
 from blockhub.hub.config import GatewayEntry
+from blockhub.hub.gateway_keys_file import KEYS_FILE, GatewayKeysFile
 from blockhub.hub.store import Store
 from blockhub.identity import Identity, new_phrase
 from blockhub.limits import DEFAULT
@@ -51,11 +52,12 @@ class World:
         self.expect_alarms = False  # a test of lying gateways sets it
 
     def add_gateway(self, identity, admission=None, spoken=features.SPOKEN, cluster=None,
-                    observe_fanout=None):
-        """Another gateway on the same clock (a cluster's node, with ``cluster``)."""
+                    observe_fanout=None, heads_path=None):
+        """Another gateway on the same clock (a cluster's node, with ``cluster``);
+        ``heads_path``: its chain of heads on disk, so that it can be restarted."""
         graph = build_gateway(identity, admission or Admission(), self.clock, self.limits,
                               random=lambda n: b"\x07" * n, spoken=spoken, cluster=cluster,
-                              observe_fanout=observe_fanout)
+                              observe_fanout=observe_fanout, heads_path=heads_path)
         self.graphs[identity.id] = graph
         graph.heads.start()  # signs its first head now, then every 10 s of the Clock
         return graph
@@ -137,6 +139,7 @@ class World:
         """The gateway's process dies: its connections drop, it takes no new ones and
         (a cluster's node) says nothing more to the store."""
         self.down.add(gateway_id)
+        self.graphs[gateway_id].heads.stop()  # a dead process signs nothing more
         node = self.graphs[gateway_id].cluster
         if node is not None:
             node.backend.kill()
@@ -172,16 +175,18 @@ class FullHub:
                 return fail(ConnectionRefusedError(f"nothing listens at {address}"))
             return world.connect_peer(identity, hub_id, target, proto)
 
+        data_dir = os.path.dirname(os.path.abspath(path))
         settings = HubSettings(name=name, network_key=network_key, listen_port=listen_port,
                                request_ttl=request_ttl, limits=world.limits, spoken=spoken,
                                peer_path=peer_path, request_difficulty=request_difficulty,
-                               alarm_dir=os.path.dirname(os.path.abspath(path)))
+                               alarm_dir=data_dir)
         entries = [GatewayEntry(gw, "127.0.0.1", 6610, f"gw{i}")
                    for i, gw in enumerate(gateways or [world.identity.id])]
         store = Store(path, observe_commit=observe_commit)
         self.graph = build_hub(identity, store, world.clock, entries,
                                connect_peer, lambda e, make: world._dial(identity, e, make),
-                               settings, random=world.random, watch_requests=watch_requests)
+                               settings, random=world.random, watch_requests=watch_requests,
+                               keys_file=GatewayKeysFile(os.path.join(data_dir, KEYS_FILE)))
         self.hub, self.link, self.store = self.graph.hub, self.graph.link, self.graph.store
         self.peers, self.handshakes = self.graph.peers, self.graph.handshakes
         self.operator = self.graph.operator
@@ -198,6 +203,10 @@ class FullHub:
         return self
 
     def stop(self):
+        """The process stops: its listener too."""
+        for address, factory in list(self.world.listeners.items()):
+            if factory is self.graph.peer_tls:
+                del self.world.listeners[address]
         self.link.stop()
         self.handshakes.stop()
         self.peers.stop()
