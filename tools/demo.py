@@ -4,6 +4,7 @@ A gateway and two hubs run as real twistd processes on ports the OS chooses.  Th
 see each other through the gateway, alice asks bob to connect, bob's operator approves,
 bob dials alice directly, and they exchange messages.  Then carol peers with alice over
 a relay circuit, and dave connects to bob with an invite code, nobody approving.
+Last, the gateway commits to a next key and rotates to it, and every hub follows.
 Everything is stopped and removed at the end, also on error or Ctrl-C.
 """
 
@@ -130,6 +131,7 @@ def run(demo: Demo):
     say(f"\n   alice's request to bob ended in state: {requests[0]['state']}")
     relayed(demo, ids, gateway)
     invited(demo, ids, gateway)
+    rotated(demo, ids)
 
 
 def relayed(demo: Demo, ids: dict, gateway: str) -> None:
@@ -174,6 +176,26 @@ def invited(demo: Demo, ids: dict, gateway: str) -> None:
     [invite] = demo.query_invites("bob")
     say(f"11. dave and bob are peers, accepted on the invite (how: {row['how']}), with "
         f"nobody approving; the invite is now {invite['state']}")
+
+
+def rotated(demo: Demo, ids: dict) -> None:
+    """The gateway commits to a key made apart, then moves to it while it runs; the hubs
+    that heard the commitment follow, editing nothing."""
+    hubs = ("alice", "bob", "carol", "dave")
+    demo.blockhub("init", "--data-dir", demo.path("next"), "--name", "next")
+    nxt = demo.blockhub("id", "--data-dir", demo.path("next")).strip()
+    demo.blockhub("commit-next", "--data-dir", demo.path("gateway"), "--next", nxt)
+    old = ids["gateway"]
+    demo.wait("the hubs to hear the commitment", lambda: all(
+        demo.query(n, "status")["gateway_keys"].get(old, {}).get("next_committed")
+        for n in hubs))
+    say(f"\n12. the gateway commits to its next key {nxt[:16]}… (made apart; only its "
+        "digest is published): every hub keeps it")
+    demo.blockhub("rotate-key", "--data-dir", demo.path("gateway"), "--next", demo.path("next"))
+    demo.wait("the hubs to follow", lambda: all(
+        demo.query(n, "status")["gateway"] == nxt for n in hubs), timeout=30)
+    say(f"13. the gateway rotated to it while running; {', '.join(hubs)} checked the "
+        "succession (signed by both keys, to the committed key) and pinned the new key")
 
 
 def main(script=None):
