@@ -148,6 +148,20 @@ class HostileTextTests(SynchronousTestCase):
         self.assertEqual((code, err), (0, ""))
         assert_safe(self, out, 7)
 
+    def test_status_alarms_and_keys(self):
+        status = {"role": "hub", "id": A.id,
+                  "alarms": [{"kind": "equivocation", "gateway": B.id, "at": 0,
+                              "proof": HOSTILE}],
+                  "gateway_keys": {B.id: {"next_committed": "x", "refused": {
+                      "what": "succession", "reason": HOSTILE, "at": 0}},
+                      A.id: {"succeeded_by": B.id}}}
+        FakeDaemon(self, {"status": status})
+        code, out, err = self.cli("status")
+        self.assertEqual((code, err), (0, ""))
+        assert_safe(self, out, 5)
+        self.assertIn(f"ALARM equivocation by gateway {B.id} at 1970-01-01 00:00:00Z", out)
+        self.assertIn(f"gateway {A.id} moved to {B.id} (followed)", out)
+
     def test_daemon_errors_are_escaped(self):
         def refuse(**args):
             from blockhub.errors import UserError

@@ -11,6 +11,7 @@ import json
 from blockhub.cli.identity_cmds import data_dir_arg, text_arg
 from blockhub.cli.output import say
 from blockhub.control.client import call
+from blockhub.when import utc
 
 
 def daemon_command(sub, name, help_text, func, json_output=True):
@@ -90,7 +91,35 @@ def cmd_status(args, stdin, stdout):
                     f"bits, accepting {cost['required']})")
     for reason, count in sorted(status.get("refusals", {}).items()):
         say(stdout, f"  refused ({reason}): {count}")
+    for line in _accountability(status):
+        say(stdout, "  " + line)
     return 0
+
+
+def _accountability(status: dict) -> list[str]:
+    """Heads, alarms and keys (docs/accountability.md), as lines of ``status``."""
+    lines = [f"ALARM {a['kind']} by gateway {a['gateway']} at {utc(a['at'])}: proof "
+             f"{a['proof']}" for a in status.get("alarms", [])]
+    for gateway_id, row in sorted(status.get("gateway_keys", {}).items()):
+        if row.get("succeeded_by"):
+            lines.append(f"gateway {gateway_id} moved to {row['succeeded_by']} (followed)")
+        elif row.get("next_committed"):
+            lines.append(f"gateway {gateway_id} committed to a next key")
+        if row.get("refused"):
+            lines.append(f"gateway {gateway_id}: refused its {row['refused']['what']}: "
+                         f"{row['refused']['reason']}")
+    head = status.get("head")
+    if head:
+        lines.append(f"head {head['seq']}: {head['count']} hubs")
+    keys = status.get("keys") or {}
+    if keys.get("succeeded"):
+        old = keys["succeeded"]
+        lines.append(f"succeeded {old['old']}; serving it to hubs that ask until "
+                     f"{utc(old['grace_until'])}" if old["serving_old"] else
+                     f"succeeded {old['old']} (retired)")
+    if keys.get("next_committed"):
+        lines.append("committed to a next key")
+    return lines
 
 
 def listing(args, stdout, op, empty, line):
