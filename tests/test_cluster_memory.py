@@ -480,3 +480,36 @@ class RemoteBatchTests(SynchronousTestCase):
         self.assertEqual(len(conns[1].writes), 1)      # the newcomer's list has them all
         clock.advance(REMOTE_WINDOW)
         self.assertEqual(len(conns[0].writes), 2)      # nothing is written twice
+
+
+class HeadsAcrossNodesTests(SynchronousTestCase):
+    """Each node signs its own chain over the cluster's online set, with its own key:
+    hubs at two nodes, peered, gossip both chains, and churn, updates and a hub moving
+    between nodes raise no alarm."""
+
+    def test_two_nodes_chains_gossiped_with_churn_raise_no_alarm(self):
+        c = Cluster()
+        world = c.world
+        alice = world.full_hub(self, "alice", gateways=[c.gw(0), c.gw(1)])
+        bob = world.full_hub(self, "bob", gateways=[c.gw(1), c.gw(0)])
+        c.flush()
+        bob.store.add_approved_key(alice.id, 0)
+        alice.operator.connect(bob.id, "")
+        c.advance(12)
+        carol = world.full_hub(self, "carol", listen=False, gateways=[c.gw(0)])
+        c.advance(12)
+        for n in range(8):  # over the rate limit
+            alice.hub.publish(meta={"n": n})
+        c.advance(12)
+        carol.stop()
+        c.advance(12)
+        bob.link.go_to(1)  # bob moves to node 0
+        c.advance(25)
+        self.assertEqual(bob.hub.gateway.id, c.gw(0))
+        for hub in (alice, bob):
+            seen = hub.graph.heads.heads
+            self.assertTrue(seen.get(c.gw(0)) and seen.get(c.gw(1)), hub.hub.name)
+            self.assertEqual(hub.graph.heads.alarms, [], hub.hub.name)
+        heads = [world.graphs[c.gw(i)].heads.latest for i in range(2)]
+        self.assertEqual({h.count for h in heads}, {2})  # both commit to alice and bob
+        self.assertEqual(heads[0].set, heads[1].set)
