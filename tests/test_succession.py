@@ -279,6 +279,22 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(keystore.load_identity(self.gw).id, next_id)
         self.assertEqual(keystore.read_record(self.gw)["protection"]["kind"], "keyring")
 
+    def test_the_gateway_record_carries_the_commitment(self):
+        done = run_cli("gateway-record", "--data-dir", self.gw, "--ip", "192.0.2.1",
+                       "--port", "6610")
+        self.assertNotIn("next", json.loads(done[1]))
+        run_cli("commit-next", "--data-dir", self.gw, "--next", self.next_id)
+        record = json.loads(run_cli("gateway-record", "--data-dir", self.gw, "--ip",
+                                    "192.0.2.1", "--port", "6610")[1])
+        self.assertTrue(commitment_of(record).names(self.next_id))
+        code, out, _ = run_cli("verify-gateways", self.write(record))
+        self.assertEqual(code, 0, out)
+
+    def write(self, value):
+        path = self.mktemp()
+        Path(path).write_text(json.dumps(value))
+        return path
+
     def test_an_uncommitted_rotation_is_one_line(self):
         code, out, err = run_cli("rotate-key", "--data-dir", self.gw, "--next", self.next)
         self.assertEqual(code, 1)

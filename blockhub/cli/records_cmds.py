@@ -9,6 +9,7 @@ from blockhub import keystore
 from blockhub.cli.output import say
 from blockhub.errors import BadId, UserError
 from blockhub.fingerprint import fingerprint
+from blockhub.gateway.key_files import read_commitment
 from blockhub.gateway_records import check_record, make_record, records_of
 from blockhub.ids import normalise_id
 
@@ -40,8 +41,10 @@ def cmd_gateway_record(args, stdin, stdout):
     if args.expires <= 0:
         raise UserError("--expires must be more than 0 days")
     identity = keystore.load_identity(args.data_dir)
+    commitment = read_commitment(args.data_dir, identity.id)  # its next key, as ``next``
     try:
-        record = make_record(identity, args.ip, args.port, int(time.time()), args.expires)
+        record = make_record(identity, args.ip, args.port, int(time.time()), args.expires,
+                             commitment)
     except ValueError as e:
         raise UserError(str(e))
     print(json.dumps(record, indent=2), file=stdout)
