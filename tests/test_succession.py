@@ -254,6 +254,15 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual((result["old"], result["new"], result["running"]),
                          (self.old_id, self.next_id, False))
         self.assertEqual(run_cli("id", "--data-dir", self.gw)[1].strip(), self.next_id)
+        # Neither phrase is printed, nor kept in the clear in the gateway's directory.
+        phrases = [run_cli("phrase", "--data-dir", d, "--yes")[1].strip()
+                   for d in (self.gw, key_files.retired_dir(self.gw, self.old_id))]
+        self.assertEqual(len(set(phrases)), 2)
+        kept = b"".join(p.read_bytes() for p in self.gw.rglob("*") if p.is_file())
+        for phrase in phrases:
+            self.assertNotIn(phrase, out)
+            self.assertNotIn(phrase.split()[0].encode() + b" " + phrase.split()[1].encode(),
+                             kept)
         # Run again (as after a crash): it says what was done, and changes nothing.
         code, out, _ = run_cli("rotate-key", "--data-dir", self.gw, "--next", self.next)
         self.assertEqual(code, 0)
