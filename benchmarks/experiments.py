@@ -8,6 +8,9 @@ benchmark sets it, and the figures in docs/performance.md are without it.
                 reads up to max_inflight rows, texts and all, then may send only a few)
   window=BYTES  a relay circuit's end-to-end window (``circuit_flow.WINDOW``, 1 MiB),
                 on the hubs and the gateway alike; the credit step stays a quarter
+  tracemalloc   trace allocations from the start; on SIGUSR2 write the 40 lines that
+                hold the most, and their counts, to $BENCH_TRACEMALLOC_OUT (what an
+                admitted hub costs the gateway, line by line)
 """
 
 import os
@@ -24,6 +27,12 @@ def apply() -> None:
             _lazy_unacked()
         elif key == "window" and value.isdigit():
             _window(int(value))
+        elif key == "tracemalloc":
+            _tracemalloc()
+        elif key == "no-session-cache":
+            _no_session_cache()
+        elif key == "trim":
+            _trim()
         else:
             raise SystemExit(f"unknown BENCH_EXPERIMENT {name!r}")
 
@@ -49,3 +58,40 @@ def _window(size: int):
     circuit_flow.WINDOW = circuit_transport.WINDOW = framed.WINDOW = size
     circuit_flow.Flow.__init__.__defaults__ = (size,)
     circuit_transport.CREDIT_STEP = size // 4
+
+
+def _tracemalloc():
+    import signal
+    import tracemalloc
+    tracemalloc.start(4)
+
+    def dump(signum, frame):
+        snapshot = tracemalloc.take_snapshot()
+        with open(os.environ.get("BENCH_TRACEMALLOC_OUT", "tracemalloc.txt"), "w") as f:
+            total = sum(s.size for s in snapshot.statistics("filename"))
+            f.write(f"total {total} bytes\n")
+            for stat in snapshot.statistics("lineno")[:40]:
+                f.write(f"{stat.size:>12} {stat.count:>8} {stat.traceback}\n")
+
+    signal.signal(signal.SIGUSR2, dump)
+
+
+def _no_session_cache():
+    from OpenSSL import SSL
+
+    from blockhub.net import tls
+    made = tls._context
+
+    def context(identity, verify):
+        ctx = made(identity, verify)
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        return ctx
+
+    tls._context = context
+
+
+def _trim():
+    import ctypes
+    import signal
+    libc = ctypes.CDLL("libc.so.6")
+    signal.signal(signal.SIGUSR1, lambda signum, frame: libc.malloc_trim(0))
