@@ -8,6 +8,8 @@ benchmark sets it, and the figures in docs/performance.md are without it.
                 reads up to max_inflight rows, texts and all, then may send only a few)
   window=BYTES  a relay circuit's end-to-end window (``circuit_flow.WINDOW``, 1 MiB),
                 on the hubs and the gateway alike; the credit step stays a quarter
+  profile-rest  cProfile from SIGUSR1 to SIGUSR2 only, written to $BENCH_PROFILE_OUT
+                (a phase alone, such as the gateway at rest after a storm)
   tracemalloc   trace allocations from the start; on SIGUSR2 write the 40 lines that
                 hold the most, and their counts, to $BENCH_TRACEMALLOC_OUT (what an
                 admitted hub costs the gateway, line by line)
@@ -33,6 +35,8 @@ def apply() -> None:
             _no_session_cache()
         elif key == "trim":
             _trim()
+        elif key == "profile-rest":
+            _profile_between_signals()
         else:
             raise SystemExit(f"unknown BENCH_EXPERIMENT {name!r}")
 
@@ -95,3 +99,16 @@ def _trim():
     import signal
     libc = ctypes.CDLL("libc.so.6")
     signal.signal(signal.SIGUSR1, lambda signum, frame: libc.malloc_trim(0))
+
+
+def _profile_between_signals():
+    import cProfile
+    import signal
+    profiler = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda signum, frame: profiler.enable())
+
+    def stop(signum, frame):
+        profiler.disable()
+        profiler.dump_stats(os.environ.get("BENCH_PROFILE_OUT", "rest.pstats"))
+
+    signal.signal(signal.SIGUSR2, stop)

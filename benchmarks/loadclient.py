@@ -110,7 +110,7 @@ def blockhub_protocol_class():
 
         def dataReceived(self, data):
             t = now()
-            self.resetTimeout()
+            self._heard = reactor.seconds()  # as FramedProtocol.dataReceived notes it
             try:
                 frames = self.decoder.feed(data)
             except ProtocolError as e:

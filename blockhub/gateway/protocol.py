@@ -13,6 +13,12 @@ from blockhub.wire import messages
 
 
 class GatewayProtocol(FramedProtocol):
+    # Hubs send something every third of their idle timeout; we ping only after half of
+    # ours without a word, so each period costs us one pong (a hub's ping proves it
+    # alive) instead of a ping, a pong and two frames read (blockhub/net/keepalive.py).
+    PING_AFTER = 1 / 2
+    PING_UNHEARD = True
+
     def __init__(self, make_session, counters: Counters, **kw):
         super().__init__(**kw)
         self.counters = counters

@@ -20,15 +20,14 @@ from typing import Any
 
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Protocol
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from blockhub.circuit_flow import WINDOW
 from blockhub.errors import ProtocolError
 from blockhub.hubinfo import format_address
 from blockhub.limits import DEFAULT, Limits
+from blockhub.net.keepalive import Keepalive, wheel_for
 from blockhub.net.sendqueue import SendQueue
 from blockhub.net.tls import peer_id, served_id
 from blockhub.timers import cancel
@@ -40,8 +39,13 @@ DRAIN_CHUNK = 64 * 1024
 
 
 @implementer(IHandshakeListener, IPushProducer)
-class FramedProtocol(Protocol, TimeoutMixin):
-    """Frames in, messages out; keepalive and idle timeout driven by an injected clock."""
+class FramedProtocol(Protocol, Keepalive):
+    """Frames in, messages out; keepalive and idle timeout driven by an injected clock.
+
+    A side pings only when it has heard nothing for ``PING_AFTER`` of its idle timeout
+    (the other side's frames, pings and pongs included, prove the connection alive),
+    so two sides that ping at different fractions settle on one ping and one pong per
+    period; the keepalives of every connection of a clock run on one ``KeepaliveWheel``."""
 
     log = Logger()
     closing_reason: str | None = None
@@ -52,8 +56,6 @@ class FramedProtocol(Protocol, TimeoutMixin):
     def __init__(self, clock, limits: Limits = DEFAULT, max_frame: int | None = None,
                  idle_timeout: float | None = None, max_send_queue: int | None = None):
         self.clock = clock
-        # TimeoutMixin's timer comes from our clock.
-        self.callLater = clock.callLater  # type: ignore[method-assign]
         self.limits = limits
         self.max_frame = max_frame or limits.max_frame
         self.idle_timeout = idle_timeout or limits.idle_timeout
@@ -62,8 +64,10 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.peer_id: str | None = None
         self.served_id: str | None = None  # the key we presented (net.tls.served_id)
         self.address = "?"
-        self._pinger = None
         self._ping_n = 0
+        self._heard = self._sent = 0.0  # when anything last came, and went (Keepalive)
+        self._pinged = -1.0  # when we last pinged
+        self._secured = False
         self.connected = False
         self.host = "?"
         self.max_send_queue = max_send_queue or limits.max_send_queue
@@ -89,7 +93,8 @@ class FramedProtocol(Protocol, TimeoutMixin):
             self.transport.setTcpNoDelay(True)
         except (AttributeError, NotImplementedError, OSError):
             pass  # not a TCP transport (tests, UNIX sockets)
-        self.setTimeout(self.idle_timeout)
+        self._heard = self._sent = self.clock.seconds()
+        wheel_for(self.clock).watch(self, self._heard + self._ping_after())
         self._tls_deadline = self.clock.callLater(self.limits.tls_timeout, self._tls_expired)
 
     def _tls_expired(self):
@@ -106,9 +111,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self._tls_deadline = cancel(self._tls_deadline)
         self.peer_id = peer_id(self.transport)
         self.served_id = served_id(self.transport)
-        self._pinger = LoopingCall(self._ping)
-        self._pinger.clock = self.clock
-        self._pinger.start(max(self.idle_timeout / 3.0, 0.05), now=False)
+        self._secured = True
         self.secured()
 
     def secured(self):
@@ -116,26 +119,20 @@ class FramedProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason):
         self.connected = False
-        self.setTimeout(None)
         self.queue.clear()
         self._producing = False
         self._tls_deadline = cancel(self._tls_deadline)
         self._close_deadline = cancel(self._close_deadline)
-        if self._pinger is not None and self._pinger.running:
-            self._pinger.stop()
         self.lost(self.closing_reason or reason.getErrorMessage())
 
     def lost(self, reason: str):
         """Called once when the connection is gone, with a short reason."""
 
-    def timeoutConnection(self):
-        self.close(f"silent for {self.idle_timeout:g}s (idle timeout)")
-
     # -- bytes in --------------------------------------------------------------------
     def dataReceived(self, data: bytes):
         if self.closing_reason:
             return  # decided: nothing more is read, judged or answered
-        self.resetTimeout()
+        self._heard = self.clock.seconds()
         try:
             for code, body in self.decoder.feed(data):
                 if not self.connected or self.closing_reason:
@@ -189,6 +186,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         its table), so they are held by reference and not counted against
         ``max_send_queue``; frames sent after them wait behind them."""
         if self.connected and not self.closing_reason:
+            self._sent = self.clock.seconds()
             self.queue.append_shared(frames)
             self._drain()
 
@@ -196,6 +194,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         """Write an encoded frame that yields to every other (a circuit's data): while
         anything waits, it waits behind all of it, in order with the frames of ``key``."""
         if self.connected and not self.closing_reason:
+            self._sent = self.clock.seconds()
             if not self.paused and not self.queue:
                 self.transport.write(frame)
             else:
@@ -207,6 +206,7 @@ class FramedProtocol(Protocol, TimeoutMixin):
         self.queue.drop_low(key)
 
     def _write(self, frame: bytes):
+        self._sent = self.clock.seconds()
         if not self.paused and not self.queue:
             self.transport.write(frame)
             return
@@ -258,10 +258,6 @@ class FramedProtocol(Protocol, TimeoutMixin):
         (a sender that stopped while ``paused`` may go on)."""
 
     # -- closing ---------------------------------------------------------------------
-    def _ping(self):
-        self._ping_n += 1
-        self.send("ping", n=self._ping_n)
-
     def close(self, reason: str, refuse: bool = False, abort: bool = False):
         """Close this connection once, remembering why; with ``refuse`` tell the peer.
         ``abort`` drops it at once (a peer that stalls gets no clean TLS goodbye);
