@@ -28,6 +28,9 @@ import common as C  # noqa: E402
 WORKERS = 2
 
 
+HEAP_WAIT = 6.0  # one of the gateway's heap checks (blockhub.net.heap.INTERVAL), and then some
+
+
 def settle(pid, quiet_for=0.5, timeout=20.0):
     """Wait until the process used almost no CPU for ``quiet_for`` seconds."""
     deadline = time.monotonic() + timeout
@@ -115,6 +118,7 @@ def run_blockhub(bench, workers, n, args, idle, window, updates):
             raise C.BenchError(f"blockhub N={n}: {failed} of {n} hubs not admitted: {errors}")
         online = gw.status()["online"]
         settle(gw.pid)
+        time.sleep(HEAP_WAIT)  # the gateway gives a storm's freed heap back (net/heap.py)
         rss1 = C.rss_kib(gw.pid)
         c0, t0 = C.cpu_seconds(gw.pid), time.monotonic()
         time.sleep(window)

@@ -93,3 +93,23 @@ class SessionKeepaliveTests(SynchronousTestCase):
         self.assertEqual(hub.link.state, "online")
         self.assertEqual(gateway_conn._ping_n, 0)  # the hub's pings keep both alive
         self.assertTrue(25 <= hub_conn._ping_n <= 31, hub_conn._ping_n)
+
+
+class HeapTrimTests(SynchronousTestCase):
+    def test_trims_only_after_enough_churn(self):
+        from blockhub.net.heap import HeapTrim
+        churn, trims = [0], []
+        trim = HeapTrim(lambda: churn[0], after=100, trim=trims.append)
+        self.assertFalse(trim.check())
+        churn[0] = 99
+        self.assertFalse(trim.check())
+        churn[0] = 100
+        self.assertTrue(trim.check())
+        self.assertFalse(trim.check())  # at rest: nothing
+        self.assertEqual(trims, [0])
+
+    def test_without_malloc_trim_it_does_nothing(self):
+        from blockhub.net.heap import HeapTrim
+        trim = HeapTrim(lambda: 10**6, after=1, trim=None)
+        trim.trim = None
+        self.assertFalse(trim.check())

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import attrs
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import gatherResults
 from twisted.logger import Logger
@@ -27,6 +28,8 @@ from blockhub.hubinfo import parse_endpoint
 from blockhub.ids import normalise_id
 from blockhub.limits import limits_from_options
 from blockhub.manhole import manhole_service
+from blockhub.net.heap import INTERVAL as HEAP_INTERVAL
+from blockhub.net.heap import HeapTrim
 from blockhub.net.listening import ListeningService
 from blockhub.net.metrics import metrics_service
 from blockhub.when import utc
@@ -241,5 +244,10 @@ def make_gateway_service(options, reactor) -> GatewayService:
     top = GatewayService(graph.gateway, listener, graph.cluster, graph.bans, graph.heads,
                          resource, read_keys)
     listener.setServiceParent(top)
+    counters = graph.counters
+    trim = HeapTrim(lambda: counters.joined + counters.left + counters.refused)
+    trimmer = TimerService(HEAP_INTERVAL, trim.check)
+    trimmer.clock = reactor
+    trimmer.setServiceParent(top)
     _around(top, options, graph, metrics, reactor, data_dir)
     return top
