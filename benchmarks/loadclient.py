@@ -97,6 +97,7 @@ def blockhub_protocol_class():
 
     class BlockhubHub(FramedProtocol):
         system = "blockhub"
+        PING_AFTER = 1 / 2  # as a hub's gateway link (HubGatewayProtocol) pings
 
         def __init__(self, worker, index, identity):
             super().__init__(clock=reactor)
