@@ -71,6 +71,15 @@ class WheelTests(SynchronousTestCase):
         self.assertEqual(len(conn.pings), 4)  # about every 20 s, heard from or not
         self.assertIsNone(conn.closed)
 
+    def test_one_connections_bug_stops_no_other(self):
+        broken, fine = Conn(self.clock), Conn(self.clock)
+        broken.keepalive = lambda now: 1 / 0
+        self.wheel.watch(broken, self.clock.seconds() + 1)
+        self.wheel.watch(fine, self.clock.seconds() + 1)
+        self.run_for(61)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertIsNotNone(fine.closed)
+
     def test_a_jump_of_the_clock_visits_every_slot_once(self):
         conns = [Conn(self.clock) for _ in range(50)]
         for n, conn in enumerate(conns):

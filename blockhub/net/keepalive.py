@@ -4,15 +4,19 @@ A gateway holds thousands of idle connections.  A looping call and an idle timer
 connection cost two heap entries each, moved at every frame received.  Here a
 connection only notes when it last heard anything; one looping call per clock visits,
 every ``RESOLUTION`` seconds, the connections whose time may have come, each about
-once per keepalive period, and asks each what to do (``FramedProtocol.keepalive``):
-nothing yet, ping, or close.  A connection that heard something since it was filed
-is filed again further on, so a busy connection costs nothing but the note.
+once per keepalive period, and asks each what to do (``Keepalive.keepalive``, which
+``FramedProtocol`` mixes in): nothing yet, ping, or close.  A connection that heard
+something since it was filed is filed again further on, so a busy connection costs
+nothing but the note.
 """
 
 import math
 import weakref
 
 from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+log = Logger()
 
 RESOLUTION = 0.25  # seconds: how late a ping or an idle timeout may come
 
@@ -43,7 +47,11 @@ class KeepaliveWheel:
         self._done = current
         for slot in sorted(due):
             for conn in self._slots.pop(slot):
-                following = conn.keepalive(now)
+                try:
+                    following = conn.keepalive(now)
+                except Exception:  # one connection's bug must not stop every keepalive
+                    log.failure("keepalive of {conn!r} failed", conn=conn)
+                    continue
                 if following is not None:
                     self.watch(conn, following)
         if not self._slots and self._loop.running:
