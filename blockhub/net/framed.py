@@ -42,10 +42,10 @@ DRAIN_CHUNK = 64 * 1024
 class FramedProtocol(Protocol, Keepalive):
     """Frames in, messages out; keepalive and idle timeout driven by an injected clock.
 
-    A side pings only when it has heard nothing for ``PING_AFTER`` of its idle timeout
-    (the other side's frames, pings and pongs included, prove the connection alive),
-    so two sides that ping at different fractions settle on one ping and one pong per
-    period; the keepalives of every connection of a clock run on one ``KeepaliveWheel``."""
+    A side pings when it has sent nothing for ``PING_AFTER`` of its idle timeout (the
+    gateway: when it has heard nothing, ``Keepalive.PING_UNHEARD``), and any frame
+    received proves the connection alive; the keepalives of every connection of a
+    clock run on one ``KeepaliveWheel``."""
 
     log = Logger()
     closing_reason: str | None = None
