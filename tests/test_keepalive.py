@@ -71,6 +71,17 @@ class WheelTests(SynchronousTestCase):
         self.assertEqual(len(conn.pings), 4)  # about every 20 s, heard from or not
         self.assertIsNone(conn.closed)
 
+    def test_a_closed_connection_is_let_go_at_once(self):
+        gone, kept = Conn(self.clock), Conn(self.clock)
+        for conn in (gone, kept):
+            self.wheel.watch(conn, self.clock.seconds() + 20)
+        self.wheel.unwatch(gone)
+        self.wheel.unwatch(gone)  # twice, or never watched: nothing happens
+        self.wheel.unwatch(Conn(self.clock))
+        self.assertEqual([c for slot in self.wheel._slots.values() for c in slot], [kept])
+        self.run_for(21)
+        self.assertEqual((gone.pings, len(kept.pings)), ([], 1))
+
     def test_one_connections_bug_stops_no_other(self):
         broken, fine = Conn(self.clock), Conn(self.clock)
         broken.keepalive = lambda now: 1 / 0

@@ -123,6 +123,7 @@ class FramedProtocol(Protocol, Keepalive):
         self._producing = False
         self._tls_deadline = cancel(self._tls_deadline)
         self._close_deadline = cancel(self._close_deadline)
+        wheel_for(self.clock).unwatch(self)
         self.lost(self.closing_reason or reason.getErrorMessage())
 
     def lost(self, reason: str):

@@ -34,9 +34,22 @@ class KeepaliveWheel:
         """Ask ``conn.keepalive(now)`` once ``due`` has come; it answers when next."""
         slot = max(math.ceil(due / self.resolution), self._done + 1)
         self._slots.setdefault(slot, []).append(conn)
+        conn.keepalive_slot = slot
         if not self._loop.running:
             self._done = max(self._done, math.floor(self.clock.seconds() / self.resolution))
             self._loop.start(self.resolution, now=False)
+
+    def unwatch(self, conn) -> None:
+        """A connection that closed: let it go now, not at its next visit (it holds its
+        TLS state, tens of KiB, until then)."""
+        slot = getattr(conn, "keepalive_slot", None)
+        if slot is None:
+            return
+        waiting = self._slots.get(slot)
+        if waiting is not None and conn in waiting:
+            waiting.remove(conn)
+            if not waiting:
+                del self._slots[slot]
 
     def _tick(self) -> None:
         now = self.clock.seconds()
