@@ -82,6 +82,11 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
+def write_json(path: Path, document, indent: int | None = None) -> None:
+    """``document`` as a JSON file, one line ending it, as ``write_private`` writes."""
+    write_private(path, (json.dumps(document, indent=indent) + "\n").encode())
+
+
 def _passphrase_key(passphrase: str, salt: bytes, ops: int, mem: int) -> bytes:
     return pwhash.argon2id.kdf(secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"),
                                salt, opslimit=ops, memlimit=mem)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from blockhub.errors import ProtocolError, UserError
 from blockhub.heads import Head, verify_head
-from blockhub.keystore import write_private
+from blockhub.keystore import write_json
 
 HEADS_FILE = "heads.json"
 
@@ -37,4 +37,4 @@ class HeadFile:
 
     def save(self, head: Head) -> None:
         """Durably, or ``OSError``."""
-        write_private(self.path, (json.dumps({"latest": head.to_json()}) + "\n").encode())
+        write_json(self.path, {"latest": head.to_json()})

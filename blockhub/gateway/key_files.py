@@ -75,10 +75,6 @@ def load_keys(data_dir: Path, grace: float, now: float) -> GatewayKeys:
                        until)
 
 
-def _write(path: Path, document: dict) -> None:
-    keystore.write_private(path, (json.dumps(document, indent=1) + "\n").encode())
-
-
 def commit_next(data_dir: Path, identity: Identity, next_id: str, now: int,
                 replace: bool = False) -> Commitment:
     """Write our commitment to ``next_id``; a standing one to another key is replaced
@@ -92,7 +88,7 @@ def commit_next(data_dir: Path, identity: Identity, next_id: str, now: int,
         commitment = make_commitment(identity, next_id, now)
     except ValueError as e:
         raise UserError(str(e))
-    _write(Path(data_dir) / NEXT_FILE, {"commitment": commitment.to_json()})
+    keystore.write_json(Path(data_dir) / NEXT_FILE, {"commitment": commitment.to_json()}, 1)
     return commitment
 
 
@@ -112,7 +108,7 @@ def rotate(data_dir: Path, old: Identity, new: Identity, phrase: str, now: int,
     retired = keystore.ensure_private_dir(retired_dir(data_dir, old.id))
     keystore.write_private(retired / keystore.IDENTITY_FILE,
                            (data_dir / keystore.IDENTITY_FILE).read_bytes())
-    _write(data_dir / SUCCESSION_FILE, {"succession": succession.to_json()})
+    keystore.write_json(data_dir / SUCCESSION_FILE, {"succession": succession.to_json()}, 1)
     name = keystore.read_record(data_dir).get("name", "")
     keystore.create_identity(data_dir, phrase, name, passphrase=passphrase, replace=True)
     (data_dir / NEXT_FILE).unlink(missing_ok=True)

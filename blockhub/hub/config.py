@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from blockhub.errors import BadId, UserError
 from blockhub.hubinfo import format_endpoint
 from blockhub.ids import normalise_id
-from blockhub.keystore import write_private
+from blockhub.keystore import write_json
 
 DEFAULT_PORT = 6610
 log = Logger()
@@ -97,7 +97,7 @@ def load_config(path: Path) -> list[GatewayEntry]:
 
 
 def _write_back(path: Path, data, mode: int) -> None:
-    write_private(path, (json.dumps(data, indent=2) + "\n").encode())
+    write_json(path, data, 2)
     os.chmod(path, mode)
 
 

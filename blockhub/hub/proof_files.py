@@ -1,11 +1,10 @@
 """The proofs behind a hub's alarms, as files in its data directory (0600)."""
 
-import json
 from pathlib import Path
 
 from twisted.logger import Logger
 
-from blockhub.keystore import write_private
+from blockhub.keystore import write_json
 
 log = Logger()
 
@@ -20,7 +19,7 @@ class ProofFiles:
         path = self.directory / name
         if not path.exists():
             try:
-                write_private(path, (json.dumps(document, indent=1) + "\n").encode())
+                write_json(path, document, 1)
             except OSError as e:
                 log.error("cannot write the proof {path}: {error}", path=str(path),
                           error=str(e))

@@ -10,7 +10,7 @@ from twisted.logger import Logger
 
 from blockhub.errors import ProtocolError
 from blockhub.heads import Head, verify_head
-from blockhub.keystore import write_private
+from blockhub.keystore import write_json
 
 SEEN_HEADS_FILE = "heads-seen.json"
 log = Logger()
@@ -45,6 +45,6 @@ class SeenHeadsFile:
         document = {"heads": [h.to_json() for seqs in heads.values() for h in seqs.values()],
                     "alarms": alarms}
         try:
-            write_private(self.path, (json.dumps(document) + "\n").encode())
+            write_json(self.path, document)
         except OSError as e:
             log.error("cannot write {path}: {error}", path=str(self.path), error=str(e))
