@@ -8,7 +8,7 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from blockhub.errors import ProtocolError
-from blockhub.keystore import write_private
+from blockhub.keystore import write_json
 from blockhub.succession import check_succession, verify_commitment
 
 KEYS_FILE = "gateway-keys.json"
@@ -20,8 +20,9 @@ class GatewayKeysFile:
         self.path = Path(path)
 
     def load(self) -> tuple[dict, dict]:
-        """(commitments by gateway, successions by old key); each entry checked again,
-        and one that does not check dropped with a warning."""
+        """(commitments by gateway, successions by old key), each checked again; a file
+        that cannot be read, or holds one entry that does not check, is set aside with
+        an error (the hub starts knowing none)."""
         if not self.path.exists():
             return {}, {}
         try:
@@ -41,6 +42,6 @@ class GatewayKeysFile:
         document = {"commitments": {g: c.to_json() for g, c in commitments.items()},
                     "successions": {o: s.to_json() for o, s in followed.items()}}
         try:
-            write_private(self.path, (json.dumps(document, indent=1) + "\n").encode())
+            write_json(self.path, document, 1)
         except OSError as e:
             log.error("cannot write {path}: {error}", path=str(self.path), error=str(e))
