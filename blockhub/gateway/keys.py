@@ -12,8 +12,6 @@ import attrs
 from blockhub.identity import Identity
 from blockhub.succession import Commitment, Succession
 
-DEFAULT_GRACE = 30 * 86400.0
-
 
 @attrs.frozen
 class GatewayKeys:

@@ -54,11 +54,9 @@ class KeepaliveWheel:
     def _tick(self) -> None:
         now = self.clock.seconds()
         current = math.floor(now / self.resolution)
-        due = [slot for slot in self._slots if slot <= current] \
-            if current - self._done > len(self._slots) else \
-            [slot for slot in range(self._done + 1, current + 1) if slot in self._slots]
+        due = sorted(slot for slot in self._slots if slot <= current)
         self._done = current
-        for slot in sorted(due):
+        for slot in due:
             for conn in self._slots.pop(slot):
                 try:
                     following = conn.keepalive(now)
