@@ -60,7 +60,8 @@ def main():
         if C.gateway_supports("max-unauthenticated-per-ip", bench.scratch.env):
             pass  # the hub workers start their hubs in batches below the default
         gw = C.Gateway(bench.children, bench.scratch, extra=extra).start()
-        # BENCH_PROFILE=DIR writes cProfile statistics of both hub processes there.
+        # BENCH_PROFILE=DIR writes cProfile statistics of both hub processes there (of
+        # the bursts only).
         profile = os.environ.get("BENCH_PROFILE")
 
         def worker_args(name):
@@ -94,18 +95,28 @@ def main():
                 lat, _ = run_pairs(req, rcv, items)
                 seq += lat
                 time.sleep(0.01)
+            if profile:  # only the bursts
+                req.call("profile", "profiling", 10, on=True)
+                rcv.call("profile", "profiling", 10, on=True)
+            procs = {"requesters": req.proc.pid, "gateway": gw.pid, "receivers": rcv.proc.pid}
+            cpu0 = {n: C.cpu_seconds(pid) for n, pid in procs.items()}
             items = req.call("connect", "connecting", 30, pairs=next_pairs(K))["items"]
             burst_lat, last = run_pairs(req, rcv, items)
+            cpu = {n: 1000 * (C.cpu_seconds(pid) - cpu0[n]) / K for n, pid in procs.items()}
+            if profile:
+                req.call("profile", "profiling", 10, on=False)
+                rcv.call("profile", "profiling", 10, on=False)
             first = min(t0 for _h, _p, t0 in items)
             r = {"sequential_s": seq, "seq_p50_s": C.percentile(seq, 50),
                  "seq_p99_s": C.percentile(seq, 99), "burst_s": burst_lat,
                  "burst_p50_s": C.percentile(burst_lat, 50),
                  "burst_p99_s": C.percentile(burst_lat, 99),
-                 "rate": K / (last - first)}
+                 "rate": K / (last - first), "cpu_ms_per_handshake": cpu}
             reps.append(r)
             print(f"  rep {rep + 1}: sequential p50 {1000 * r['seq_p50_s']:.1f} ms p99 "
                   f"{1000 * r['seq_p99_s']:.1f} ms; burst of {K}: {r['rate']:.0f}/s, p99 "
-                  f"{1000 * r['burst_p99_s']:.0f} ms", flush=True)
+                  f"{1000 * r['burst_p99_s']:.0f} ms; CPU ms each: "
+                  + ", ".join(f"{n} {v:.1f}" for n, v in cpu.items()), flush=True)
         results["reps_detail"] = reps
         for key in ("seq_p50_s", "seq_p99_s", "burst_p50_s", "burst_p99_s", "rate"):
             results[key] = C.summary([r[key] for r in reps])

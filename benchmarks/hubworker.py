@@ -18,6 +18,7 @@ Commands (JSON lines on stdin; events on stdout):
            and later, from either side,  -> attached {hub, peer, t, path}
            and from a TLS client asking  -> circuit_asked {hub, peer, t}
   send     {index, peer, count, size, window} -> send_done {t_first, t_last, n}
+  profile  {on}                          -> profiling {on}    (with --profile: only these spans)
 """
 
 import argparse
@@ -134,6 +135,19 @@ class HubWorker:
         peers.acked = acked_and_note
         circuits.connect = ask_and_note
 
+    profiler = None
+    profiled = False  # True once a 'profile' command came: only its spans count
+
+    def cmd_profile(self, on, **_):
+        """Profile only from ``on`` to ``off`` (with --profile; spans add up)."""
+        if self.profiler is not None:
+            if not self.profiled:
+                self.profiler.disable()
+                self.profiler.clear()
+                self.profiled = True
+            self.profiler.enable() if on else self.profiler.disable()
+        emit("profiling", on=on)
+
     def cmd_approve(self, ids, **_):
         for s in self.services:
             stamp = int(reactor.seconds())
@@ -200,7 +214,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--root", required=True)
     p.add_argument("--lifetime", type=float, default=1800.0)
-    p.add_argument("--profile", help="write cProfile statistics of the whole run here")
+    p.add_argument("--profile", help="write cProfile statistics here: of the whole run, "
+                                     "or only between 'profile' commands if any comes")
     p.add_argument("--log", help="write the hubs' log here (BENCH_HUB_LOG=1 in the "
                                  "benchmarks: ROOT.log)")
     args = p.parse_args()
@@ -220,8 +235,10 @@ def main():
     reactor.callWhenRunning(emit, "ready", pid=os.getpid())
     if args.profile:
         import cProfile
-        profiler = cProfile.Profile()
-        profiler.runcall(reactor.run)
+        worker.profiler = profiler = cProfile.Profile()
+        profiler.enable()
+        reactor.run()
+        profiler.disable()
         profiler.dump_stats(args.profile)
     else:
         reactor.run()

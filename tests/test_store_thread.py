@@ -5,7 +5,7 @@ durable, nothing lost, duplicated or reordered)."""
 import threading
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -161,6 +161,83 @@ class ThreadWriterTests(TestCase):
         reactor.callLater(0, done.callback, None)
         # ...but its result, due through the reactor, is not passed on.
         return done.addCallback(lambda _: self.assertEqual(fired, []))
+
+
+class NestedTransactionTests(SynchronousTestCase):
+    def setUp(self):
+        self.store = Store(None)
+
+    def test_an_inner_failure_is_undone_alone(self):
+        with self.store.transaction():
+            self.store.add_approved_key("kept", 1)
+            with self.assertRaises(StoreError):
+                with self.store.transaction():
+                    self.store.add_approved_key("undone", 1)
+                    self.store.execute("SELECT * FROM nowhere")
+        self.assertEqual(self.store.approved_keys(), {"kept"})
+
+    def test_an_outer_failure_undoes_the_inner_ones(self):
+        with self.assertRaises(RuntimeError):
+            with self.store.transaction():
+                self.store.add_approved_key("inner", 1)  # its own transaction, nested
+                raise RuntimeError("after the inner one")
+        self.assertEqual(self.store.approved_keys(), set())
+
+    def test_inline_jobs_are_atomic(self):
+        def half(store):
+            store.add_approved_key("first", 1)
+            raise StoreError("database error: the second half failed")
+
+        d = self.store.commit(half)
+        self.failureResultOf(d, StoreError)
+        self.assertEqual(self.store.approved_keys(), set())
+        self.assertIsNone(self.successResultOf(
+            self.store.commit(lambda s: s.add_approved_key("k", 1))))
+        self.assertEqual(self.store.approved_keys(), {"k"})
+
+
+class GroupedJobsTests(TestCase):
+    """Jobs of several kinds on a real writer thread: one COMMIT for what waited."""
+
+    def setUp(self):
+        self.commits: list = []
+        self.store = Store(self.mktemp(), reactor, observe_commit=self.commits.append)
+        self.addCleanup(self.store.close)
+
+    def test_jobs_asked_together_share_one_commit_and_each_gets_its_result(self):
+        def bad(store):
+            store.add_approved_key("undone", 1)
+            store.execute("SELECT * FROM nowhere")
+
+        ds = [self.store.commit(lambda s: s.remember_nonce("n1", 5, 0)),
+              self.store.commit(lambda s: s.remember_nonce("n1", 5, 0)),  # a replay
+              self.store.commit(bad),
+              self.store.commit(lambda s: s.add_approved_key("kept", 1))]
+        self.assertEqual(self.commits, [])  # nothing on the reactor thread, nor yet
+
+        def check(results):
+            self.assertEqual([ok for ok, _ in results], [True, True, False, True])
+            self.assertEqual([results[0][1], results[1][1]], [True, False])
+            results[2][1].trap(StoreError)
+            self.assertEqual(len(self.commits), 1)  # the four, in one COMMIT
+            self.assertEqual(self.store.approved_keys(), {"kept"})
+
+        return DeferredList(ds, consumeErrors=True).addCallback(check)
+
+    def test_jobs_asked_on_a_later_turn_commit_apart(self):
+        first = self.store.commit(lambda s: s.add_approved_key("a", 1))
+        later = []
+
+        def during(_):
+            later.extend(self.store.commit(lambda s, k=k: s.add_approved_key(k, 1))
+                         for k in ("b", "c"))
+            return gatherResults(later)
+
+        def check(_):
+            self.assertEqual(len(self.commits), 2)
+            self.assertEqual(self.store.approved_keys(), {"a", "b", "c"})
+
+        return first.addCallback(during).addCallback(check)
 
 
 class AcknowledgedOnlyWhenDurableTests(SynchronousTestCase):

@@ -137,19 +137,29 @@ def _backup(db: sqlite3.Connection, path: Path, version: int) -> Path:
 
 
 class Transaction:
-    """``with``: BEGIN IMMEDIATE, then COMMIT (timed, for the metrics) or ROLLBACK."""
+    """``with``: BEGIN IMMEDIATE, then COMMIT (timed, for the metrics) or ROLLBACK.
+
+    Inside another transaction it is a savepoint instead: undone alone when what it
+    wraps fails, committed with the outer one.  A group commit (``Store.run_jobs``)
+    runs many jobs, each with transactions of its own, under one COMMIT."""
 
     def __init__(self, db, observe_commit):
         self.db = db
         self.observe_commit = observe_commit
+        self.nested = False
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        self.nested = self.db.in_transaction
+        self.db.execute("SAVEPOINT inner" if self.nested else "BEGIN IMMEDIATE")
         return self
 
     def __exit__(self, kind, value, tb):
         try:
-            if kind is None:
+            if self.nested:
+                if kind is not None:
+                    self.db.execute("ROLLBACK TO inner")
+                self.db.execute("RELEASE inner")
+            elif kind is None:
                 started = time.perf_counter()
                 self.db.execute("COMMIT")  # the fsync: what the metric times
                 self.observe_commit(time.perf_counter() - started)

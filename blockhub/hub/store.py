@@ -1,14 +1,12 @@
 """The hub's SQLite database: approvals, blocks, requests, peers, messages, archive.
 
-Short transactions on the reactor thread, each committed before the hub acts on it
-on the wire (a message is stored before it is acknowledged).  WAL with full sync, so
-a ``kill -9`` loses nothing committed.  The commits of the message path (messages
-queued, received and acknowledged: the ``commit_*`` methods) return Deferreds and
-run on the store's ``writer``: for a database on disk opened with a reactor, a
-thread of their own with a second connection (``store_thread``), so a commit's fsync
-does not stop the hub reading; the hub acts on the wire only once they fire.  The
-schema, its files and its upgrades are ``db_schemas.py``'s; this module only reads
-and writes rows.
+WAL with full sync, so a ``kill -9`` loses nothing committed; the hub acts on the wire
+only on what is committed (a message is stored before it is acknowledged).  Rare
+writes are short transactions on the reactor thread.  The message path's commits
+(``commit_*``) and the handshakes' (``commit``) return Deferreds and, for a database
+on disk opened with a reactor, run on a thread of their own with a second connection
+(``store_thread``), so an fsync does not stop the hub reading.  The schema, its files
+and upgrades are ``db_schemas.py``'s; this module only reads and writes rows.
 """
 
 import contextlib
@@ -16,8 +14,8 @@ import sqlite3
 from pathlib import Path
 
 from blockhub.errors import StoreError
+from blockhub.hub import store_thread
 from blockhub.hub.db_schemas import PRAGMAS, SchemaError, Transaction, open_database, open_memory
-from blockhub.hub.store_thread import InlineWriter, ThreadWriter, second_connection
 
 DB_NAME = "hub.sqlite"
 __all__ = ["DB_NAME", "Store", "StoreError"]
@@ -27,24 +25,24 @@ class Store:
     def __init__(self, path: Path | None, reactor=None, connection=None,
                  observe_commit=None):
         """The database at ``path``; None keeps it in memory (tests).  With a
-        ``reactor`` (and a path), the message path's commits run on a thread of their
+        ``reactor`` (and a path), ``commit`` and ``commit_*`` run on a thread of their
         own; without, at once.  ``connection``: an open connection to use as it is
         (the writer thread's own).  ``observe_commit(seconds)`` hears how long each
         COMMIT took (metrics; from the writer's thread too)."""
         self.path = Path(path) if path is not None else None
         self.observe_commit = observe_commit or (lambda seconds: None)
         try:
-            if connection is not None:
-                self.db = connection
-            else:
-                self.db = open_database(self.path) if self.path is not None else open_memory()
+            self.db = connection or (open_database(self.path) if self.path is not None
+                                     else open_memory())
         except SchemaError as e:
             raise StoreError(str(e))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
-        self.writer = (ThreadWriter(reactor, self._second)
-                       if reactor is not None and self.path is not None
-                       else InlineWriter(self))
+        if reactor is not None and self.path is not None:
+            self.writer = store_thread.ThreadWriter(reactor, self._second)
+            self.jobs = store_thread.GroupedJobs(reactor, self.writer)
+        else:
+            self.writer, self.jobs = store_thread.InlineWriter(self), store_thread.InlineJobs(self)
 
     @classmethod
     def in_dir(cls, data_dir: Path, reactor=None, observe_commit=None) -> "Store":
@@ -53,7 +51,7 @@ class Store:
     def _second(self) -> "Store":
         """The same database on a second connection, for the writer's thread."""
         try:
-            return Store(self.path, connection=second_connection(self.path, PRAGMAS),
+            return Store(self.path, connection=store_thread.second_connection(self.path, PRAGMAS),
                          observe_commit=self.observe_commit)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
@@ -77,6 +75,12 @@ class Store:
             raise StoreError(f"database error: {e}")
         except UnicodeEncodeError as e:  # text SQLite cannot hold (a lone surrogate)
             raise StoreError(f"text the database cannot store: {e.reason}")
+
+    def commit(self, job):
+        """``job(store)`` committed with the other jobs of the moment, off the reactor
+        thread when the store has a writer thread; a Deferred of its result, which
+        fires once it is durable."""
+        return self.jobs.run(job)
 
     def write(self, sql: str, args=()) -> sqlite3.Cursor:
         """One statement in its own committed transaction."""

@@ -12,6 +12,11 @@ runs them at once on the store's own connection: a database in memory, and tests
 Either way ``run(job)`` calls ``job(store)`` with the store to use and returns a
 Deferred of its result; whoever acts on the wire (an acknowledgement, "queued") does
 so in that Deferred's callbacks, once the commit is done.
+
+``GroupedJobs`` (a hub's handshakes: nonces, requests, their states, peerings) gathers
+jobs of any kind while a commit is under way and runs them all under one COMMIT on
+the writer, each in a savepoint of its own, so that a burst of handshakes costs a few
+fsyncs instead of three or four each, and none on the reactor thread.
 """
 
 import sqlite3
@@ -20,6 +25,8 @@ import sys
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
+
+from blockhub.hub.group_commit import GroupCommit
 
 # How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
 # A commit of four 60 KiB messages took 34-52 ms at the default beside a busy reactor
@@ -87,3 +94,58 @@ class ThreadWriter:
         if pool is not None:
             pool.stop()
             self.store.close()
+
+
+def run_jobs(store, jobs) -> list:
+    """Run ``jobs`` under one COMMIT, each in a savepoint: (True, result) or (False,
+    the exception) for each.  A job that fails is undone alone; a COMMIT that fails
+    raises, and every job failed with it."""
+    outcomes = []
+    with store.transaction():
+        for job in jobs:
+            try:
+                with store.transaction():
+                    outcomes.append((True, job(store)))
+            except Exception as e:
+                outcomes.append((False, e))
+    return outcomes
+
+
+class InlineJobs:
+    """Each job at once, in a transaction of its own (a database in memory, tests)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def run(self, job) -> Deferred:
+        return maybeDeferred(self._one, job)
+
+    def _one(self, job):
+        with self.store.transaction():
+            return job(self.store)
+
+
+class GroupedJobs:
+    """Jobs gathered by a ``GroupCommit`` and run together on ``writer``."""
+
+    def __init__(self, clock, writer):
+        self.writer = writer
+        self._group = GroupCommit(clock, self._commit)  # (job, Deferred)
+
+    def run(self, job) -> Deferred:
+        done: Deferred = Deferred()
+        self._group.add((job, done))
+        return done
+
+    def _commit(self, items) -> Deferred:
+        def each(outcomes):
+            for (_, done), (ok, value) in zip(items, outcomes, strict=True):
+                done.callback(value) if ok else done.errback(value)
+
+        def all_failed(failure):
+            for _, done in items:
+                done.errback(failure)
+
+        jobs = [job for job, _ in items]
+        return self.writer.run(lambda store: run_jobs(store, jobs)).addCallbacks(
+            each, all_failed)
