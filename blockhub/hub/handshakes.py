@@ -16,16 +16,15 @@ import os
 
 from twisted.logger import Logger
 
-from blockhub import policy
-from blockhub.errors import BadMessage, Blocked, ProtocolError, Replayed, StoreError
+from blockhub.errors import BadMessage, ProtocolError, StoreError
 from blockhub.handshake_bodies import (
     DEFAULT_WINDOW,
     open_acceptance,
     open_rejection,
-    open_request,
     seal_request,
 )
-from blockhub.hub.incoming import INVITE, Incoming
+from blockhub.hub.incoming import Incoming
+from blockhub.hub.intake import Intake
 from blockhub.hub.invite_book import InviteBook
 from blockhub.hub.outgoing import Outgoing
 from blockhub.hub.proofs import Proofs
@@ -69,6 +68,8 @@ class Handshakes:
         self.gate = RequestGate(identity, store, self.book, self.invites, self.cost,
                                 self.replies, self.refusals, max_pending)
         self.proofs = Proofs(identity, clock, run_in_thread, window, random)
+        self.intake = Intake(self, identity, store, clock, self.book, self.gate,
+                             request_ttl, window)
         # watch(machine, old, new): told of every request's change (handshake timings)
         self.watch = watch or (lambda machine, old, new: None)
 
@@ -165,7 +166,7 @@ class Handshakes:
         try:
             sealed = unb64(message["sealed"])
             if message["kind"] == "request":
-                self._received(sealed, message["from"], None)
+                self.intake.relayed(sealed, message["from"])
             elif message["kind"] == "acceptance":
                 self._acceptance(sealed, message["from"])
             elif message["kind"] == "punch":
@@ -208,65 +209,10 @@ class Handshakes:
         return out
 
     # -- being asked ----------------------------------------------------------------
-    def _received(self, sealed, sender, proto):
-        """Check and decide a request; returns the Incoming machine or raises.
-
-        On a direct connection the address is the one we see; through the gateway it
-        is the requester's claim, so an address-range approval then needs an endpoint
-        at that address for us to confirm by dialing it."""
-        now = self.now()
-        request = open_request(self.identity, sealed, sender, now, self.window)
-        self.gate.check(request)  # before anything is stored
-        if not self.store.remember_nonce(request.nonce, now, now - 4 * self.window):
-            raise Replayed("replayed handshake (nonce seen before)")
-        host = proto.transport.getPeer().host if proto is not None else request.address
-        verdict = policy.decide(request.sender, host, self.store.approved_keys(),
-                                self.store.approved_ranges(), self.store.blocked_keys())
-        if verdict == policy.AUTO_RANGE and proto is None and not request.endpoint:
-            verdict = policy.PENDING
-        if verdict == policy.BLOCKED:
-            raise Blocked("the sender is blocked")
-        current = self.book.open_incoming(request.sender)
-        if request.invite is not None and verdict != policy.AUTO and \
-                (current is None or current.waits_for_operator()):
-            self.gate.use_invite(request)  # durably, before the acceptance
-            verdict = INVITE
-        if current is not None:
-            self.store.save_request("in", request.sender, current.state, now, now + self.ttl,
-                                    request.note, request.endpoint, host, request.nonce)
-            current.renewed(request, host)
-            if verdict == INVITE:  # it waited for the operator; the invite decides
-                current.invited()
-            return current
-        if verdict == policy.PENDING:
-            self.gate.make_room(request)
-        inc = self._new_incoming(request, host, now + self.ttl, seen=proto is not None)
-        if proto is not None:
-            if verdict in (policy.AUTO, policy.AUTO_RANGE, INVITE):
-                inc.accepted_directly(verdict)
-            else:
-                inc.hold()
-        elif verdict == INVITE:
-            inc.invited()
-        elif verdict == policy.AUTO:
-            inc.key_approved()
-        elif verdict == policy.AUTO_RANGE:
-            inc.range_matched()
-        else:
-            inc.hold()
-        return inc
-
-    def _new_incoming(self, request, observed, expires_at, seen=False) -> Incoming:
-        self.store.save_request("in", request.sender, "received", self.now(), expires_at,
-                                request.note, request.endpoint, observed, request.nonce)
-        inc = Incoming(self, request, observed, seen=seen)
-        self.book.add(inc, expires_at)
-        return inc
-
     def inbound_request(self, proto, sealed):
         """Open mode: a request made on a direct connection to us."""
         try:
-            inc = self._received(sealed, proto.peer_id, proto)
+            inc = self.intake.direct(sealed, proto)
         except (ProtocolError, StoreError) as e:
             self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
             return "rejected", str(e)
