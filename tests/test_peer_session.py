@@ -1,5 +1,6 @@
 """The peer connection's life machine alone, with a Clock and fakes."""
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -90,6 +91,31 @@ class PeerSessionTests(SynchronousTestCase):
         self.assertEqual(self.conn.sent, [("peer-ready", {"status": "connected",
                                                           "reason": None})])
         self.assertEqual(session.state, "linked")
+
+    def test_acceptor_answers_a_deferred_verdict_only_once_it_fires(self):
+        """A peering is recorded before the dialer hears "connected"."""
+        held = Deferred()
+        session = self.make(verdict=held)
+        session.secured()
+        session.frame(Message(*HELLO))
+        self.assertEqual((self.conn.sent, session.state), ([], "opening"))
+        self.assertRaises(BadMessage, session.frame, Message(*HELLO))  # one opening only
+        held.callback(("connected", None))
+        self.assertEqual(self.conn.sent, [("peer-ready", {"status": "connected",
+                                                          "reason": None})])
+        self.assertEqual(session.state, "linked")
+        self.assertEqual(self.opener.asked, ["peer-hello"])
+
+    def test_a_verdict_after_the_deadline_is_not_told(self):
+        held = Deferred()
+        session = self.make(verdict=held)
+        session.secured()
+        session.frame(Message(*HELLO))
+        self.clock.advance(10)
+        sent = list(self.conn.sent)
+        held.callback(("connected", None))
+        self.assertEqual((session.state, self.conn.sent), ("refused", sent))
+        self.assertEqual([c[0] for c in self.peers.calls], [])  # never attached
 
     def test_acceptor_refuses_a_wrong_first_frame(self):
         session = self.make()

@@ -240,6 +240,16 @@ class GroupedJobsTests(TestCase):
         return first.addCallback(during).addCallback(check)
 
 
+    def test_closing_commits_what_still_waits(self):
+        store = Store(self.mktemp(), reactor)
+        store.commit(lambda s: s.add_approved_key("busy", 1))  # handed to the thread
+        store.commit(lambda s: s.add_approved_key("late", 1))  # waits for the turn
+        store.close()
+        again = Store(store.path)
+        self.addCleanup(again.close)
+        self.assertEqual(again.approved_keys(), {"busy", "late"})
+
+
 class AcknowledgedOnlyWhenDurableTests(SynchronousTestCase):
     """Peers over the in-memory world, with the receiver's commits held back."""
 

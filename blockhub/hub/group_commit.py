@@ -35,6 +35,13 @@ class GroupCommit:
         self._turn.keep(wanted)
         self.waiting = [item for item in self.waiting if wanted(item)]
 
+    def drain(self) -> list:
+        """Everything not handed to ``commit`` yet, taken away (closing: the caller
+        commits it however it still can)."""
+        self._turn.run()
+        items, self.waiting = self.waiting, []
+        return items
+
     def _arrived(self, items) -> None:
         self.waiting.extend(items)
         self._next()

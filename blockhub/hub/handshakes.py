@@ -104,14 +104,23 @@ class Handshakes:
     # -- asking ---------------------------------------------------------------------
     def ask(self, hub_id: str, note: str, invite=None) -> Outgoing:
         """Make a new request to ``hub_id`` (with ``invite``, an Invite of its) and send
-        it as soon as it can go."""
+        it as soon as it is stored and can go."""
         now = self.now()
         out = Outgoing(self, hub_id, note, invite)
-        self.store.save_request("out", hub_id, "requested", now, now + self.ttl, note=note,
-                                invite=encode_invite(invite) if invite else None)
+        code = encode_invite(invite) if invite else None
         self.book.add(out, now + self.ttl)
-        out.try_send()
+        kept = self.store.commit(lambda store: store.save_request(
+            "out", hub_id, "requested", now, now + self.ttl, note=note, invite=code))
+        kept.addCallbacks(lambda _: out.try_send(), self._not_kept, errbackArgs=(out,))
         return out
+
+    @staticmethod
+    def _not_kept(failure, out: Outgoing):
+        """It is sent only once stored, so that a restart sends it again."""
+        failure.trap(StoreError)
+        log.error("cannot store the request to {peer}: {error}", peer=out.peer,
+                  error=failure.getErrorMessage())
+        out.cancel(f"cannot store the request: {failure.getErrorMessage()}")
 
     def send_request(self, out: Outgoing):
         """Relay the request through the gateway, or in open mode dial the receiver."""
@@ -217,8 +226,9 @@ class Handshakes:
             self._refuse(proto.peer_id, f"{type(e).__name__}: {e}")
             return "rejected", str(e)
         if inc.is_linked():
-            self.peers.established(inc.peer, inc.request.endpoint, dialer=False)
-            return "connected", None
+            recorded = self.peers.established(inc.peer, inc.request.endpoint, dialer=False)
+            return recorded.addCallback(lambda ok: ("connected", None) if ok else (
+                "rejected", "this hub cannot record the peering now"))
         return "pending", "waiting for the operator's approval"
 
     # -- outputs of Incoming ----------------------------------------------------------

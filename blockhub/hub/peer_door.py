@@ -27,7 +27,8 @@ class PeerDoor:
         self.peers = peers
 
     def inbound(self, proto, message):
-        """(status, reason) for a connection that opened with ``message``."""
+        """(status, reason) for a connection that opened with ``message``, or a
+        Deferred of it (a peering recorded first)."""
         if message.kind == "peer-request":
             return self.handshakes.inbound_request(proto, unb64(message["sealed"]))
         try:
@@ -58,9 +59,7 @@ class PeerDoor:
         book = self.handshakes.book
         out = book.open_outgoing(hub_id)  # our request, which this dial answers
         if out is not None:
-            self.peers.established(hub_id, None, dialer=False)
-            out.peer_connected()
-            return "connected", None
+            return self._connected(hub_id, out)
         inc = book.incoming.get(hub_id)
         if inc is not None and inc.needs_range_check():
             host = proto.transport.getPeer().host
@@ -68,10 +67,18 @@ class PeerDoor:
                              ()) != policy.AUTO_RANGE:
                 return self._refuse(hub_id, "OutOfRange", "not from an approved address")
         if inc is not None and inc.expects_hello():
-            self.peers.established(hub_id, None, dialer=False)
-            inc.peer_connected()
-            return "connected", None
+            return self._connected(hub_id, inc)
         return self._refuse(hub_id, "unsolicited", "unsolicited")
+
+    def _connected(self, hub_id: str, machine):
+        """A Deferred verdict: connected once the peering is durable, and only then."""
+        def recorded(ok: bool):
+            if not ok:
+                return "rejected", "this hub cannot record the peering now"
+            machine.peer_connected()
+            return "connected", None
+
+        return self.peers.established(hub_id, None, dialer=False).addCallback(recorded)
 
     def _refuse(self, hub_id: str, kind: str, reason: str):
         self.handshakes.refusals[kind] += 1

@@ -5,9 +5,10 @@ waits for peer-ready; the acceptor waits for that first frame; a deadline runs e
 way, since pings would keep the idle timer happy forever) -> linked (messages and acks
 flow) or refused (told no, or the deadline passed) -> closed.
 
-The acceptor asks its opener (the handshakes) for a verdict and gives it to itself as
-an input (``accepted`` or ``turned_away``); Automat holds such an input until the
-transition that sent it is done.  The dialer's ``ready`` Deferred fires once, with
+The acceptor asks its opener (the handshakes) for a verdict, at once or once a peering
+is durable (a Deferred), answers peer-ready when it comes (``decided``) and gives it
+to itself as an input (``accepted`` or ``turned_away``); Automat holds such an input
+until the transition that sent it is done.  The dialer's ``ready`` Deferred fires once, with
 (status, reason) when decided or a ``Refused`` failure when the connection goes first.
 Each transition records the name of the state it enters in ``PeerSession.state``.
 """
@@ -18,7 +19,7 @@ from typing import Protocol
 
 import attrs
 from automat import TypeMachineBuilder
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
@@ -45,6 +46,9 @@ class Inputs(Protocol):
 
     def turned_away(self, status: str, reason: str | None) -> None:
         "verdict: pending or rejected; the connection closes"
+
+    def decided(self, status: str, reason: str | None) -> None:
+        "the opener's verdict on the first frame (at once, or once it is durable)"
 
     def deadline(self) -> None:
         "the opening did not finish in time"
@@ -78,6 +82,7 @@ class PeerSession:
         self.count = count  # called with a refusal kind, for the listener's figures
         self.spoken = spoken  # the features we list (None: no list, as before them)
         self.features = features.NONE  # what the other hub listed
+        self.deciding = False  # the acceptor judged the first frame: no other may come
         self.state = "tls"
         self.slot = None
         self.ready: Deferred | None = Deferred() if first is not None else None
@@ -115,13 +120,9 @@ class PeerSession:
 
     def answer(self, result) -> None:
         """Tell the dialer how the opening ended: (status, reason), or the error."""
-        if self.ready is None:
-            return
-        ready, self.ready = self.ready, None
-        if isinstance(result, Exception):
-            ready.errback(result)
-        else:
-            ready.callback(result)
+        if self.ready is not None:
+            ready, self.ready = self.ready, None
+            ready.errback(result) if isinstance(result, Exception) else ready.callback(result)
 
 
 _builder = TypeMachineBuilder(Inputs, PeerSession)
@@ -166,19 +167,41 @@ def _first_frame(machine: Inputs, session: PeerSession, state: Opening,
             raise BadMessage(f"expected peer-ready, got {kind!r}")
         session.features = features.parse(message.fields.get("features"))
         status, reason = message["status"], message["reason"]
-    elif kind in ("peer-hello", "peer-request"):
+    elif kind in ("peer-hello", "peer-request") and not session.deciding:
         session.features = features.parse(message.fields.get("features"))
-        status, reason = session.opener.inbound(session.conn, message)
-        # Our list only to a dialer that sent one (an older one refuses the field).
-        spoken = features.ours(session.spoken) if session.features.listed else None
-        session.conn.send("peer-ready", **_listing({"status": status, "reason": reason},
-                                                   spoken))
+        session.deciding = True
+        verdict = session.opener.inbound(session.conn, message)  # or once it is durable
+        verdict = verdict if isinstance(verdict, Deferred) else succeed(verdict)
+        verdict.addCallback(lambda v: machine.decided(*v)).addErrback(
+            lambda f: log.failure("deciding a peer's opening", f))
+        return
     else:
-        raise BadMessage(f"a peer must open with peer-hello or peer-request, not {kind!r}")
+        raise BadMessage(f"a peer must open with peer-hello or peer-request (once), not {kind!r}")
+    _verdict(machine, status, reason)
+
+
+def _verdict(machine: Inputs, status: str, reason: str | None) -> None:
     if status == "connected":
         machine.accepted()
     else:
         machine.turned_away(status, reason)
+
+
+@_on(opening, [Inputs.decided], opening)
+def _tell_dialer(machine: Inputs, session: PeerSession, state: Opening, status: str,
+                 reason: str | None) -> None:
+    # Our list only to a dialer that sent one (an older one refuses the field).
+    spoken = features.ours(session.spoken) if session.features.listed else None
+    session.conn.send("peer-ready", **_listing({"status": status, "reason": reason},
+                                               spoken))
+    _verdict(machine, status, reason)
+
+
+@_on(refused, [Inputs.decided], refused)
+@_on(closed, [Inputs.decided], closed)
+def _decided_too_late(machine: Inputs, session: PeerSession, status: str,
+                      reason: str | None) -> None:
+    """Too late to tell: a peering it recorded stays, and the dialer comes again."""
 
 
 @_on(opening, [Inputs.accepted], linked)

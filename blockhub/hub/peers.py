@@ -101,9 +101,14 @@ class Peers:
 
     def established(self, hub_id: str, address: str | None, dialer: bool,
                     path: str = DIRECT):
-        """Record a peering; the dialing side keeps it up from now on (a relayed one
-        even with no address: over a circuit)."""
-        self.store.add_peer(hub_id, address, dialer, self.now(), path)
+        """Record a peering, with the store's other commits of the moment: a Deferred
+        that fires True once it is durable (False: it could not be, which is logged).
+        The dialing side keeps it up from now on (a relayed one even with no address:
+        over a circuit)."""
+        now = self.now()
+        recorded = self.store.commit(
+            lambda store: store.add_peer(hub_id, address, dialer, now, path))
+        recorded.addCallbacks(lambda _: True, self._not_recorded, errbackArgs=(hub_id,))
         if dialer and (address or path == RELAYED):
             link = self._link(hub_id)
             if hub_id in self.connections:
@@ -112,6 +117,14 @@ class Peers:
                 link.start()
         if hub_id in self.connections:  # its link came up before it was recorded
             self.on_path(hub_id, path_of(self.connections[hub_id]))
+        return recorded
+
+    @staticmethod
+    def _not_recorded(failure, hub_id: str) -> bool:
+        failure.trap(StoreError)
+        log.error("cannot record the peering with {peer}: {error}", peer=hub_id,
+                  error=failure.getErrorMessage())
+        return False
 
     def remove(self, hub_id: str, reason: str) -> bool:
         """End a peering: stop redialing, tell the peer why and close the link, drop
@@ -127,8 +140,11 @@ class Peers:
         self.circuits.unlisten(hub_id)
         self.inbox.forget(hub_id)
         was_peer = self.store.peer(hub_id) is not None
+        # After any recording still under way (it is committed in order).
+        self.store.commit(lambda store: store.remove_peer(hub_id)).addErrback(
+            lambda f: log.error("cannot forget the peer {peer}: {error}", peer=hub_id,
+                                error=f.getErrorMessage()))
         if was_peer:
-            self.store.remove_peer(hub_id)
             log.info("peering with {peer} ended: {reason}", peer=hub_id, reason=reason)
         return was_peer or proto is not None
 
@@ -149,7 +165,10 @@ class Peers:
         self.circuits.unlisten(hub_id)
         peer, path = self.store.peer(hub_id), path_of(proto)
         if peer is not None and peer["path"] != path:
-            self.store.set_peer_path(hub_id, path)  # how it comes back after a restart
+            # How it comes back after a restart; in order with the other commits.
+            self.store.commit(lambda store: store.set_peer_path(hub_id, path)).addErrback(
+                lambda f: log.error("cannot record the path to {peer}: {error}",
+                                    peer=hub_id, error=f.getErrorMessage()))
         proto.sent_seq = proto.acked_seq = 0
         self._pump(proto)
         self.on_path(hub_id, path)

@@ -3,7 +3,8 @@ of them, and when each expires.
 
 One ``Outgoing`` machine per hub we asked and one ``Incoming`` per hub that asked us.
 Every change of state is written with the others of the same reactor turn, in one
-commit (a handshake passes through several states within a turn or two), together with
+commit (a handshake passes through several states within a turn or two) made with
+the store's other commits of the moment (``Store.commit``), together with
 what an incoming request was accepted on, so a restart finds each where it was; each
 open request has a timer for its TTL.  What a request means is decided elsewhere
 (``Handshakes``); this only keeps and restores.  Ended requests stay in view (``status``)
@@ -89,13 +90,16 @@ class RequestBook:
         self._writes.add((direction, machine, new, self.now()))
 
     def _commit(self, batch) -> None:
+        """With the store's other commits of the moment (off the reactor thread)."""
         writes = [(direction, m.peer, state, now, getattr(m, "how", None))
                   for direction, m, state, now in batch]
-        try:
-            self.store.set_request_states(writes)
-        except StoreError as e:
+
+        def failed(failure):
+            failure.trap(StoreError)
             log.error("cannot record {n} request state(s): {error}", n=len(writes),
-                      error=str(e))
+                      error=failure.getErrorMessage())
+
+        self.store.commit(lambda store: store.set_request_states(writes)).addErrback(failed)
 
     def finished(self, machine) -> None:
         """Its timer is cancelled; an outgoing request's invite code is no longer kept;

@@ -89,6 +89,7 @@ class Store:
 
     def close(self):
         """Let the writer finish what it was asked first."""
+        self.jobs.stop()
         self.writer.stop()
         self.db.close()
 

@@ -120,6 +120,9 @@ class InlineJobs:
     def run(self, job) -> Deferred:
         return maybeDeferred(self._one, job)
 
+    def stop(self) -> None:
+        """Nothing waits."""
+
     def _one(self, job):
         with self.store.transaction():
             return job(self.store)
@@ -136,6 +139,12 @@ class GroupedJobs:
         done: Deferred = Deferred()
         self._group.add((job, done))
         return done
+
+    def stop(self) -> None:
+        """Hand the writer what still waits, before it stops (it runs its queue)."""
+        left = self._group.drain()
+        if left:
+            self._commit(left)
 
     def _commit(self, items) -> Deferred:
         def each(outcomes):
