@@ -38,11 +38,11 @@ class Store:
             raise StoreError(str(e))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the hub database {self.path}: {e}")
-        if reactor is not None and self.path is not None:
-            self.writer = store_thread.ThreadWriter(reactor, self._second)
-            self.jobs = store_thread.GroupedJobs(reactor, self.writer)
-        else:
-            self.writer, self.jobs = store_thread.InlineWriter(self), store_thread.InlineJobs(self)
+        threaded = reactor is not None and self.path is not None
+        self.writer = (store_thread.ThreadWriter(reactor, self._second) if threaded
+                       else store_thread.InlineWriter(self))
+        self.jobs = (store_thread.GroupedJobs(reactor, self.writer) if threaded
+                     else store_thread.InlineJobs(self))
 
     @classmethod
     def in_dir(cls, data_dir: Path, reactor=None, observe_commit=None) -> "Store":
