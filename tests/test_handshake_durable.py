@@ -16,7 +16,7 @@ class HeldJobs:
         self.store = store
         self.held: list = []  # (job, Deferred), in the order asked
 
-    def run(self, job) -> Deferred:
+    def run(self, job, synced=True) -> Deferred:
         d: Deferred = Deferred()
         self.held.append((job, d))
         return d

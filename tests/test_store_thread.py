@@ -240,6 +240,26 @@ class GroupedJobsTests(TestCase):
         return first.addCallback(during).addCallback(check)
 
 
+    def test_unsynced_jobs_alone_commit_without_an_fsync(self):
+        modes = []
+
+        def mode(store):
+            modes.append(store.execute("PRAGMA synchronous").fetchone()[0])
+
+        d = self.store.commit(mode, synced=False)
+        d.addCallback(lambda _: gatherResults([self.store.commit(mode, synced=False),
+                                               self.store.commit(mode)]))
+        d.addCallback(lambda _: self.store.commit(mode, synced=False))
+
+        def check(_):
+            # NORMAL (1) alone; FULL (2) beside a synced job; then NORMAL again, and
+            # the connection is back to FULL after each.
+            self.assertEqual(modes, [1, 2, 2, 1])
+            thread_db = self.store.writer.store.db
+            self.assertEqual(thread_db.execute("PRAGMA synchronous").fetchone()[0], 2)
+
+        return d.addCallback(check)
+
     def test_closing_commits_what_still_waits(self):
         store = Store(self.mktemp(), reactor)
         store.commit(lambda s: s.add_approved_key("busy", 1))  # handed to the thread

@@ -90,7 +90,10 @@ class RequestBook:
         self._writes.add((direction, machine, new, self.now()))
 
     def _commit(self, batch) -> None:
-        """With the store's other commits of the moment (off the reactor thread)."""
+        """With the store's other commits of the moment (off the reactor thread), and
+        without an fsync of its own: a state that only a crash of the machine loses
+        sends a request again or resumes it a step back (the request, its nonce and a
+        peering are synced)."""
         writes = [(direction, m.peer, state, now, getattr(m, "how", None))
                   for direction, m, state, now in batch]
 
@@ -99,7 +102,8 @@ class RequestBook:
             log.error("cannot record {n} request state(s): {error}", n=len(writes),
                       error=failure.getErrorMessage())
 
-        self.store.commit(lambda store: store.set_request_states(writes)).addErrback(failed)
+        self.store.commit(lambda store: store.set_request_states(writes),
+                          synced=False).addErrback(failed)
 
     def finished(self, machine) -> None:
         """Its timer is cancelled; an outgoing request's invite code is no longer kept;

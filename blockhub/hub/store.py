@@ -76,11 +76,11 @@ class Store:
         except UnicodeEncodeError as e:  # text SQLite cannot hold (a lone surrogate)
             raise StoreError(f"text the database cannot store: {e.reason}")
 
-    def commit(self, job):
+    def commit(self, job, synced: bool = True):
         """``job(store)`` committed with the other jobs of the moment, off the reactor
-        thread when the store has a writer thread; a Deferred of its result, which
-        fires once it is durable."""
-        return self.jobs.run(job)
+        thread if the store has a writer; a Deferred of its result, fired once durable
+        (``synced=False``: once it survives a killed process; ``run_jobs``)."""
+        return self.jobs.run(job, synced)
 
     def write(self, sql: str, args=()) -> sqlite3.Cursor:
         """One statement in its own committed transaction."""

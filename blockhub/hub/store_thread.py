@@ -96,18 +96,26 @@ class ThreadWriter:
             self.store.close()
 
 
-def run_jobs(store, jobs) -> list:
+def run_jobs(store, jobs, synced: bool = True) -> list:
     """Run ``jobs`` under one COMMIT, each in a savepoint: (True, result) or (False,
     the exception) for each.  A job that fails is undone alone; a COMMIT that fails
-    raises, and every job failed with it."""
+    raises, and every job failed with it.  ``synced=False``: a COMMIT without an fsync
+    of its own (``synchronous=NORMAL``: it survives the process being killed, and
+    only a crash of the machine may lose it)."""
     outcomes = []
-    with store.transaction():
-        for job in jobs:
-            try:
-                with store.transaction():
-                    outcomes.append((True, job(store)))
-            except Exception as e:
-                outcomes.append((False, e))
+    if not synced:
+        store.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with store.transaction():
+            for job in jobs:
+                try:
+                    with store.transaction():
+                        outcomes.append((True, job(store)))
+                except Exception as e:
+                    outcomes.append((False, e))
+    finally:
+        if not synced:
+            store.execute("PRAGMA synchronous=FULL")
     return outcomes
 
 
@@ -117,7 +125,7 @@ class InlineJobs:
     def __init__(self, store):
         self.store = store
 
-    def run(self, job) -> Deferred:
+    def run(self, job, synced: bool = True) -> Deferred:
         return maybeDeferred(self._one, job)
 
     def stop(self) -> None:
@@ -133,11 +141,13 @@ class GroupedJobs:
 
     def __init__(self, clock, writer):
         self.writer = writer
-        self._group = GroupCommit(clock, self._commit)  # (job, Deferred)
+        self._group = GroupCommit(clock, self._commit)  # (job, synced, Deferred)
 
-    def run(self, job) -> Deferred:
+    def run(self, job, synced: bool = True) -> Deferred:
+        """``synced=False``: the job may go without an fsync (``run_jobs``), unless
+        one it is committed with needs one."""
         done: Deferred = Deferred()
-        self._group.add((job, done))
+        self._group.add((job, synced, done))
         return done
 
     def stop(self) -> None:
@@ -148,13 +158,14 @@ class GroupedJobs:
 
     def _commit(self, items) -> Deferred:
         def each(outcomes):
-            for (_, done), (ok, value) in zip(items, outcomes, strict=True):
+            for (_, _, done), (ok, value) in zip(items, outcomes, strict=True):
                 done.callback(value) if ok else done.errback(value)
 
         def all_failed(failure):
-            for _, done in items:
+            for _, _, done in items:
                 done.errback(failure)
 
-        jobs = [job for job, _ in items]
-        return self.writer.run(lambda store: run_jobs(store, jobs)).addCallbacks(
+        jobs = [job for job, _, _ in items]
+        synced = any(synced for _, synced, _ in items)
+        return self.writer.run(lambda store: run_jobs(store, jobs, synced)).addCallbacks(
             each, all_failed)

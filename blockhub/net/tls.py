@@ -9,6 +9,7 @@ CertificateVerify proves that the peer holds the matching private key.
 """
 
 import datetime
+import weakref
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -142,7 +143,7 @@ class PinnedClientCreator:
         self.expected_id = expected_id
         self._expected = decode_id(expected_id)
         self.mismatch: str | None = None  # the id the server presented instead, if any
-        self._ctx = _context(identity, self._verify)
+        self._ctx = _client_context(identity)
 
     def _verify(self, conn, cert, errno, depth, ok) -> bool:
         if depth > 0:
@@ -160,8 +161,26 @@ class PinnedClientCreator:
         # a hub that still pins the old one with the old key's certificate and the
         # succession, during its grace (docs/accountability.md).
         conn = SSL.Connection(self._ctx, None)
+        _pins[conn] = self  # whose pin the shared context's check applies
         conn.set_tlsext_host_name(self.expected_id.encode("ascii"))
         return conn
+
+
+_client_contexts: dict[str, SSL.Context] = {}
+_pins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> creator
+
+
+def _client_context(identity: Identity) -> SSL.Context:
+    """One client context per identity and process, shared by its dials (making one
+    costs more than a dial's own work); each connection carries its pin."""
+    ctx = _client_contexts.get(identity.id)
+    if ctx is None:
+        ctx = _client_contexts[identity.id] = _context(identity, _pinned)
+    return ctx
+
+
+def _pinned(conn, cert, errno, depth, ok) -> bool:
+    return _pins[conn]._verify(conn, cert, errno, depth, ok)
 
 
 def client_over(identity: Identity, expected_id: str, protocol, clock):
