@@ -260,6 +260,18 @@ class GroupedJobsTests(TestCase):
 
         return d.addCallback(check)
 
+    def test_durable_fires_after_what_was_asked_before(self):
+        order = []
+        self.store.commit(lambda s: s.add_approved_key("k", 1)).addCallback(
+            lambda _: order.append("job"))
+        d = self.store.durable().addCallback(lambda _: order.append("durable"))
+
+        def check(_):
+            self.assertEqual(order, ["job", "durable"])
+            self.assertEqual(Store(self.store.path).approved_keys(), {"k"})
+
+        return d.addCallback(check)
+
     def test_closing_commits_what_still_waits(self):
         store = Store(self.mktemp(), reactor)
         store.commit(lambda s: s.add_approved_key("busy", 1))  # handed to the thread

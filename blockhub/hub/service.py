@@ -120,9 +120,12 @@ class HubService(MultiService):
         return self.hub.hubs()
 
     def control_connect(self, hub=None, note="", invite=None):
+        """Answered once the request is durable (it commits off the reactor thread)."""
         if invite is not None:
-            return self.operator.connect_invite(invite, note)
-        return self.operator.connect(_hub_id(hub), note)
+            result = self.operator.connect_invite(invite, note)
+        else:
+            result = self.operator.connect(_hub_id(hub), note)
+        return self.store.durable().addCallback(lambda _: result)
 
     def control_invite_create(self, uses=1, ttl=86400, note=""):
         """An invite to this hub at the gateways it knows an address of, current first."""

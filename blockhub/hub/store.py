@@ -82,6 +82,10 @@ class Store:
         (``synced=False``: once it survives a killed process; ``run_jobs``)."""
         return self.jobs.run(job, synced)
 
+    def durable(self):
+        """A Deferred that fires once every ``commit`` asked before it is durable."""
+        return self.commit(lambda store: None)
+
     def write(self, sql: str, args=()) -> sqlite3.Cursor:
         """One statement in its own committed transaction."""
         with self.transaction():
@@ -234,20 +238,13 @@ class Store:
 
     def ack_many(self, highest: dict[str, int], synced: bool = True):
         """Mark acknowledged, per peer, every message up to its seq, in one transaction.
-        ``synced=False`` commits it without an fsync of its own (``synchronous=NORMAL``
-        for this transaction: the next synced commit or checkpoint makes it durable),
-        for the record of acks received: if a crash loses it, the messages are only
-        sent again and the receiver drops them as duplicates."""
-        if not synced:
-            self.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self.transaction():
-                for peer, seq in highest.items():
-                    self.execute("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 "
-                                 "AND seq <= ?", (peer, seq))
-        finally:
-            if not synced:
-                self.execute("PRAGMA synchronous=FULL")
+        ``synced=False`` (``store_thread.fsynced``), for the record of acks received:
+        if a crash loses it, the messages are only sent again and the receiver drops
+        them as duplicates."""
+        with store_thread.fsynced(self, synced), self.transaction():
+            for peer, seq in highest.items():
+                self.execute("UPDATE outbox SET acked = 1 WHERE peer = ? AND acked = 0 "
+                             "AND seq <= ?", (peer, seq))
 
     def store_received_many(self, rows, now: int) -> int:
         """Store several incoming (peer, seq, text, at) in one transaction; duplicates

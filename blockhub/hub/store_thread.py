@@ -19,6 +19,7 @@ the writer, each in a savepoint of its own, so that a burst of handshakes costs 
 fsyncs instead of three or four each, and none on the reactor thread.
 """
 
+import contextlib
 import sqlite3
 import sys
 
@@ -96,26 +97,32 @@ class ThreadWriter:
             self.store.close()
 
 
-def run_jobs(store, jobs, synced: bool = True) -> list:
-    """Run ``jobs`` under one COMMIT, each in a savepoint: (True, result) or (False,
-    the exception) for each.  A job that fails is undone alone; a COMMIT that fails
-    raises, and every job failed with it.  ``synced=False``: a COMMIT without an fsync
-    of its own (``synchronous=NORMAL``: it survives the process being killed, and
-    only a crash of the machine may lose it)."""
-    outcomes = []
+@contextlib.contextmanager
+def fsynced(store, synced: bool):
+    """Unless ``synced``, the transaction inside commits without an fsync of its own
+    (``synchronous=NORMAL``): it survives the process being killed, and only a crash
+    of the machine may lose it before the next synced commit or checkpoint."""
     if not synced:
         store.execute("PRAGMA synchronous=NORMAL")
     try:
-        with store.transaction():
-            for job in jobs:
-                try:
-                    with store.transaction():
-                        outcomes.append((True, job(store)))
-                except Exception as e:
-                    outcomes.append((False, e))
+        yield
     finally:
         if not synced:
             store.execute("PRAGMA synchronous=FULL")
+
+
+def run_jobs(store, jobs, synced: bool = True) -> list:
+    """Run ``jobs`` under one COMMIT (``fsynced``), each in a savepoint: (True, result)
+    or (False, the exception) for each.  A job that fails is undone alone; a COMMIT
+    that fails raises, and every job failed with it."""
+    outcomes = []
+    with fsynced(store, synced), store.transaction():
+        for job in jobs:
+            try:
+                with store.transaction():
+                    outcomes.append((True, job(store)))
+            except Exception as e:
+                outcomes.append((False, e))
     return outcomes
 
 
