@@ -3,6 +3,8 @@
 Pure code: no files, no clock.  ``blockhub.keystore`` seals the phrase on disk.
 """
 
+import functools
+
 import attrs
 from mnemonic import Mnemonic
 from nacl.public import PrivateKey, PublicKey
@@ -56,12 +58,13 @@ class Identity:
         key, _chain = slip10.derive(seed, slip10.IDENTITY_PATH)
         return cls(SigningKey(key))
 
-    @property
+    @functools.cached_property
     def public_key(self) -> bytes:
         return bytes(self.signing_key.verify_key)
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
+        """Made once: it is asked for in every frame a hub or gateway signs or sends."""
         return encode_id(self.public_key)
 
     @property

@@ -26,6 +26,12 @@ def encode_id(key: bytes) -> str:
     """Return the text id of a raw 32-byte Ed25519 public key."""
     if len(key) != KEY_SIZE:
         raise ValueError("an Ed25519 public key is 32 bytes")
+    return _encode(bytes(key))
+
+
+@functools.lru_cache(maxsize=65536)
+def _encode(key: bytes) -> str:
+    # Every TLS connection names its peer by encoding the key of its certificate.
     body = base64.b32encode(key + _checksum(key)).decode("ascii").rstrip("=").lower()
     return PREFIX + body
 
