@@ -125,6 +125,19 @@ class MessageTests(SynchronousTestCase):
             pass
 
 
+SENDER = Identity.from_phrase(new_phrase())
+
+
+class DeliverFastPathTests(SynchronousTestCase):
+    @settings(max_examples=60)
+    @given(st.sampled_from(messages.RELAYED.choices), st.binary(max_size=2048))
+    def test_the_deliver_frame_is_the_canonical_one(self, kind, sealed):
+        sender = SENDER.id
+        fields = {"from": sender, "kind": kind, "sealed": b64(sealed)}
+        self.assertEqual(messages.encode_deliver(sender, kind, b64(sealed)),
+                         messages.encode(messages.make("deliver", **fields)))
+
+
 class EnvelopeTests(SynchronousTestCase):
     def test_sign_verify(self):
         env = envelope.sign(ALICE, "handshake", {"to": BOB.id, "n": 1})

@@ -87,6 +87,5 @@ class Relay:
         self.counters.relayed += 1
         # Every field was checked when the relay frame (or the cluster's delivery) was
         # decoded; the sender's id comes from its TLS certificate (or its node).
-        receiver.send_message(messages.Message("deliver", {
-            "from": sender, "kind": kind, "sealed": sealed}))
+        receiver.send_frame(messages.encode_deliver(sender, kind, sealed))
         return True

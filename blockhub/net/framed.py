@@ -170,12 +170,6 @@ class FramedProtocol(Protocol, Keepalive):
         if self.connected and not self.closing_reason:
             self._write(messages.encode(messages.make(kind, **fields), self.max_frame))
 
-    def send_message(self, message: messages.Message):
-        """Write a message whose fields were already checked (relaying what we just
-        decoded): no second validation on the hot path."""
-        if self.connected and not self.closing_reason:
-            self._write(messages.encode(message, self.max_frame))
-
     def send_frame(self, frame: bytes):
         """Write an already encoded frame (fan-out encodes once for many receivers)."""
         if self.connected and not self.closing_reason:
