@@ -89,6 +89,18 @@ class DurableFirstTests(SynchronousTestCase):
         self.assertTrue(self.linked())
         self.assertEqual(events, ["a recorded", "b attached"])
 
+    def test_the_path_is_told_again_once_the_peering_is_recorded(self):
+        """Who reads the peering's row when its path changes (the upgrades to a direct
+        path) must find it: the dialer records it after its link came up."""
+        seen = []
+        told = self.b.peers.on_path
+        self.b.peers.on_path = lambda hub_id, path: (
+            seen.append(self.b.store.peer(hub_id) is not None), told(hub_id, path))
+        self.a.operator.connect(self.b.id, "hi")
+        self.settle()
+        self.assertTrue(self.linked())
+        self.assertEqual(seen[-1], True)
+
     def test_a_replay_found_on_commit_is_refused(self):
         delivered = []
         real = self.b.handshakes.delivered

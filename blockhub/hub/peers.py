@@ -115,9 +115,15 @@ class Peers:
                 link.up(self.connections[hub_id])
             else:
                 link.start()
-        if hub_id in self.connections:  # its link came up before it was recorded
-            self.on_path(hub_id, path_of(self.connections[hub_id]))
+        recorded.addCallback(self._recorded, hub_id)
         return recorded
+
+    def _recorded(self, ok: bool, hub_id: str) -> bool:
+        """Its link came up before it was recorded: those who read the record (the
+        upgrades to a direct path) hear of the path again, now that it is there."""
+        if hub_id in self.connections:
+            self.on_path(hub_id, path_of(self.connections[hub_id]))
+        return ok
 
     @staticmethod
     def _not_recorded(failure, hub_id: str) -> bool:
