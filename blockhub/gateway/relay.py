@@ -71,9 +71,10 @@ class Relay:
             return
         self._refuse(conn, target, "that hub is not online here")
 
-    def deliver(self, sender: str, target: str, kind: str, sealed: bytes) -> bool:
-        """Hand a relayed box to ``target`` if it is one of our hubs (the sender is
-        ours or, in a cluster, another node's); False when it is not here."""
+    def deliver(self, sender: str, target: str, kind: str, sealed: str) -> bool:
+        """Hand a relayed box (``sealed``: its base64, as checked on arrival) to
+        ``target`` if it is one of our hubs (the sender is ours or, in a cluster,
+        another node's); False when it is not here."""
         receiver = self.presence.connection_for(target)
         if receiver is None:
             return False
