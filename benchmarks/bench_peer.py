@@ -26,6 +26,7 @@ same stream end to end over TLS 1.3 between two load processes through
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,19 +44,25 @@ UNLIMITED_CIRCUITS = ["--circuit-rate", str(1 << 30), "--circuit-burst", str(1 <
 OVERHEAD = len('{"at":1700000000,"seq":100000,"text":""}')
 
 
-def check_path(a, b, pair, path, gw):
+def check_path(a, b, pair, path, gw, timeout=5.0):
     """Both hubs' ``peers`` (as ``blockhub peers --json``) show the peering on ``path``
-    (relayed: via this gateway, no address); otherwise stop the benchmark."""
+    (relayed: via this gateway, no address) within ``timeout`` (a link is attached
+    before its record is committed); otherwise stop the benchmark."""
     from blockhub.control.client import call
     for worker, data_dir, peer in ((a, pair["a_dir"], pair["b_id"]),
                                    (b, pair["b_dir"], pair["a_id"])):
-        rows = [r for r in call(data_dir, "peers", timeout=30) if r["id"] == peer]
-        row = rows[0] if rows else None
-        bad = (row is None or not row["connected"] or row["path"] != path
-               or (path == "relayed" and (row["via"] != gw.id or row["address"])))
-        if bad:
-            raise C.BenchError(f"hub {worker.name}: the peering was to be {path}, but "
-                               f"peers --json shows {row}")
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = [r for r in call(data_dir, "peers", timeout=30) if r["id"] == peer]
+            row = rows[0] if rows else None
+            bad = (row is None or not row["connected"] or row["path"] != path
+                   or (path == "relayed" and (row["via"] != gw.id or row["address"])))
+            if not bad:
+                break
+            if time.monotonic() > deadline:
+                raise C.BenchError(f"hub {worker.name}: the peering was to be {path}, "
+                                   f"but peers --json shows {row}")
+            time.sleep(0.05)
 
 
 def make_pair(a, b, gw, rep, path):

@@ -57,13 +57,20 @@ def _table(flat: list[bytes]) -> dict[str, bytes]:
     return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+# Commands sent and not answered yet, beyond which more are refused (memory, if Redis
+# stalls).  A burst of relays to another node costs two each (the budget, the
+# publish): at 1,000 a gateway that read a burst of 1,250 relays in one go dropped
+# some; each waiting command holds a few hundred bytes.
+MAX_PENDING = 10_000
+
+
 class RedisBackend:
     """The ``Backend`` on a Redis server.  ``url`` comes from ``parse_redis_url``;
     ``password`` (or None) from ``--cluster-password-file``; ``name`` is the cluster's
     name, before every key and channel."""
 
     def __init__(self, reactor: Any, url: RedisURL, password: bytes | None, name: str,
-                 command_timeout: float = 5.0, max_pending: int = 1000,
+                 command_timeout: float = 5.0, max_pending: int = MAX_PENDING,
                  base_delay: float = 1.0, max_delay: float = 30.0,
                  rand: Callable[[], float] = random.random):
         self.reactor = reactor
