@@ -243,7 +243,7 @@ def summarize(quick, runs, as_markdown=False):
                 b.get("rss_per_hub_kib_ratio"))  # its targets: the table of issue 20
         for n in map(str, sizes):
             b = bh[n]
-            add(f"CPU at rest, N={n} (keepalive every {presence['idle_timeout_s'] / 3:g}s)",
+            add(f"CPU at rest, N={n} (keepalive every {presence['idle_timeout_s'] / 2:g}s)",
                 scaled(b["cpu_rest_frac"], 100), "%")
         for n in map(str, sizes):
             b, c = bh[n], ce.get(n, {})
