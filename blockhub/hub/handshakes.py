@@ -27,6 +27,7 @@ from blockhub.hub.incoming import Incoming
 from blockhub.hub.intake import Intake
 from blockhub.hub.invite_book import InviteBook
 from blockhub.hub.outgoing import Outgoing
+from blockhub.hub.peers import NOT_RECORDED
 from blockhub.hub.proofs import Proofs
 from blockhub.hub.replies import Replies
 from blockhub.hub.request_book import RequestBook
@@ -69,7 +70,7 @@ class Handshakes:
                                 self.replies, self.refusals, max_pending)
         self.proofs = Proofs(identity, clock, run_in_thread, window, random)
         self.intake = Intake(self, identity, store, clock, self.book, self.gate,
-                             request_ttl, window)
+                             request_ttl, window, refuse=self._refuse)
         # watch(machine, old, new): told of every request's change (handshake timings)
         self.watch = watch or (lambda machine, old, new: None)
 
@@ -227,8 +228,8 @@ class Handshakes:
             return "rejected", str(e)
         if inc.is_linked():
             recorded = self.peers.established(inc.peer, inc.request.endpoint, dialer=False)
-            return recorded.addCallback(lambda ok: ("connected", None) if ok else (
-                "rejected", "this hub cannot record the peering now"))
+            return recorded.addCallback(
+                lambda ok: ("connected", None) if ok else ("rejected", NOT_RECORDED))
         return "pending", "waiting for the operator's approval"
 
     # -- outputs of Incoming ----------------------------------------------------------

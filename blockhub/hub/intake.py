@@ -17,8 +17,10 @@ from blockhub.hub.incoming import INVITE, Incoming
 
 
 class Intake:
-    def __init__(self, manager, identity, store, clock, book, gate, ttl: int, window: int):
+    def __init__(self, manager, identity, store, clock, book, gate, ttl: int, window: int,
+                 refuse):
         self.manager = manager  # what the Incoming machines report to (Handshakes)
+        self.refuse = refuse  # (sender, reason): a refusal counted and logged
         self.identity = identity
         self.store = store
         self.clock = clock
@@ -37,7 +39,7 @@ class Intake:
 
     def relayed(self, sealed, sender):
         """A request relayed by the gateway; raises only what its checks find, and a
-        refusal found later (a replay, a full disk) goes to the manager's ``_refuse``."""
+        refusal found later (a replay, a full disk) goes to ``refuse``."""
         now = int(self.clock.seconds())
         request, host, verdict = self._checked(sealed, sender, None, now)
         d = self.store.commit(self._keep(request, host, now))
@@ -46,7 +48,7 @@ class Intake:
 
     def _refused_later(self, failure, sender):
         failure.trap(ProtocolError, StoreError)
-        self.manager._refuse(sender, f"{failure.type.__name__}: {failure.getErrorMessage()}")
+        self.refuse(sender, f"{failure.type.__name__}: {failure.getErrorMessage()}")
 
     def _checked(self, sealed, sender, proto, now):
         """(request, the address it came from, the policy's verdict), or raises.

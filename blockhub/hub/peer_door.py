@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from blockhub import policy
 from blockhub.errors import StaleMessage
 from blockhub.handshake_bodies import check_peer_hello
+from blockhub.hub.peers import NOT_RECORDED
 from blockhub.wire.canonical import unb64
 
 log = Logger()
@@ -74,7 +75,7 @@ class PeerDoor:
         """A Deferred verdict: connected once the peering is durable, and only then."""
         def recorded(ok: bool):
             if not ok:
-                return "rejected", "this hub cannot record the peering now"
+                return "rejected", NOT_RECORDED
             machine.peer_connected()
             return "connected", None
 

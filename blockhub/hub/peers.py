@@ -27,6 +27,9 @@ from blockhub.wire.messages import MAX_TEXT
 
 log = Logger()
 
+# What an acceptor answers a dialer when it cannot record the peering (a full disk).
+NOT_RECORDED = "this hub cannot record the peering now"
+
 # The most text one commit of queued messages takes: a burst of 60 KiB messages starts
 # going out after a commit of 16 of them, not after one of all of them.
 MAX_QUEUED_BYTES = 1 << 20
