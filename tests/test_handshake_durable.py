@@ -9,33 +9,26 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.errors import StoreError
 from tests.memory import World
+from tests.test_store_thread import HeldWriter
 
 
-class HeldJobs:
-    def __init__(self, store):
-        self.store = store
-        self.held: list = []  # (job, Deferred), in the order asked
+class HeldJobs(HeldWriter):
+    """``Store.commit``'s jobs, held as ``HeldWriter`` holds commits; each runs in a
+    transaction of its own when let go."""
 
     def run(self, job, synced=True) -> Deferred:
-        d: Deferred = Deferred()
-        self.held.append((job, d))
-        return d
+        def in_transaction(store):
+            with store.transaction():
+                return job(store)
 
-    def release(self) -> int:
-        """Run every job held now, in order; how many ran."""
-        held, self.held = self.held, []
-        for job, d in held:
-            try:
-                with self.store.transaction():
-                    result = job(self.store)
-            except Exception as e:
-                d.errback(e)
-            else:
-                d.callback(result)
-        return len(held)
+        return super().run(in_transaction)
 
-    def stop(self):
-        pass
+    def release_all(self) -> int:
+        """Run every job held now, in order (not those they ask for); how many ran."""
+        n = len(self.held)
+        for _ in range(n):
+            self.release()
+        return n
 
 
 class DurableFirstTests(SynchronousTestCase):
@@ -51,7 +44,7 @@ class DurableFirstTests(SynchronousTestCase):
         """Let every commit run, and what follows from it, until nothing is held."""
         for _ in range(20):
             self.world.flush()
-            if not (self.a.store.jobs.release() + self.b.store.jobs.release()):
+            if not (self.a.store.jobs.release_all() + self.b.store.jobs.release_all()):
                 return
         self.fail("commits kept coming")
 
@@ -64,7 +57,7 @@ class DurableFirstTests(SynchronousTestCase):
         self.world.flush()
         self.assertEqual(self.b.handshakes.book.incoming, {})  # nothing sent yet
         self.assertEqual(self.a.store.requests("out"), [])
-        self.a.store.jobs.release()
+        self.a.store.jobs.release_all()
         self.world.flush()
         self.assertEqual([r["peer"] for r in self.a.store.requests("out")], [self.b.id])
         # b has it, but decides only once it is kept: no dial, no incoming machine.
