@@ -44,7 +44,7 @@ def tls_connectors(identity, reactor, bind):
 
         plain = tcp_endpoint(reactor, entry.host, entry.port, CONNECT_TIMEOUT)
         local = bind()
-        if local is None or not _is_ipv4(entry.host):
+        if local is None or _ip_version(entry.host) != 4:
             return over(plain)
 
         def port_busy(failure):
@@ -74,16 +74,16 @@ def tcp_endpoint(reactor, host: str, port: int, timeout: float):
     """A plain TCP endpoint for an address, a resolving one for a name: a peer's
     endpoint is nearly always an address, and ``HostnameEndpoint`` would look even
     that up on a thread (a third of a dial's cost in a burst of handshakes)."""
-    try:
-        version = ipaddress.ip_address(host).version
-    except ValueError:
+    version = _ip_version(host)
+    if version is None:
         return HostnameEndpoint(reactor, host, port, timeout=timeout)
     kind = TCP4ClientEndpoint if version == 4 else TCP6ClientEndpoint
     return kind(reactor, host, port, timeout=timeout)
 
 
-def _is_ipv4(host: str) -> bool:
+def _ip_version(host: str) -> int | None:
+    """4 or 6 for an address, None for a name."""
     try:
-        return ipaddress.ip_address(host).version == 4
+        return ipaddress.ip_address(host).version
     except ValueError:
-        return False
+        return None
