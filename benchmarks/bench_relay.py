@@ -125,8 +125,9 @@ def main():
         if "blockhub" in systems:
             extra = []
             if C.gateway_supports("max-hubs", bench.scratch.env):
-                extra = ["--max-hubs", str(4 * pairs + 100),
-                         "--relay-burst", str(args.burst + LATENCY_ROOM)]
+                extra += ["--max-hubs", str(4 * pairs + 100)]
+            if C.gateway_supports("relay-burst", bench.scratch.env):
+                extra += ["--relay-burst", str(args.burst + LATENCY_ROOM)]
             gw = C.Gateway(bench.children, bench.scratch, extra=extra).start()
             servers["blockhub"] = (gw.port, gw.id, gw.pid)
         if "ceiling" in systems:

@@ -140,7 +140,7 @@ class Transaction:
     """``with``: BEGIN IMMEDIATE, then COMMIT (timed, for the metrics) or ROLLBACK.
 
     Inside another transaction it is a savepoint instead: undone alone when what it
-    wraps fails, committed with the outer one.  A group commit (``Store.run_jobs``)
+    wraps fails, committed with the outer one.  A group commit (``store_thread.run_jobs``)
     runs many jobs, each with transactions of its own, under one COMMIT."""
 
     def __init__(self, db, observe_commit):
