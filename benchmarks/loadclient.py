@@ -92,7 +92,7 @@ def blockhub_protocol_class():
     from blockhub.errors import ProtocolError
     from blockhub.hubinfo import make_hubinfo
     from blockhub.net.framed import FramedProtocol
-    from blockhub.wire import messages
+    from blockhub.wire import features, messages
     from blockhub.wire.canonical import b64
 
     class BlockhubHub(FramedProtocol):
@@ -107,6 +107,7 @@ def blockhub_protocol_class():
             self.admitted = False
             self.partner = None
             self.relay_frame = None
+            self.raw = False  # both we and the gateway speak raw-relay/1
             self.seq = 0
 
         def dataReceived(self, data):
@@ -130,7 +131,7 @@ def blockhub_protocol_class():
                     else:
                         d = json.loads(body)
                         w.updated((d["hub"], d["hubinfo"]["body"]["seq"]), t)
-                elif code == 11:
+                elif code == 11 or code == messages.DELIVER_RAW:
                     w.delivered(self, t)
                 elif code == 7:
                     self.send("pong", n=json.loads(body)["n"])
@@ -148,7 +149,13 @@ def blockhub_protocol_class():
             if m.kind == "hello":
                 self.seq = int(time.time() * 1000)
                 info = make_hubinfo(self.identity, hub_name(self.index), self.seq, {})
-                self.send("join", hubinfo=info.to_json())
+                listed = m.fields.get("features")
+                # raw-relay/1 where the gateway speaks it, as a hub of this version
+                # would (BENCH_JSON_RELAY: the JSON relay and deliver of before).
+                self.raw = (listed is not None and features.RAW_RELAY in listed
+                            and not os.environ.get("BENCH_JSON_RELAY"))
+                self.send("join", hubinfo=info.to_json(),
+                          features=[features.RAW_RELAY] if self.raw else None)
             elif m.kind == "welcome":
                 self.admitted = True
                 self.worker.admitted(self, t)
@@ -163,9 +170,11 @@ def blockhub_protocol_class():
 
         def pair_with(self, partner):
             self.partner = partner
-            self.relay_frame = messages.encode(messages.make(
-                "relay", to=partner.id, kind="request",
-                sealed=b64(sealed_request(self.identity, partner.id))))
+            sealed = sealed_request(self.identity, partner.id)
+            self.relay_frame = (
+                messages.encode_relay_raw(partner.id, "request", sealed) if self.raw else
+                messages.encode(messages.make("relay", to=partner.id, kind="request",
+                                              sealed=b64(sealed))))
 
         def send_relay(self):
             self.transport.write(self.relay_frame)

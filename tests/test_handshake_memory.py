@@ -4,6 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from blockhub.gateway.admission import Admission
 from blockhub.handshake_bodies import seal_request
+from blockhub.wire import messages
 from blockhub.wire.canonical import b64
 from tests.memory import FullHub, World, new_identity
 
@@ -27,6 +28,16 @@ class Captured:
             original(kind, **fields)
 
         proto.send = send
+        original_frame = proto.send_frame
+
+        def send_frame(frame):
+            """A relay-raw frame (raw-relay/1) is recorded as the relay it stands for."""
+            if frame[5] == messages.RELAY_RAW:
+                raw = messages.decode(frame[5], frame[6:]).fields
+                self.frames.append(("relay", {**raw, "sealed": b64(raw["sealed"])}))
+            original_frame(frame)
+
+        proto.send_frame = send_frame
 
 
 class PrivateModeTests(SynchronousTestCase):

@@ -190,12 +190,30 @@ class OtherVectorTests(SynchronousTestCase):
                 self.assertEqual(body[:4], case["circuit"].to_bytes(4, "big"))
                 seen.add(case["type"])
                 continue
+            if case["type"] in ("relay-raw", "deliver-raw"):
+                self.check_raw_relay(case, code, body)
+                seen.add(case["type"])
+                continue
             self.assertEqual(body, canonical.dumps(case["body"]))
             message = messages.decode(code, body)
             self.assertEqual(message.kind, case["type"])
             self.assertEqual(messages.encode(message), frame)
             seen.add(case["type"])
-        self.assertEqual(seen, set(messages.SCHEMAS) | {"circuit-data"})
+        self.assertEqual(seen, set(messages.SCHEMAS) | {"circuit-data", "relay-raw",
+                                                         "deliver-raw"})
+
+    def check_raw_relay(self, case, code, body):
+        """raw-relay/1: the key, the kind's byte, the box; the same box as JSON's base64."""
+        hub = "to" if case["type"] == "relay-raw" else "from"
+        self.assertEqual(body[:32].hex(), case["key"])
+        self.assertEqual(decode_id(case[hub]).hex(), case["key"])
+        self.assertEqual(body[32], case["kind_byte"])
+        self.assertEqual(canonical.b64(body[33:]), case["sealed"])
+        message = messages.decode(code, body)
+        self.assertEqual((message.kind, message[hub], message["kind"], message["sealed"]),
+                         (case["type"], case[hub], case["kind"], body[33:]))
+        encode = (messages.encode_relay_raw if hub == "to" else messages.encode_deliver_raw)
+        self.assertEqual(encode(case[hub], case["kind"], body[33:]).hex(), case["frame"])
 
 
 class InviteVectorTests(SynchronousTestCase):

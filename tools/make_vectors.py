@@ -30,7 +30,7 @@ from blockhub.ids import encode_id  # noqa: E402
 from blockhub.invites import Invite, encode_invite  # noqa: E402
 from blockhub.succession import make_commitment, make_succession, next_digest  # noqa: E402
 from blockhub.wire import canonical, envelope, features, messages  # noqa: E402
-from blockhub.wire.canonical import b64  # noqa: E402
+from blockhub.wire.canonical import b64, unb64  # noqa: E402
 
 OUT = os.path.join(ROOT, "docs", "vectors")
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z: every time in the vectors
@@ -363,9 +363,27 @@ def frames_vectors() -> dict:
     out.append({"type": "circuit-data", "code": messages.CIRCUIT_DATA,
                 "circuit": 1, "payload": payload.hex(),
                 "frame": messages.encode_circuit_data(1, payload).hex()})
+    out += raw_relay_vectors()
     return {"about": "each frame: 4-byte length, version 1, type code, canonical body; "
-                     "circuit-data alone is binary: a 4-byte circuit number, then payload",
+                     "circuit-data, relay-raw and deliver-raw are binary: circuit-data a "
+                     "4-byte circuit number, then payload; relay-raw and deliver-raw a "
+                     "hub's raw 32-byte key, one kind byte, then the sealed box",
             "vectors": out}
+
+
+def raw_relay_vectors() -> list[dict]:
+    """raw-relay/1: the relay and deliver of frames.json's first relay, in binary."""
+    alice, bob = ident("alice"), ident("bob")
+    sealed = unb64(sealed_vectors()["vectors"]["handshake"]["sealed"])
+    out = []
+    for kind, code, hub, field, encode in (
+            ("relay-raw", messages.RELAY_RAW, bob, "to", messages.encode_relay_raw),
+            ("deliver-raw", messages.DELIVER_RAW, alice, "from", messages.encode_deliver_raw)):
+        out.append({"type": kind, "code": code, field: hub.id,
+                    "key": hub.public_key.hex(), "kind": "request",
+                    "kind_byte": messages.RAW_KINDS.index("request"),
+                    "sealed": b64(sealed), "frame": encode(hub.id, "request", sealed).hex()})
+    return out
 
 
 def canonical_vectors() -> dict:

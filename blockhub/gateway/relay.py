@@ -4,7 +4,10 @@ The gateway cannot read what it relays (it is sealed to the receiver); it delive
 to the addressed hub alone, stamped with the sender's authenticated id (never an
 address: in private mode no hub address leaves the gateway), and limits how many
 requests each sender may make (a token bucket per sender: a burst, then a steady rate
-per minute).  A ``rejection`` reaches only a hub that listed the feature.
+per minute).  A ``rejection`` reaches only a hub that listed the feature.  A box comes
+in a ``relay`` (its base64, as checked) or a ``relay-raw`` frame (its bytes) and leaves
+in the frame its receiver reads: ``deliver-raw`` to a hub that listed ``raw-relay/1``,
+so that between two such hubs it is never turned into text.
 
 In a cluster (docs/cluster.md) a hub online at another node is reached through that
 node (``forward``), and the sender's budget is also the cluster's (``take``), so
@@ -21,18 +24,21 @@ from blockhub.gateway.counters import Counters
 from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
 from blockhub.wire import features, messages
+from blockhub.wire.canonical import b64, unb64
 
 log = Logger()
 
 
 class Relay:
-    def __init__(self, presence, counters: Counters, clock, limits: Limits, cluster=None):
+    def __init__(self, presence, counters: Counters, clock, limits: Limits, cluster=None,
+                 raw: bool = True):
         self.presence = presence
         self.counters = counters
         self.clock = clock
         self.limit = RateLimiter(limits.relay_per_minute, limits.relay_burst)
         # The cluster's side of relaying (``take``, ``forward``), or None alone.
         self.cluster = cluster
+        self.raw = raw  # we listed raw-relay/1 (tests play gateways that did not)
 
     def relay(self, conn, message) -> None:
         sender, target = conn.peer_id, message["to"]
@@ -66,14 +72,14 @@ class Relay:
             return
         node = self.presence.node_of(target)
         if node is not None and self.cluster is not None and self.cluster.forward(
-                node, sender, target, message["kind"], message["sealed"]):
+                node, sender, target, message["kind"], _text(message["sealed"])):
             self.counters.relayed += 1
             return
         self._refuse(conn, target, "that hub is not online here")
 
-    def deliver(self, sender: str, target: str, kind: str, sealed: str) -> bool:
-        """Hand a relayed box (``sealed``: its base64, as checked on arrival) to
-        ``target`` if it is one of our hubs (the sender is ours or, in a cluster,
+    def deliver(self, sender: str, target: str, kind: str, sealed: str | bytes) -> bool:
+        """Hand a relayed box (``sealed``: its base64 as checked on arrival, or its bytes)
+        to ``target`` if it is one of our hubs (the sender is ours or, in a cluster,
         another node's); False when it is not here."""
         receiver = self.presence.connection_for(target)
         if receiver is None:
@@ -88,5 +94,14 @@ class Relay:
         self.counters.relayed += 1
         # Every field was checked when the relay frame (or the cluster's delivery) was
         # decoded; the sender's id comes from its TLS certificate (or its node).
-        receiver.send_frame(messages.encode_deliver(sender, kind, sealed))
+        if self.raw and receiver.session.features.peer_has(features.RAW_RELAY):
+            raw = sealed if isinstance(sealed, bytes) else unb64(sealed)
+            receiver.send_frame(messages.encode_deliver_raw(sender, kind, raw))
+        else:
+            receiver.send_frame(messages.encode_deliver(sender, kind, _text(sealed)))
         return True
+
+
+def _text(sealed: str | bytes) -> str:
+    """A box as the JSON frames and the cluster's records carry it: base64."""
+    return sealed if isinstance(sealed, str) else b64(sealed)

@@ -97,7 +97,7 @@ class GatewaySession:
         self.slot = None  # a blockhub.net.opening.Slot from connected until joined or gone
         self._machine = _Machine(self)
         self._handlers = {"join": self._machine.join, "update": self._machine.update,
-                          "relay": self._machine.relay}
+                          "relay": self._machine.relay, "relay-raw": self._machine.relay}
         for kind in ("circuit-open", "circuit-data", "circuit-credit", "circuit-close"):
             self._handlers[kind] = self._machine.circuit
 
@@ -233,6 +233,9 @@ def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
 
 @_on(admitted, [Inputs.relay], admitted)
 def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
+    if message.kind == "relay-raw" and not session.gateway.speaks(features.RAW_RELAY):
+        raise BadMessage(f"relay-raw needs {features.RAW_RELAY}, which this gateway did "
+                         "not list")
     needs = features.RELAYED_KIND.get(message.fields.get("kind", ""))
     if needs is not None and not session.gateway.speaks(needs):
         raise BadMessage(f"relay kind {message['kind']!r} needs {needs}, which this "

@@ -8,8 +8,8 @@ the callers keep their own state (a request stays ``requested`` until it is sent
 """
 
 from blockhub.wire.canonical import b64
-from blockhub.wire.features import CIRCUIT, RELAYED_KIND
-from blockhub.wire.messages import encode_circuit_data
+from blockhub.wire.features import CIRCUIT, RAW_RELAY, RELAYED_KIND
+from blockhub.wire.messages import encode_circuit_data, encode_relay_raw
 
 
 class GatewayChannel:
@@ -42,6 +42,8 @@ class GatewayChannel:
         needs = RELAYED_KIND.get(kind)
         if needs is not None and not self.speaks(needs):
             return False
+        if self.speaks(RAW_RELAY):
+            return self._send_frame(encode_relay_raw(to, kind, sealed))
         return self._send("relay", to=to, kind=kind, sealed=b64(sealed))
 
     def speaks(self, feature: str) -> bool:
@@ -57,16 +59,19 @@ class GatewayChannel:
         return self.carries_circuits and self._send("circuit-open", to=to)
 
     def circuit_data(self, circuit: int, data: bytes) -> bool:
-        if self._proto is None:
-            return False
-        self._proto.send_frame(encode_circuit_data(circuit, data))
-        return True
+        return self._send_frame(encode_circuit_data(circuit, data))
 
     def circuit_credit(self, circuit: int, amount: int) -> bool:
         return self._send("circuit-credit", circuit=circuit, bytes=amount)
 
     def circuit_close(self, circuit: int, reason: str) -> bool:
         return self._send("circuit-close", circuit=circuit, reason=reason)
+
+    def _send_frame(self, frame: bytes) -> bool:
+        if self._proto is None:
+            return False
+        self._proto.send_frame(frame)
+        return True
 
     def _send(self, frame_kind: str, /, **fields) -> bool:
         if self._proto is None:

@@ -47,7 +47,9 @@ class HubGatewayProtocol(FramedProtocol):
             raise BadMessage(f"gateway sent {kind!r} before admitting us")
         elif kind == "presence":
             self.hub.presence(message)
-        elif kind == "deliver":
+        elif kind in ("deliver", "deliver-raw"):
+            if kind == "deliver-raw":
+                self._needs(features.RAW_RELAY, kind)
             needs = features.RELAYED_KIND.get(message["kind"])
             if needs is not None and not self.hub.speaks(needs):
                 raise BadMessage(f"deliver kind {message['kind']!r} needs {needs}, "

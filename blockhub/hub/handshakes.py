@@ -172,9 +172,12 @@ class Handshakes:
             out.not_delivered(message["reason"])
 
     def delivered(self, message):
-        """A sealed request or acceptance relayed by the gateway."""
+        """A sealed box relayed by the gateway (``deliver``: its base64; ``deliver-raw``:
+        its bytes)."""
         try:
-            sealed = unb64(message["sealed"])
+            sealed = message["sealed"]
+            if isinstance(sealed, str):
+                sealed = unb64(sealed)
             if message["kind"] == "request":
                 self.intake.relayed(sealed, message["from"])
             elif message["kind"] == "acceptance":

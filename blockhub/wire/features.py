@@ -31,12 +31,15 @@ HEADS = "heads/1"
 # Key succession: the gateway's ``next-key`` (its commitment to its next key) and
 # ``succession`` (the move to it, signed by both keys) frames (docs/accountability.md).
 SUCCESSION = "succession/1"
+# Relay and delivery as binary frames (``relay-raw``, ``deliver-raw``): the gateway routes
+# a box by the key at its head without reading JSON or base64 (docs/protocol.md).
+RAW_RELAY = "raw-relay/1"
 
 KNOWN = {REJECTION: "relayed kind rejection", CIRCUIT: "relay circuits",
          PUNCH: "relayed kind punch", HEADS: "signed presence heads",
-         SUCCESSION: "key succession"}
+         SUCCESSION: "key succession", RAW_RELAY: "binary relay frames"}
 # What this version implements.
-SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH, HEADS, SUCCESSION)
+SPOKEN: tuple[str, ...] = (REJECTION, CIRCUIT, PUNCH, HEADS, SUCCESSION, RAW_RELAY)
 # The relayed kinds that need a feature, at the gateway and at the receiving hub.
 RELAYED_KIND: dict[str, str] = {"rejection": REJECTION, "punch": PUNCH}
 

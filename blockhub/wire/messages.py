@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from blockhub.errors import BadFrame
+from blockhub.ids import KEY_SIZE, decode_id, encode_id
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
 from blockhub.wire.features import FeatureList
@@ -41,6 +42,13 @@ CIRCUIT = Int(1, 2**31 - 1)  # a circuit's number, the same at both of its hubs
 MAX_CHUNK = 32 * 1024  # bytes of one circuit-data frame's payload
 CIRCUIT_DATA = 15  # the one binary frame: circuit number (4 bytes), then the payload
 _CIRCUIT_NUMBER = struct.Struct(">I")
+# raw-relay/1: ``relay`` and ``deliver`` as binary frames, whose body is a hub's raw
+# 32-byte key (the receiver of a relay, the sender of a delivery), one byte of kind (its
+# index in RAW_KINDS) and the sealed box itself: routed without JSON or base64.
+RELAY_RAW, DELIVER_RAW = 29, 31
+RAW_KINDS = ("request", "acceptance", "rejection", "punch")
+_RAW_KIND = {kind: bytes([i]) for i, kind in enumerate(RAW_KINDS)}
+MAX_SEALED = 16 * 1024  # bytes of a relayed box, raw or in base64
 
 # name: (type code, body schema)
 SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
@@ -57,12 +65,13 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
     "ping": (7, {"n": Int()}),
     "pong": (8, {"n": Int()}),
     "shutdown": (9, {"reason": REASON}),
-    "relay": (10, {"to": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
-    "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(16 * 1024)}),
+    "relay": (10, {"to": Id(), "kind": RELAYED, "sealed": Bytes(MAX_SEALED)}),
+    "deliver": (11, {"from": Id(), "kind": RELAYED, "sealed": Bytes(MAX_SEALED)}),
     "relay-refused": (12, {"to": Id(), "reason": REASON}),
     "circuit-open": (13, {"to": Id()}),
     "circuit-ready": (14, {"circuit": CIRCUIT, "peer": Id()}),
-    # 15: circuit-data, binary (encode_circuit_data, decode)
+    # 15: circuit-data, binary (encode_circuit_data, decode); 29 relay-raw and 31
+    # deliver-raw too (raw-relay/1: encode_relay_raw, encode_deliver_raw, decode)
     "circuit-credit": (16, {"circuit": CIRCUIT, "bytes": Int(1, 2**31 - 1)}),
     "circuit-close": (17, {"circuit": CIRCUIT, "reason": REASON}),
     "circuit-refused": (18, {"to": Id(), "reason": REASON}),
@@ -127,9 +136,30 @@ def encode_circuit_data(circuit: int, data: bytes) -> bytes:
     return encode_frame(CIRCUIT_DATA, _CIRCUIT_NUMBER.pack(circuit) + data)
 
 
+def encode_relay_raw(to: str, kind: str, sealed: bytes) -> bytes:
+    """A relay-raw frame: the box ``sealed`` for hub ``to``, in binary (raw-relay/1)."""
+    return _raw_frame(RELAY_RAW, decode_id(to), kind, sealed)
+
+
+def encode_deliver_raw(sender: str, kind: str, sealed: bytes) -> bytes:
+    """A deliver-raw frame: the box ``sealed`` from hub ``sender``, in binary."""
+    return _raw_frame(DELIVER_RAW, decode_id(sender), kind, sealed)
+
+
+def _raw_frame(code: int, key: bytes, kind: str, sealed: bytes) -> bytes:
+    if not 0 < len(sealed) <= MAX_SEALED:
+        raise ValueError(f"a relayed box of {len(sealed)} bytes (1 to {MAX_SEALED})")
+    return HEADER.pack(2 + KEY_SIZE + 1 + len(sealed), 1, code) + key + _RAW_KIND[kind] \
+        + sealed
+
+
 def decode(type_code: int, body: bytes) -> Message:
     if type_code == CIRCUIT_DATA:
         return _circuit_data(body)
+    if type_code == RELAY_RAW:
+        return _raw("relay-raw", "to", body)
+    if type_code == DELIVER_RAW:
+        return _raw("deliver-raw", "from", body)
     if type_code not in _BY_CODE:
         raise BadFrame(f"unknown message type {type_code}")
     kind, spec = _BY_CODE[type_code]
@@ -143,6 +173,18 @@ def _circuit_data(body: bytes) -> Message:
     (circuit,) = _CIRCUIT_NUMBER.unpack_from(body)
     return Message("circuit-data", {"circuit": CIRCUIT.check("circuit", circuit),
                                     "data": body[_CIRCUIT_NUMBER.size:]})
+
+
+def _raw(kind: str, hub: str, body: bytes) -> Message:
+    """A relay-raw or deliver-raw body: the hub's key, the kind's byte, the box.  Any 32
+    bytes name a key, so the id made of them is valid (perhaps of no hub online)."""
+    size = len(body) - KEY_SIZE - 1
+    if not 0 < size <= MAX_SEALED:
+        raise BadFrame(f"{kind} carries a box of {size} bytes (1 to {MAX_SEALED})")
+    if body[KEY_SIZE] >= len(RAW_KINDS):
+        raise BadFrame(f"{kind}: unknown kind {body[KEY_SIZE]}")
+    return Message(kind, {hub: encode_id(body[:KEY_SIZE]), "kind": RAW_KINDS[body[KEY_SIZE]],
+                          "sealed": body[KEY_SIZE + 1:]})
 
 
 _DATA_HEAD = HEADER.size + _CIRCUIT_NUMBER.size  # a circuit-data frame before its payload
