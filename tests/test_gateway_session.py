@@ -64,6 +64,9 @@ class FakeGateway:
     def old_key(self, conn, hub_features):
         """No rotation here (tests/test_succession.py has them)."""
 
+    def speaks(self, feature):
+        return True
+
     def admitted(self, conn, hub_features):
         self.events.append(("admitted", hub_features))
 
@@ -201,6 +204,23 @@ class SessionTests(SynchronousTestCase):
         self.assertEqual(str(error), "a hub may not send 'ack' to a gateway")
         self.assertEqual(self.session.state, "admitted")
         self.assertEqual([event[0] for event in self.done], ["join"])
+
+    def test_relays_and_circuit_frames_only_while_admitted(self):
+        """They skip the machine's dispatch once admitted; before and after, they are
+        refused as they always were."""
+        self.greeted()
+        kinds = ("relay", "relay-raw", "circuit-open", "circuit-data")
+        for kind in kinds:
+            self.assertRaises(BadMessage, self.session.received, message(kind, to="x"))
+        self.session.received(message("join", hubinfo="info", proof=None))
+        self.session.received(messages.Message("relay-raw", {"to": "x", "kind": "request"}))
+        self.assertEqual(self.done[-1][0], "relay")
+        self.session.lost("bye")
+        for kind in kinds:
+            error = self.assertRaises(BadMessage, self.session.received,
+                                      message(kind, to="x"))
+            self.assertEqual(str(error), f"{kind!r} is not allowed in state closed")
+        self.assertEqual([event[0] for event in self.done], ["join", "relay", "leave"])
 
     def test_impossible_events_raise(self):
         self.assertRaises(NoTransition, self.session.secured)  # before connected

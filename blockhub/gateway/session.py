@@ -7,6 +7,11 @@ refused until it is gone.  Only ``join`` is allowed once greeted, ``update``,
 ``relay`` and the relay circuits' frames only once admitted; anything else raises,
 and the protocol turns that into a protocol error for this connection alone.
 
+Relays and relay circuits' frames are the gateway's busiest, and Automat's dispatch
+(a scan of every transition, comparing states) cost a relay more than relaying it: so
+entering admitted hands them to their behaviours directly (``_admitted_frames``), and
+leaving it takes that back; the machine still alone decides when they are allowed.
+
 The machine asks ``Gateway`` for a verdict and gives it to itself as an input (``drop``,
 ``greet``, ``admit``, ``refuse``); Automat queues such an input until the transition
 that sent it is done, so no output runs inside another.  The typed API has no state
@@ -16,6 +21,7 @@ accessor, so every transition records the name of the state it enters in
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import attrs
@@ -96,10 +102,21 @@ class GatewaySession:
         self.features = features.NONE  # what the hub listed in its join
         self.slot = None  # a blockhub.net.opening.Slot from connected until joined or gone
         self._machine = _Machine(self)
-        self._handlers = {"join": self._machine.join, "update": self._machine.update,
-                          "relay": self._machine.relay, "relay-raw": self._machine.relay}
-        for kind in ("circuit-open", "circuit-data", "circuit-credit", "circuit-close"):
-            self._handlers[kind] = self._machine.circuit
+        self._by_machine = {"join": self._machine.join, "update": self._machine.update}
+        for kind in _RELAYED:
+            self._by_machine[kind] = self._machine.relay
+        for kind in _CIRCUIT:
+            self._by_machine[kind] = self._machine.circuit
+        self._handlers = self._by_machine
+
+    def _admitted_frames(self, admitted: bool) -> None:
+        """Entering admitted (True) or leaving it: its frames go straight to their
+        behaviour, or back through the machine."""
+        self._handlers = dict(self._by_machine) if admitted else self._by_machine
+        if admitted:
+            for kinds, behaviour in ((_RELAYED, _relay), (_CIRCUIT, _circuit)):
+                for kind in kinds:
+                    self._handlers[kind] = functools.partial(behaviour, self)
 
     def connected(self) -> None:
         self._machine.connected()
@@ -129,6 +146,8 @@ class GatewaySession:
             self.slot = None
 
 
+_RELAYED = ("relay", "relay-raw")
+_CIRCUIT = ("circuit-open", "circuit-data", "circuit-credit", "circuit-close")
 _builder = TypeMachineBuilder(Inputs, GatewaySession)
 
 
@@ -204,6 +223,7 @@ def _admit(machine: Inputs, session: GatewaySession, greeting: Greeting,
     session.release()
     session.presence.join(session.conn, info)
     session.gateway.admitted(session.conn, session.features)
+    session._admitted_frames(True)
 
 
 @_on(greeted, [Inputs.refuse], refused)
@@ -231,8 +251,8 @@ def _update(machine: Inputs, session: GatewaySession, message: Message) -> None:
         session.conn.send("kept", seq=info.seq)  # what our heads will commit to
 
 
-@_on(admitted, [Inputs.relay], admitted)
-def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
+def _relay(session: GatewaySession, message: Message) -> None:
+    """A relay, once admitted (straight from ``GatewaySession.received``)."""
     if message.kind == "relay-raw" and not session.gateway.speaks(features.RAW_RELAY):
         raise BadMessage(f"relay-raw needs {features.RAW_RELAY}, which this gateway did "
                          "not list")
@@ -243,8 +263,8 @@ def _relay(machine: Inputs, session: GatewaySession, message: Message) -> None:
     session.relay.relay(session.conn, message)
 
 
-@_on(admitted, [Inputs.circuit], admitted)
-def _circuit(machine: Inputs, session: GatewaySession, message: Message) -> None:
+def _circuit(session: GatewaySession, message: Message) -> None:
+    """A circuit frame, once admitted (straight from ``GatewaySession.received``)."""
     if not (session.gateway.speaks(features.CIRCUIT)
             and session.features.peer_has(features.CIRCUIT)):
         raise BadMessage(f"{message.kind} needs {features.CIRCUIT}, which this gateway "
@@ -254,6 +274,7 @@ def _circuit(machine: Inputs, session: GatewaySession, message: Message) -> None
 
 @_on(admitted, [Inputs.lost], closed)
 def _leave(machine: Inputs, session: GatewaySession, reason: str) -> None:
+    session._admitted_frames(False)
     session.presence.leave(session.conn, reason)
 
 
