@@ -26,7 +26,8 @@ def encode_id(key: bytes) -> str:
     """Return the text id of a raw 32-byte Ed25519 public key."""
     if len(key) != KEY_SIZE:
         raise ValueError("an Ed25519 public key is 32 bytes")
-    return _encode(bytes(key))
+    # Every relay-raw frame names its receiver so: no copy of a key that is bytes.
+    return _encode(key if type(key) is bytes else bytes(key))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -14,14 +14,20 @@ class RateLimiter:
 
     def allow(self, key: str, now: float) -> bool:
         """Take one token for ``key``; False when none is left."""
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        buckets = self._buckets
+        entry = buckets.get(key)
+        if entry is None:
+            tokens = self.burst
+            if len(buckets) >= 10000:
+                self._forget_full(now)
+        else:
+            tokens = entry[0] + (now - entry[1]) * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
         if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
+            buckets[key] = (tokens, now)
             return False
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 10000:
-            self._forget_full(now)
+        buckets[key] = (tokens - 1.0, now)
         return True
 
     def drain(self, key: str, now: float) -> None:

@@ -21,6 +21,19 @@ class LimitsTests(SynchronousTestCase):
         self.assertTrue(limiter.allow("a", 1.0))
         self.assertFalse(limiter.allow("a", 1.0))
 
+    def test_rate_limiter_forgets_full_buckets(self):
+        """Memory is bounded by the busy keys: refilled buckets go once there are many,
+        and a busy one keeps its count."""
+        limiter = RateLimiter(per_minute=60, burst=2)
+        limiter.allow("busy", 0)
+        limiter.allow("busy", 0)
+        for n in range(10_000):
+            limiter.allow(f"k{n}", 0)
+        self.assertEqual(len(limiter), 10_001)
+        limiter.allow("new", 1.0)  # every bucket of time 0 has refilled, but busy's
+        self.assertEqual(len(limiter), 2)
+        self.assertEqual([limiter.allow("busy", 1.0) for _ in range(2)], [True, False])
+
     def test_gateway_full(self):
         world = World(limits=Limits(max_hubs=2))
         hubs = [world.add_hub(n) for n in "abc"]

@@ -41,6 +41,7 @@ class Gateway:
                  bans=None):
         self.keys = keys  # ours, our commitment to the next, the one we succeeded
         self.spoken = spoken  # the features we list in hello (None: no list, as of old)
+        self._speaks = frozenset(spoken or ())  # asked of every relay
         self.admission = admission
         self.clock = clock
         self.limits = limits
@@ -83,7 +84,7 @@ class Gateway:
                   time=int(self.clock.seconds()), features=features.ours(self.spoken))
 
     def speaks(self, feature: str) -> bool:
-        return feature in (self.spoken or ())
+        return feature in self._speaks
 
     def _both(self, hub_features, feature: str) -> bool:
         return self.speaks(feature) and hub_features.peer_has(feature)

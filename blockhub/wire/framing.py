@@ -31,25 +31,44 @@ class FrameDecoder:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Add ``data``; return every complete frame.  Raises on the first bad one."""
-        self._buffer += data
+        """Add ``data``; return every complete frame.  Raises on the first bad one.
+
+        Frames are cut from one immutable copy, each once: the gateway reads dozens of
+        small frames per read (relays), and cutting each off the front of a buffer
+        moved the rest every time."""
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            if len(buffer) < LENGTH.size or \
+                    len(buffer) < LENGTH.size + self._announced(buffer, 0):
+                return []  # still within the first frame: nothing to copy yet
+            data = bytes(buffer)
+            buffer.clear()
+        elif not isinstance(data, bytes):
+            data = bytes(data)  # frames are cut as bytes (ids are made of them, hashed)
         frames = []
-        while len(self._buffer) >= LENGTH.size:
-            (length,) = LENGTH.unpack_from(self._buffer)
-            if length > self.max_frame:
-                raise FrameTooLarge(
-                    f"peer announced a frame of {length} bytes; the limit is {self.max_frame}")
-            if length < 2:
-                raise BadFrame(f"frame length {length} is too short for its header")
-            if len(self._buffer) < LENGTH.size + length:
+        offset, end = 0, len(data)
+        while end - offset >= LENGTH.size:
+            length = self._announced(data, offset)
+            if end - offset < LENGTH.size + length:
                 break
-            version, type_code = self._buffer[4], self._buffer[5]
-            body = bytes(self._buffer[6:LENGTH.size + length])
-            del self._buffer[:LENGTH.size + length]
-            if version != VERSION:
-                raise BadFrame(f"unsupported protocol version {version}")
-            frames.append((type_code, body))
+            if data[offset + 4] != VERSION:
+                raise BadFrame(f"unsupported protocol version {data[offset + 4]}")
+            frames.append((data[offset + 5], data[offset + 6:offset + LENGTH.size + length]))
+            offset += LENGTH.size + length
+        if offset < end:
+            buffer += memoryview(data)[offset:]
         return frames
+
+    def _announced(self, data: bytes | bytearray, offset: int) -> int:
+        """The length of the frame at ``offset``, checked before any of it is kept."""
+        length: int = LENGTH.unpack_from(data, offset)[0]
+        if length > self.max_frame:
+            raise FrameTooLarge(
+                f"peer announced a frame of {length} bytes; the limit is {self.max_frame}")
+        if length < 2:
+            raise BadFrame(f"frame length {length} is too short for its header")
+        return length
 
     @property
     def buffered(self) -> int:

@@ -149,8 +149,8 @@ def encode_deliver_raw(sender: str, kind: str, sealed: bytes) -> bytes:
 def _raw_frame(code: int, key: bytes, kind: str, sealed: bytes) -> bytes:
     if not 0 < len(sealed) <= MAX_SEALED:
         raise ValueError(f"a relayed box of {len(sealed)} bytes (1 to {MAX_SEALED})")
-    return HEADER.pack(2 + KEY_SIZE + 1 + len(sealed), 1, code) + key + _RAW_KIND[kind] \
-        + sealed
+    return b"".join((HEADER.pack(2 + KEY_SIZE + 1 + len(sealed), 1, code), key,
+                     _RAW_KIND[kind], sealed))
 
 
 def decode(type_code: int, body: bytes) -> Message:
