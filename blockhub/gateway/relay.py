@@ -45,13 +45,21 @@ class Relay:
         if not self.limit.allow(sender, self.clock.seconds()):
             self._limited(conn, target)
             return
-        if target == sender or (self.presence.connection_for(target) is None
-                                and self.presence.node_of(target) is None):
+        receiver = self.presence.connection_for(target)
+        node = self.presence.node_of(target) if receiver is None else None
+        if target == sender or (receiver is None and node is None):
             self._refuse(conn, target, "that hub is not online here")
             return
         if self.cluster is not None and self.cluster.connected:
             self.cluster.take(sender).addCallback(self._cluster_budget, sender)
-        self._pass(conn, message)
+        kind, sealed = message["kind"], message["sealed"]
+        if receiver is not None:
+            self._hand(receiver, sender, kind, sealed)
+        elif self.cluster is not None and self.cluster.forward(node, sender, target, kind,
+                                                               _text(sealed)):
+            self.counters.relayed += 1
+        else:
+            self._refuse(conn, target, "that hub is not online here")
 
     def _cluster_budget(self, allowed: bool, sender: str) -> None:
         if not allowed:
@@ -66,17 +74,6 @@ class Relay:
         self.counters.relay_refused += 1
         conn.send("relay-refused", to=target, reason=reason)
 
-    def _pass(self, conn, message) -> None:
-        sender, target = conn.peer_id, message["to"]
-        if self.deliver(sender, target, message["kind"], message["sealed"]):
-            return
-        node = self.presence.node_of(target)
-        if node is not None and self.cluster is not None and self.cluster.forward(
-                node, sender, target, message["kind"], _text(message["sealed"])):
-            self.counters.relayed += 1
-            return
-        self._refuse(conn, target, "that hub is not online here")
-
     def deliver(self, sender: str, target: str, kind: str, sealed: str | bytes) -> bool:
         """Hand a relayed box (``sealed``: its base64 as checked on arrival, or its bytes)
         to ``target`` if it is one of our hubs (the sender is ours or, in a cluster,
@@ -84,13 +81,17 @@ class Relay:
         receiver = self.presence.connection_for(target)
         if receiver is None:
             return False
+        self._hand(receiver, sender, kind, sealed)
+        return True
+
+    def _hand(self, receiver, sender: str, kind: str, sealed: str | bytes) -> None:
         needs = features.RELAYED_KIND.get(kind)
         if needs is not None and not receiver.session.features.peer_has(needs):
             # A hub that did not list the feature would refuse the kind and lose its
             # link; a rejection is advice, so the requester's request just expires, and
             # a punch goes unanswered, so the sender soon tries a relay circuit.
             self.counters.relay_dropped += 1
-            return True
+            return
         self.counters.relayed += 1
         # Every field was checked when the relay frame (or the cluster's delivery) was
         # decoded; the sender's id comes from its TLS certificate (or its node).
@@ -99,7 +100,6 @@ class Relay:
             receiver.send_frame(messages.encode_deliver_raw(sender, kind, raw))
         else:
             receiver.send_frame(messages.encode_deliver(sender, kind, _text(sealed)))
-        return True
 
 
 def _text(sealed: str | bytes) -> str:
