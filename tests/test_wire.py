@@ -138,6 +138,22 @@ class DeliverFastPathTests(SynchronousTestCase):
                          messages.encode(messages.make("deliver", **fields)))
 
 
+class PingPongFastPathTests(SynchronousTestCase):
+    """A ping is read, and its pong written, without the general decoder and encoder."""
+
+    @given(st.integers(0, canonical.MAX_INT))
+    def test_the_same_as_the_general_path(self, n):
+        ping = messages.encode(messages.make("ping", n=n))
+        self.assertEqual(messages.ping_number(ping[6:]), n)
+        self.assertEqual(messages.encode_pong(n), messages.encode(messages.make("pong", n=n)))
+
+    def test_any_other_body_goes_through_the_decoder(self):
+        self.assertEqual(messages.ping_number(b'{"n": 5}'), 5)  # JSON, if not canonical
+        for body in (b'{"n":05}', b'{"n":-1}', b'{"n":1.0}', b'{"n":9007199254740992}',
+                     b'{"m":1}', b'{"n":1,"n":1}', b'', b'{"n":1}x'):
+            self.assertRaises(ProtocolError, messages.ping_number, body)
+
+
 class EnvelopeTests(SynchronousTestCase):
     def test_sign_verify(self):
         env = envelope.sign(ALICE, "handshake", {"to": BOB.id, "n": 1})

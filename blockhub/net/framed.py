@@ -138,10 +138,11 @@ class FramedProtocol(Protocol, Keepalive):
             for code, body in self.decoder.feed(data):
                 if not self.connected or self.closing_reason:
                     return
+                if code == messages.PING:
+                    self._write(messages.encode_pong(messages.ping_number(body)))
+                    continue
                 message = messages.decode(code, body)
-                if message.kind == "ping":
-                    self.send("pong", n=message["n"])
-                elif message.kind != "pong":
+                if message.kind != "pong":
                     self.messageReceived(message)
         except ProtocolError as e:
             self.protocol_error(e)
