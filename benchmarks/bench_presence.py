@@ -53,6 +53,9 @@ def storm(workers, system, n, port, gateway_id, concurrency, timeout):
         w.send("connect", system=system, count=k, port=port, gateway=gateway_id,
                concurrency=concurrency, src_base=i * 1_000_000, timeout=timeout)
     connected = [w.wait("connected", timeout + 30) for w in workers]
+    retried = sum(e.get("retried", 0) for e in connected)
+    if retried:
+        print(f"  ({retried} hubs dropped before admission tried again)", flush=True)
     ok = sum(e["ok"] for e in connected)
     failed = sum(e["failed"] for e in connected)
     errors = [x for e in connected for x in e["errors"]][:5]
@@ -131,6 +134,7 @@ def run_blockhub(bench, workers, n, args, idle, window, updates):
             check_alive(gw.proc, "the gateway")
             raise
         return {"storm_s": seconds, "storm_cpu_s": storm_cpu, "online": online,
+                "retried": sum(e.get("retried", 0) for e in connected),
                 "rss_before_kib": rss0, "rss_after_kib": rss1,
                 "rss_per_hub_kib": (rss1 - rss0) / n, "cpu_rest_frac": rest,
                 "fanout_s": lat, "fanout_p50_s": C.percentile(lat, 50) if lat else None,

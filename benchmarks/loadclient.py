@@ -39,6 +39,8 @@ from workerio import emit, serve  # noqa: E402
 
 now = time.monotonic
 HEADER = struct.Struct(">IBB")
+RETRIES = 3  # tries of a hub dropped before admission (blockhub only)
+RETRY_AFTER = 1.0  # seconds before it tries again
 
 
 
@@ -391,7 +393,7 @@ class Worker:
                              "ok": 0, "failed": 0, "t0": now(), "t_first": None,
                              "t_last": None, "port": port, "gateway": gateway,
                              "src_base": src_base, "first_index": len(self.conns),
-                             "pairs": pairs}
+                             "pairs": pairs, "retried": 0}
         c["deadline"] = reactor.callLater(timeout, self._connect_timeout)
         if system == "mailbox":
             c["todo"] = count - count % 2
@@ -403,12 +405,17 @@ class Worker:
         if c["todo"] == 0:
             self._connect_finished()
 
-    def _start_one(self):
+    def _start_one(self, again=None):
+        """Dial the next hub, or (``again``: a hub dropped before admission) that one
+        anew, with a fresh identity, in its place."""
         c = self._connect
-        if c is None or c["started"] >= c["todo"]:
+        if c is None or (again is None and c["started"] >= c["todo"]):
             return
-        i = c["started"]
-        c["started"] += 1
+        if again is None:
+            i = c["started"]
+            c["started"] += 1
+        else:
+            i = again.index - c["first_index"]
         index = c["first_index"] + i
         src = source_address(c["src_base"] + i)
         if c["system"] == "blockhub":
@@ -423,7 +430,11 @@ class Worker:
             proto = CeilingHub(self, index, self.sizes)
             creator = tlsmin.Client()
         proto.bench_started = now()
-        self.conns.append(proto)
+        if again is None:
+            self.conns.append(proto)
+        else:
+            proto.bench_tries = getattr(again, "bench_tries", 1) + 1
+            self.conns[index] = proto
         endpoint = wrapClientTLS(creator, TCP4ClientEndpoint(
             reactor, "127.0.0.1", c["port"], timeout=30, bindAddress=src))
         d = connectProtocol(endpoint, proto)
@@ -470,6 +481,14 @@ class Worker:
         if c is None or getattr(proto, "bench_done", False):
             return
         proto.bench_done = True
+        if proto.system == "blockhub" and c["retried"] < c["todo"] and \
+                getattr(proto, "bench_tries", 1) < RETRIES:
+            # A hub whose gateway dropped it before admission (a TLS handshake that
+            # outlasted the gateway's timeout in a storm) tries again after a pause, as
+            # the hub's gateway link does; the storm's time includes it.
+            c["retried"] += 1
+            reactor.callLater(RETRY_AFTER, self._start_one, proto)
+            return
         c["failed"] += 1
         self.note_error(f"connect: {reason}")
         if proto.system == "mailbox" and proto.role == "a":
@@ -503,7 +522,8 @@ class Worker:
             half = len(mine) // 2
             for a, b in zip(mine[:half], mine[half:2 * half]):
                 a.pair_with(b)
-        emit("connected", ok=c["ok"], failed=c["failed"], t0=c["t0"], t_first=c["t_first"],
+        emit("connected", ok=c["ok"], failed=c["failed"], retried=c["retried"],
+             t0=c["t0"], t_first=c["t_first"],
              t_last=c["t_last"], ids=[p.id for p in mine if p.admitted],
              errors=self.errors[:5], error_count=self.error_count)
 
