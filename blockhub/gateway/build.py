@@ -129,10 +129,10 @@ def build_gateway(identity: Identity, admission: Admission, clock, limits: Limit
     if cluster is not None:
         bridge, node = _node(identity, cluster, clock, limits, presence, circuits, deliver,
                              bans)
-    relay: Relay = Relay(presence, counters, clock, limits, cluster=node,
-                         raw=features.RAW_RELAY in (spoken or ()))
     gateway = Gateway(keys or GatewayKeys(identity), admission, clock, limits, presence, counters,
                       Openings(limits.unauthenticated_per_ip), circuits, spoken, bans)
+    relay: Relay = Relay(presence, counters, clock, limits, cluster=node,
+                         raw=gateway.speaks(features.RAW_RELAY))
     factory, tls_factory = _factories(identity, gateway, presence, relay, circuits, clock,
                                       limits, counters, random)
     succeeded = {gateway.keys.succession.old} if gateway.keys.succession else set()

@@ -17,7 +17,7 @@ from blockhub.ids import KEY_SIZE, decode_id, encode_id
 from blockhub.wire import canonical
 from blockhub.wire.envelope import EnvelopeField
 from blockhub.wire.features import FeatureList
-from blockhub.wire.framing import DEFAULT_MAX_FRAME, HEADER, LENGTH, encode_frame
+from blockhub.wire.framing import DEFAULT_MAX_FRAME, HEADER, LENGTH, VERSION, encode_frame
 from blockhub.wire.schema import (
     MAX_TIME,
     Bool,
@@ -94,6 +94,7 @@ SCHEMAS: dict[str, tuple[int, dict[str, Field]]] = {
 }
 _BY_CODE = {code: (name, spec) for name, (code, spec) in SCHEMAS.items()}
 assert len(_BY_CODE) == len(SCHEMAS), "type codes must be unique"
+assert set(RAW_KINDS) == set(RELAYED.choices), "a raw kind byte for every relayed kind"
 
 
 @attrs.frozen
@@ -171,7 +172,7 @@ def encode_deliver_raw(sender: str, kind: str, sealed: bytes) -> bytes:
 def _raw_frame(code: int, key: bytes, kind: str, sealed: bytes) -> bytes:
     if not 0 < len(sealed) <= MAX_SEALED:
         raise ValueError(f"a relayed box of {len(sealed)} bytes (1 to {MAX_SEALED})")
-    return b"".join((HEADER.pack(2 + KEY_SIZE + 1 + len(sealed), 1, code), key,
+    return b"".join((HEADER.pack(2 + KEY_SIZE + 1 + len(sealed), VERSION, code), key,
                      _RAW_KIND[kind], sealed))
 
 
