@@ -29,7 +29,9 @@ WORKERS = 2
 
 
 BIG = 5000
-HEAP_WAIT = 6.0  # one of the gateway's heap checks (blockhub.net.heap.INTERVAL), and then some
+# Two of the gateway's heap checks (blockhub.net.heap.INTERVAL): a storm's end is
+# trimmed at the second after its last join.
+HEAP_WAIT = 11.0
 
 
 def settle(pid, quiet_for=0.5, timeout=20.0):

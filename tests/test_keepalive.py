@@ -128,6 +128,19 @@ class HeapTrimTests(SynchronousTestCase):
         self.assertFalse(trim.check())  # at rest: nothing
         self.assertEqual(trims, [0])
 
+    def test_trims_once_when_a_small_burst_ends(self):
+        from blockhub.net.heap import HeapTrim
+        churn, trims = [0], []
+        trim = HeapTrim(lambda: churn[0], after=100, trim=trims.append)
+        churn[0] = 150
+        self.assertTrue(trim.check())  # enough came
+        churn[0] = 180
+        self.assertFalse(trim.check())  # still coming
+        self.assertTrue(trim.check())  # quiet for an interval: the burst's end trimmed
+        self.assertFalse(trim.check())
+        self.assertFalse(trim.check())
+        self.assertEqual(len(trims), 2)
+
     def test_without_malloc_trim_it_does_nothing(self):
         from blockhub.net.heap import HeapTrim
         trim = HeapTrim(lambda: 10**6, after=1, trim=None)

@@ -4,8 +4,11 @@ A join storm makes and drops many short-lived buffers (every welcome list, every
 handshake); glibc keeps the freed pages, so the gateway's resident memory stays at its
 peak long after.  ``malloc_trim`` returns them: about 25 KiB per admitted hub after a
 storm of 1,000, for about a millisecond.  The service calls ``HeapTrim.check`` every
-``INTERVAL`` seconds; it trims only when enough connections came or went since the
-last time, so a gateway at rest does nothing.  A C library without ``malloc_trim`` (not
+``INTERVAL`` seconds; it trims when enough connections came or went since the last
+time, and once more when a burst ends (something came or went since the last trim, and
+nothing in the last interval), so what a storm's end freed is given back too and the
+memory a settled gateway shows does not depend on where in the burst the last trim
+fell.  A gateway at rest does nothing.  A C library without ``malloc_trim`` (not
 glibc) makes this a no-op.
 """
 
@@ -33,12 +36,15 @@ class HeapTrim:
         self.churn = churn
         self.after = after
         self.trim = trim if trim is not None else _malloc_trim()
-        self._last = churn()
+        self._last = self._seen = churn()  # at the last trim, and at the last check
 
     def check(self) -> bool:
-        """Trim if enough changed since the last time; True when it did."""
-        now = self.churn()
-        if self.trim is None or now - self._last < self.after:
+        """Trim if enough changed since the last trim, or a burst has ended; True when
+        it did."""
+        now, seen = self.churn(), self._seen
+        self._seen = now
+        moved = now - self._last
+        if self.trim is None or not (moved >= self.after or (moved and now == seen)):
             return False
         self._last = now
         self.trim(0)
