@@ -10,6 +10,16 @@ benchmark sets it, and the figures in docs/performance.md are without it.
                 on the hubs and the gateway alike; the credit step stays a quarter
   profile-rest  cProfile from SIGUSR1 to SIGUSR2 only, written to $BENCH_PROFILE_OUT
                 (a phase alone, such as the gateway at rest after a storm)
+  tls-slice=BYTES  Twisted hands TLS at most this much per write (16 KiB): the memory
+                BIO a connection keeps grows to its largest write
+  gc-stats      time Python's collector spends per generation; on SIGUSR2 append the
+                running totals to $BENCH_GC_OUT (read twice around a window)
+  gc-freeze     on SIGUSR1, move every object alive into the collector's permanent
+                generation (what the collector's walks of idle connections cost)
+  eager-write   a TCP write with nothing buffered goes to the socket at once, instead
+                of waiting for the reactor's next turn to find the socket writable
+  flush-after-read  a connection's TLS writes made while it read (pongs) go out at the
+                end of that read, not at the reactor's next turn
   tracemalloc   trace allocations from the start; on SIGUSR2 write the 40 lines that
                 hold the most, and their counts, to $BENCH_TRACEMALLOC_OUT (what an
                 admitted hub costs the gateway, line by line)
@@ -37,6 +47,16 @@ def apply() -> None:
             _trim()
         elif key == "profile-rest":
             _profile_between_signals()
+        elif key == "tls-slice" and value.isdigit():
+            _tls_slice(int(value))
+        elif key == "gc-stats":
+            _gc_stats()
+        elif key == "gc-freeze":
+            _gc_freeze()
+        elif key == "eager-write":
+            _eager_write()
+        elif key == "flush-after-read":
+            _flush_after_read()
         else:
             raise SystemExit(f"unknown BENCH_EXPERIMENT {name!r}")
 
@@ -112,3 +132,100 @@ def _profile_between_signals():
         profiler.dump_stats(os.environ.get("BENCH_PROFILE_OUT", "rest.pstats"))
 
     signal.signal(signal.SIGUSR2, stop)
+
+
+def _eager_write():
+    from twisted.internet import tcp
+    buffered = tcp.Connection.write
+
+    def write(self, data):
+        if (self.dataBuffer or self._tempDataBuffer or not data or not self.connected
+                or self._writeDisconnected or self.disconnecting):
+            return buffered(self, data)
+        sent = self.writeSomeData(data)
+        if isinstance(sent, int) and sent >= 0:
+            if sent == len(data):
+                return None
+            data = data[sent:]
+        return buffered(self, data)
+
+    tcp.Connection.write = write
+
+
+def _flush_after_read():
+    from blockhub.net.framed import FramedProtocol
+    read = FramedProtocol.dataReceived
+
+    def dataReceived(self, data):
+        read(self, data)
+        aggregator = getattr(self.transport, "_aggregator", None)
+        if aggregator is not None:
+            aggregator.flush()
+
+    FramedProtocol.dataReceived = dataReceived
+
+
+def _tls_slice(size: int):
+    from OpenSSL.SSL import Error, WantReadError
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+    from twisted.python.failure import Failure
+
+    def _write(self, data):
+        if self._lostTLSConnection:
+            return
+        done = 0
+        while done < len(data):
+            try:
+                done += self._tlsConnection.send(data[done:done + size])
+            except WantReadError:
+                self._bufferedWrite(data[done:])
+                return
+            except Error:
+                self._tlsShutdownFinished(Failure())
+                return
+            self._flushSendBIO()
+
+    def _flushSendBIO(self):
+        # bio_read allocates (and clears) a buffer of the size asked for each time
+        while True:
+            try:
+                out = self._tlsConnection.bio_read(2 * size)
+            except WantReadError:
+                return
+            self.transport.write(out)
+            if len(out) < 2 * size:
+                return
+
+    TLSMemoryBIOProtocol._write = _write
+    TLSMemoryBIOProtocol._flushSendBIO = _flushSendBIO
+
+
+def _gc_stats():
+    import gc
+    import signal
+    import time
+    totals = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+    started = [0.0]
+
+    def timed(phase, info):
+        if phase == "start":
+            started[0] = time.process_time()
+        else:
+            entry = totals[info["generation"]]
+            entry[0] += 1
+            entry[1] += time.process_time() - started[0]
+
+    gc.callbacks.append(timed)
+
+    def dump(signum, frame):
+        with open(os.environ.get("BENCH_GC_OUT", "gc.txt"), "a") as f:
+            f.write(" ".join(f"gen{g}: {n} in {s * 1000:.1f} ms" for g, (n, s)
+                             in totals.items()) + f" objects {len(gc.get_objects())}\n")
+
+    signal.signal(signal.SIGUSR2, dump)
+
+
+def _gc_freeze():
+    import gc
+    import signal
+    signal.signal(signal.SIGUSR1, lambda signum, frame: gc.freeze())
