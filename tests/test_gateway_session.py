@@ -21,6 +21,7 @@ from blockhub.identity import Identity
 from blockhub.limits import Limits
 from blockhub.net.opening import Openings
 from blockhub.wire import messages
+from blockhub.wire.framing import HEADER
 from tests.flow import FlowStringTransport
 
 TIMEOUT = 13.0
@@ -119,13 +120,14 @@ class SessionTests(SynchronousTestCase):
         self.session.received(message("join", hubinfo="info-1", proof=None))
         states.append(self.session.state)
         self.session.received(message("update", hubinfo="info-2"))
-        self.session.received(message("relay", to="x"))
+        self.session.received(messages.Message("relay", {"to": "x", "kind": "request",
+                                                         "sealed": "Ym94"}))
         self.session.lost("bye")
         states.append(self.session.state)
         self.assertEqual(states, ["new", "securing", "greeted", "admitted", "closed"])
         self.assertEqual([e[0] for e in self.gateway.events], ["hello", "judge", "admitted"])
         self.assertEqual(self.gateway.events[0][1], b"\x09" * 32)
-        self.assertEqual([event[0] for event in self.done], ["join", "update", "relay",
+        self.assertEqual([event[0] for event in self.done], ["join", "update", "relay_box",
                                                              "leave"])
         self.assertEqual(self.done[0][1], "info-1")
         self.assertEqual(len(self.gateway.openings), 0)  # given back at the join
@@ -213,14 +215,21 @@ class SessionTests(SynchronousTestCase):
         for kind in kinds:
             self.assertRaises(BadMessage, self.session.received, message(kind, to="x"))
         self.session.received(message("join", hubinfo="info", proof=None))
-        self.session.received(messages.Message("relay-raw", {"to": "x", "kind": "request"}))
-        self.assertEqual(self.done[-1][0], "relay")
+        self.session.received(messages.Message("relay-raw", {"to": "x", "kind": "request",
+                                                             "sealed": b"box"}))
+        self.assertEqual(self.done[-1], ("relay_box", "x", "request", b"box"))
+        # The framed layer hands an admitted hub's relay-raw bodies straight over.
+        body = messages.encode_relay_raw(HUB.id, "punch", b"box")[HEADER.size:]
+        self.conn.raw_frames[messages.RELAY_RAW](body)
+        self.assertEqual(self.done[-1], ("relay_box", HUB.id, "punch", b"box"))
         self.session.lost("bye")
+        self.assertEqual(self.conn.raw_frames, {})
         for kind in kinds:
             error = self.assertRaises(BadMessage, self.session.received,
                                       message(kind, to="x"))
             self.assertEqual(str(error), f"{kind!r} is not allowed in state closed")
-        self.assertEqual([event[0] for event in self.done], ["join", "relay", "leave"])
+        self.assertEqual([event[0] for event in self.done],
+                         ["join", "relay_box", "relay_box", "leave"])
 
     def test_impossible_events_raise(self):
         self.assertRaises(NoTransition, self.session.secured)  # before connected

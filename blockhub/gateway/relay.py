@@ -20,6 +20,7 @@ budget alone applies, and only hubs of this node can be reached.
 
 from twisted.logger import Logger
 
+from blockhub.errors import BadMessage
 from blockhub.gateway.counters import Counters
 from blockhub.limits import Limits
 from blockhub.ratelimit import RateLimiter
@@ -31,17 +32,25 @@ log = Logger()
 
 class Relay:
     def __init__(self, presence, counters: Counters, clock, limits: Limits, cluster=None,
-                 raw: bool = True):
+                 speaks=None):
         self.presence = presence
         self.counters = counters
         self.clock = clock
         self.limit = RateLimiter(limits.relay_per_minute, limits.relay_burst)
         # The cluster's side of relaying (``take``, ``forward``), or None alone.
         self.cluster = cluster
-        self.raw = raw  # we listed raw-relay/1 (tests play gateways that did not)
+        # What this gateway listed (``Gateway.speaks``; tests play gateways without
+        # raw-relay/1 or punch/1); a hub may relay only the kinds of those.
+        self.speaks = speaks or (lambda feature: True)
+        self.raw = self.speaks(features.RAW_RELAY)
 
-    def relay(self, conn, message) -> None:
-        sender, target = conn.peer_id, message["to"]
+    def relay_box(self, conn, target: str, kind: str, sealed: str | bytes) -> None:
+        """A box from our hub ``conn`` for ``target`` (its fields checked already)."""
+        needs = features.RELAYED_KIND.get(kind)
+        if needs is not None and not self.speaks(needs):
+            raise BadMessage(f"relay kind {kind!r} needs {needs}, which this gateway did "
+                             "not list")
+        sender = conn.peer_id
         if not self.limit.allow(sender, self.clock.seconds()):
             self._limited(conn, target)
             return
@@ -52,7 +61,6 @@ class Relay:
             return
         if self.cluster is not None and self.cluster.connected:
             self.cluster.take(sender).addCallback(self._cluster_budget, sender)
-        kind, sealed = message["kind"], message["sealed"]
         if receiver is not None:
             self._hand(receiver, sender, kind, sealed)
         elif self.cluster is not None and self.cluster.forward(node, sender, target, kind,

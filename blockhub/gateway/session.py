@@ -32,9 +32,10 @@ from blockhub import machines
 from blockhub.errors import BadMessage
 from blockhub.gateway.gateway import NotAdmitted
 from blockhub.hubinfo import HubInfo
+from blockhub.ids import encode_id
 from blockhub.timers import cancel
 from blockhub.wire import features
-from blockhub.wire.messages import Message
+from blockhub.wire.messages import RELAY_RAW, Message, raw_parts
 
 
 class Inputs(Protocol):
@@ -113,10 +114,17 @@ class GatewaySession:
         """Entering admitted (True) or leaving it: its frames go straight to their
         behaviour, or back through the machine."""
         self._handlers = dict(self._by_machine) if admitted else self._by_machine
+        raw = admitted and self.gateway.speaks(features.RAW_RELAY)
+        self.conn.raw_frames = {RELAY_RAW: self._relay_raw} if raw else {}
         if admitted:
             for kinds, behaviour in ((_RELAYED, _relay), (_CIRCUIT, _circuit)):
                 for kind in kinds:
                     self._handlers[kind] = functools.partial(behaviour, self)
+
+    def _relay_raw(self, body: bytes) -> None:
+        """A relay-raw frame once admitted, from the framed layer: no Message."""
+        target, kind, sealed = raw_parts("relay-raw", body)
+        self.relay.relay_box(self.conn, encode_id(target), kind, sealed)
 
     def connected(self) -> None:
         self._machine.connected()
@@ -256,11 +264,7 @@ def _relay(session: GatewaySession, message: Message) -> None:
     if message.kind == "relay-raw" and not session.gateway.speaks(features.RAW_RELAY):
         raise BadMessage(f"relay-raw needs {features.RAW_RELAY}, which this gateway did "
                          "not list")
-    needs = features.RELAYED_KIND.get(message.fields.get("kind", ""))
-    if needs is not None and not session.gateway.speaks(needs):
-        raise BadMessage(f"relay kind {message['kind']!r} needs {needs}, which this "
-                         "gateway did not list")
-    session.relay.relay(session.conn, message)
+    session.relay.relay_box(session.conn, message["to"], message["kind"], message["sealed"])
 
 
 def _circuit(session: GatewaySession, message: Message) -> None:

@@ -49,6 +49,9 @@ class FramedProtocol(Protocol, Keepalive):
 
     log = Logger()
     closing_reason: str | None = None
+    # Frame codes whose body goes straight to a callable, without a Message: set by
+    # whoever owns the connection for its commonest frames (an admitted hub's relay-raw)
+    raw_frames: dict = {}
     # A TLS transport (ITransport, ITCPTransport and the producer interfaces), set by
     # makeConnection.
     transport: Any
@@ -140,6 +143,10 @@ class FramedProtocol(Protocol, Keepalive):
                     return
                 if code == messages.PING:
                     self._write(messages.encode_pong(messages.ping_number(body)))
+                    continue
+                raw = self.raw_frames.get(code)
+                if raw is not None:
+                    raw(body)
                     continue
                 message = messages.decode(code, body)
                 if message.kind != "pong":

@@ -199,15 +199,20 @@ def _circuit_data(body: bytes) -> Message:
 
 
 def _raw(kind: str, hub: str, body: bytes) -> Message:
-    """A relay-raw or deliver-raw body: the hub's key, the kind's byte, the box.  Any 32
-    bytes name a key, so the id made of them is valid (perhaps of no hub online)."""
+    key, relayed, sealed = raw_parts(kind, body)
+    return Message(kind, {hub: encode_id(key), "kind": relayed, "sealed": sealed})
+
+
+def raw_parts(kind: str, body: bytes) -> tuple[bytes, str, bytes]:
+    """A relay-raw or deliver-raw body checked: the hub's key, the relayed kind, the
+    box.  Any 32 bytes name a key, so the id made of them is valid (perhaps of no hub
+    online).  The gateway routes relay-raw with it alone (no ``Message``)."""
     size = len(body) - KEY_SIZE - 1
     if not 0 < size <= MAX_SEALED:
         raise BadFrame(f"{kind} carries a box of {size} bytes (1 to {MAX_SEALED})")
     if body[KEY_SIZE] >= len(RAW_KINDS):
         raise BadFrame(f"{kind}: unknown kind {body[KEY_SIZE]}")
-    return Message(kind, {hub: encode_id(body[:KEY_SIZE]), "kind": RAW_KINDS[body[KEY_SIZE]],
-                          "sealed": body[KEY_SIZE + 1:]})
+    return body[:KEY_SIZE], RAW_KINDS[body[KEY_SIZE]], body[KEY_SIZE + 1:]
 
 
 _DATA_HEAD = HEADER.size + _CIRCUIT_NUMBER.size  # a circuit-data frame before its payload
