@@ -10,8 +10,9 @@ benchmark sets it, and the figures in docs/performance.md are without it.
                 on the hubs and the gateway alike; the credit step stays a quarter
   profile-rest  cProfile from SIGUSR1 to SIGUSR2 only, written to $BENCH_PROFILE_OUT
                 (a phase alone, such as the gateway at rest after a storm)
-  tls-slice=BYTES  Twisted hands TLS at most this much per write (16 KiB): the memory
-                BIO a connection keeps grows to its largest write
+  tls-slice=BYTES  the gateway hands TLS at most this much per write (net/tls.py
+                SLICE, 4 KiB; Twisted's own is 16 KiB): the memory BIO a connection
+                keeps grows to its largest write
   gc-stats      time Python's collector spends per generation; on SIGUSR2 append the
                 running totals to $BENCH_GC_OUT (read twice around a window)
   gc-freeze     on SIGUSR1, move every object alive into the collector's permanent
@@ -33,30 +34,13 @@ def names() -> list[str]:
 
 
 def apply() -> None:
+    valued = {"window": _window, "tls-slice": _tls_slice}  # NAME=BYTES
     for name in names():
         key, _, value = name.partition("=")
-        if key == "lazy-unacked":
-            _lazy_unacked()
-        elif key == "window" and value.isdigit():
-            _window(int(value))
-        elif key == "tracemalloc":
-            _tracemalloc()
-        elif key == "no-session-cache":
-            _no_session_cache()
-        elif key == "trim":
-            _trim()
-        elif key == "profile-rest":
-            _profile_between_signals()
-        elif key == "tls-slice" and value.isdigit():
-            _tls_slice(int(value))
-        elif key == "gc-stats":
-            _gc_stats()
-        elif key == "gc-freeze":
-            _gc_freeze()
-        elif key == "eager-write":
-            _eager_write()
-        elif key == "flush-after-read":
-            _flush_after_read()
+        if key in valued and value.isdigit():
+            valued[key](int(value))
+        elif key in _PLAIN and not value:
+            _PLAIN[key]()
         else:
             raise SystemExit(f"unknown BENCH_EXPERIMENT {name!r}")
 
@@ -166,38 +150,8 @@ def _flush_after_read():
 
 
 def _tls_slice(size: int):
-    from OpenSSL.SSL import Error, WantReadError
-    from twisted.protocols.tls import TLSMemoryBIOProtocol
-    from twisted.python.failure import Failure
-
-    def _write(self, data):
-        if self._lostTLSConnection:
-            return
-        done = 0
-        while done < len(data):
-            try:
-                done += self._tlsConnection.send(data[done:done + size])
-            except WantReadError:
-                self._bufferedWrite(data[done:])
-                return
-            except Error:
-                self._tlsShutdownFinished(Failure())
-                return
-            self._flushSendBIO()
-
-    def _flushSendBIO(self):
-        # bio_read allocates (and clears) a buffer of the size asked for each time
-        while True:
-            try:
-                out = self._tlsConnection.bio_read(2 * size)
-            except WantReadError:
-                return
-            self.transport.write(out)
-            if len(out) < 2 * size:
-                return
-
-    TLSMemoryBIOProtocol._write = _write
-    TLSMemoryBIOProtocol._flushSendBIO = _flushSendBIO
+    from blockhub.net import tls
+    tls.SLICE = size  # the gateway's SlicedTLSTransport reads it at every write
 
 
 def _gc_stats():
@@ -229,3 +183,10 @@ def _gc_freeze():
     import gc
     import signal
     signal.signal(signal.SIGUSR1, lambda signum, frame: gc.freeze())
+
+
+_PLAIN = {"lazy-unacked": _lazy_unacked, "tracemalloc": _tracemalloc,
+          "no-session-cache": _no_session_cache, "trim": _trim,
+          "profile-rest": _profile_between_signals, "gc-stats": _gc_stats,
+          "gc-freeze": _gc_freeze, "eager-write": _eager_write,
+          "flush-after-read": _flush_after_read}
