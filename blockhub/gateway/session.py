@@ -21,7 +21,6 @@ accessor, so every transition records the name of the state it enters in
 
 from __future__ import annotations
 
-import functools
 from typing import Protocol
 
 import attrs
@@ -103,23 +102,14 @@ class GatewaySession:
         self.features = features.NONE  # what the hub listed in its join
         self.slot = None  # a blockhub.net.opening.Slot from connected until joined or gone
         self._machine = _Machine(self)
-        self._by_machine = {"join": self._machine.join, "update": self._machine.update}
-        for kind in _RELAYED:
-            self._by_machine[kind] = self._machine.relay
-        for kind in _CIRCUIT:
-            self._by_machine[kind] = self._machine.circuit
-        self._handlers = self._by_machine
+        self._direct = _NOTHING_DIRECT  # kind -> behaviour(session, message), admitted
 
     def _admitted_frames(self, admitted: bool) -> None:
         """Entering admitted (True) or leaving it: its frames go straight to their
-        behaviour, or back through the machine."""
-        self._handlers = dict(self._by_machine) if admitted else self._by_machine
+        behaviour, or back through the machine (tables shared: a table each cost 2 KiB)."""
+        self._direct = _ADMITTED_DIRECT if admitted else _NOTHING_DIRECT
         raw = admitted and self.gateway.speaks(features.RAW_RELAY)
         self.conn.raw_frames = {RELAY_RAW: self._relay_raw} if raw else {}
-        if admitted:
-            for kinds, behaviour in ((_RELAYED, _relay), (_CIRCUIT, _circuit)):
-                for kind in kinds:
-                    self._handlers[kind] = functools.partial(behaviour, self)
 
     def _relay_raw(self, body: bytes) -> None:
         """A relay-raw frame once admitted, from the framed layer: no Message."""
@@ -136,11 +126,15 @@ class GatewaySession:
         if message.kind == "refused":  # the hub found fault with us, and says why
             self.conn.close(f"the hub refused: {message['reason']}")
             return
-        handle = self._handlers.get(message.kind)
-        if handle is None:
+        direct = self._direct.get(message.kind)
+        if direct is not None:
+            direct(self, message)
+            return
+        name = _INPUT_OF.get(message.kind)
+        if name is None:
             raise BadMessage(f"a hub may not send {message.kind!r} to a gateway")
         try:
-            handle(message)
+            getattr(self._machine, name)(message)
         except NoTransition:
             raise BadMessage(f"{message.kind!r} is not allowed in state {self.state}")
 
@@ -156,6 +150,10 @@ class GatewaySession:
 
 _RELAYED = ("relay", "relay-raw")
 _CIRCUIT = ("circuit-open", "circuit-data", "circuit-credit", "circuit-close")
+# The machine's input for each kind a hub may send (the machine decides when).
+_INPUT_OF = {"join": "join", "update": "update",
+             **{kind: "relay" for kind in _RELAYED},
+             **{kind: "circuit" for kind in _CIRCUIT}}
 _builder = TypeMachineBuilder(Inputs, GatewaySession)
 
 
@@ -274,6 +272,10 @@ def _circuit(session: GatewaySession, message: Message) -> None:
         raise BadMessage(f"{message.kind} needs {features.CIRCUIT}, which this gateway "
                          "or this hub did not list")
     session.circuits.received(session.conn, message)
+
+
+_ADMITTED_DIRECT = {**{kind: _relay for kind in _RELAYED}, **{kind: _circuit for kind in _CIRCUIT}}
+_NOTHING_DIRECT: dict = {}
 
 
 @_on(admitted, [Inputs.lost], closed)
