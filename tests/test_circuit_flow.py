@@ -2,6 +2,8 @@
 that delays credit, circuit-data frames joined while they wait, and the send queue's
 low lane that lets every other frame go first."""
 
+import collections
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -127,6 +129,27 @@ class LowLaneTests(SynchronousTestCase):
         self.assertEqual(message["data"], b"one-more")
         queue.drop_low(5)  # nothing of it waits: nothing happens
         self.assertEqual(queue.low_bytes, 0)
+
+    def test_an_emptied_queue_holds_no_lane(self):
+        """An idle connection's queue holds no deque (760 bytes each, on every idle hub
+        of a gateway), however it was emptied."""
+        def deques(queue):
+            return [v for v in vars(queue).values() if isinstance(v, collections.deque)]
+
+        queue = self.queue()
+        self.assertEqual(deques(queue), [])
+        queue.append(b"frame")
+        queue.append_shared([b"welcome"])
+        queue.append_low(data_frame(1, b"a"), 1)
+        self.assertEqual(len(deques(queue)), 2)
+        queue.take(10**6)
+        self.assertEqual(deques(queue), [])
+        queue.append(b"frame")
+        queue.append_low(data_frame(1, b"a"), 1)
+        queue.drop_low(1)
+        self.assertEqual(len(deques(queue)), 1)
+        queue.clear()
+        self.assertEqual((deques(queue), bool(queue)), ([], False))
 
     def test_the_budget_spans_both_lanes(self):
         queue = self.queue()

@@ -11,7 +11,8 @@ A second, low lane holds frames that yield to every other (a relay circuit's dat
 they go only once nothing waits in the first lane, so presence and handshakes never
 wait behind them.  Low frames of one key (a circuit) keep their order, and a frame the
 queue's ``merge`` can join to its key's last waiting frame takes no entry of its own.
-Pure: no transport, no clock.
+Pure: no transport, no clock.  A lane's deque exists only while something waits in
+it: an idle connection, the common case on a gateway, holds none (760 bytes each).
 """
 
 import collections
@@ -23,9 +24,9 @@ Merge = Callable[[bytearray, bytes], bool]
 
 class SendQueue:
     def __init__(self, merge: Merge | None = None):
-        self._entries: collections.deque = collections.deque()  # bytes or an iterator
+        self._entries: collections.deque | None = None  # bytes or an iterator
         self.bytes = 0  # bytes of the frames made for this connection, waiting here
-        self._low: collections.deque = collections.deque()  # (key, bytearray)
+        self._low: collections.deque | None = None  # (key, bytearray)
         self._last: dict[Hashable, bytearray] = {}  # key -> its last low frame waiting
         self.low_bytes = 0  # bytes waiting in the low lane
         self.merge = merge
@@ -34,11 +35,15 @@ class SendQueue:
         return bool(self._entries or self._low)
 
     def append(self, frame: bytes) -> None:
+        if self._entries is None:
+            self._entries = collections.deque()
         self._entries.append(frame)
         self.bytes += len(frame)
 
     def append_shared(self, frames: Iterable[bytes]) -> None:
         """Queue frames owned by someone else, read only when their turn comes."""
+        if self._entries is None:
+            self._entries = collections.deque()
         self._entries.append(iter(frames))
 
     def append_low(self, frame: bytes, key: Hashable = None) -> None:
@@ -50,6 +55,8 @@ class SendQueue:
                 self.low_bytes += len(last) - before
                 return
         entry = bytearray(frame)
+        if self._low is None:
+            self._low = collections.deque()
         self._low.append((key, entry))
         self.low_bytes += len(entry)
         if key is not None:
@@ -62,9 +69,9 @@ class SendQueue:
     def drop_low(self, key: Hashable) -> None:
         """Forget the low frames of ``key`` still waiting (a circuit that ended)."""
         if self._last.pop(key, None) is not None:
-            kept = [(k, entry) for k, entry in self._low if k != key]
+            kept = [(k, entry) for k, entry in self._low or () if k != key]
             self.low_bytes = sum(len(entry) for _k, entry in kept)
-            self._low = collections.deque(kept)
+            self._low = collections.deque(kept) if kept else None
 
     def take(self, budget: int) -> list[bytes]:
         """The next frames, in order, about ``budget`` bytes of them (at least one
@@ -79,6 +86,8 @@ class SendQueue:
             self.low_bytes -= len(entry)
             out.append(bytes(entry))
             size += len(entry)
+        if not low:
+            self._low = None
         return out
 
     def _take_first(self, budget: int) -> list[bytes]:
@@ -100,11 +109,12 @@ class SendQueue:
                     break
             else:
                 entries.popleft()  # that run is done
+        if not entries:
+            self._entries = None
         return out
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._entries = self._low = None
         self.bytes = 0
-        self._low.clear()
         self._last.clear()
         self.low_bytes = 0
