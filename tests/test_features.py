@@ -39,6 +39,18 @@ class ListTests(SynchronousTestCase):
         self.assertFalse(features.NONE.peer_has(REJECTION))
         self.assertEqual(features.parse([]), Features(frozenset(), listed=True))
 
+    def test_the_same_list_is_kept_once_and_the_table_is_bounded(self):
+        """Thousands of hubs listing the same features share one ``Features``; a peer
+        sending ever new lists gets a correct answer each time and grows nothing."""
+        first = features.parse(list(SPOKEN))
+        self.assertIs(features.parse(list(reversed(SPOKEN))), first)
+        for n in range(3 * features._SHARED_LISTS):
+            seen = features.parse([f"made-up-{n}/1", REJECTION])
+            self.assertTrue(seen.peer_has(f"made-up-{n}/1"))
+            self.assertFalse(seen.peer_has(f"made-up-{n + 1}/1"))
+        self.assertLessEqual(len(features._shared), features._SHARED_LISTS)
+        self.assertIs(features.parse(list(SPOKEN)), first)
+
     def test_what_we_send(self):
         self.assertEqual(features.ours(), sorted(SPOKEN))
         self.assertEqual(features.ours(["b/1", "a/1", "b/1"]), ["a/1", "b/1"])

@@ -63,10 +63,24 @@ NONE = Features()
 
 
 def parse(value: Iterable[str] | None) -> Features:
-    """A peer's checked list (``FeatureList`` checked its shape) as ``Features``."""
+    """A peer's checked list (``FeatureList`` checked its shape) as ``Features``.
+
+    Every hub of a version lists the same features: the first few lists seen are kept
+    and shared, so a gateway holds one copy of them rather than one per hub (about
+    600 bytes each); a peer cannot make the table grow past ``_SHARED_LISTS``."""
     if value is None:
         return NONE
-    return Features(frozenset(value), listed=True)
+    names = frozenset(value)
+    shared = _shared.get(names)
+    if shared is None:
+        shared = Features(names, listed=True)
+        if len(_shared) < _SHARED_LISTS:
+            _shared[names] = shared
+    return shared
+
+
+_SHARED_LISTS = 64
+_shared: dict[frozenset[str], Features] = {}
 
 
 def ours(spoken: Iterable[str] | None = SPOKEN) -> list[str] | None:
