@@ -21,7 +21,7 @@ benchmark sets it, and the figures in docs/performance.md are without it.
                 of waiting for the reactor's next turn to find the socket writable
   flush-after-read  a connection's TLS writes made while it read (pongs) go out at the
                 end of that read, not at the reactor's next turn
-  tracemalloc   trace allocations from the start; on SIGUSR2 write the 40 lines that
+  tracemalloc   trace allocations from the start; on SIGUSR2 write the 60 lines that
                 hold the most, and their counts, to $BENCH_TRACEMALLOC_OUT (what an
                 admitted hub costs the gateway, line by line)
 """
@@ -75,11 +75,13 @@ def _tracemalloc():
 
     def dump(signum, frame):
         snapshot = tracemalloc.take_snapshot()
-        with open(os.environ.get("BENCH_TRACEMALLOC_OUT", "tracemalloc.txt"), "w") as f:
+        out = os.environ.get("BENCH_TRACEMALLOC_OUT", "tracemalloc.txt")
+        with open(out + ".part", "w") as f:  # a dump cut short leaves the last whole one
             total = sum(s.size for s in snapshot.statistics("filename"))
             f.write(f"total {total} bytes\n")
-            for stat in snapshot.statistics("lineno")[:40]:
+            for stat in snapshot.statistics("lineno")[:60]:
                 f.write(f"{stat.size:>12} {stat.count:>8} {stat.traceback}\n")
+        os.replace(out + ".part", out)
 
     signal.signal(signal.SIGUSR2, dump)
 
